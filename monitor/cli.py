@@ -1,0 +1,314 @@
+"""The command line: ``news-monitor`` (also ``python -m monitor``).
+
+Each command calls one library function. Any MonitorError, bad argument or unexpected failure becomes
+one line on stderr and a non-zero exit, never a traceback (set NEWS_MONITOR_DEBUG=1 to see one).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from typer.exceptions import Abort, TyperException
+
+from monitor import __version__
+from monitor.config import Config, load_config
+from monitor.errors import MonitorError
+
+app = typer.Typer(
+    name="news-monitor", add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    help="An event-sourced news monitor: polls feeds, extracts articles, tags watched topics, keeps a log.",
+)
+
+
+@dataclass
+class Options:
+    config_path: Path | None
+    database_url: str | None
+
+    def config(self) -> Config:
+        return load_config(self.config_path, database_url=self.database_url)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"news-monitor {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    config: Annotated[Path | None, typer.Option(
+        "--config", envvar="NEWS_MONITOR_CONFIG", help="Config file [default: config/monitor.toml].")] = None,
+    database_url: Annotated[str | None, typer.Option(
+        "--database-url", envvar="NEWS_MONITOR_DATABASE_URL", help="Database URL; overrides [storage] url.")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress to stderr.")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    ctx.obj = Options(config, database_url)
+
+
+def _options(ctx: typer.Context) -> Options:
+    return ctx.ensure_object(Options)
+
+
+def _parse_since(value: str | None) -> dt.datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise MonitorError(f"--since: invalid ISO date {value!r} (expected e.g. 2025-09-01 or "
+                           "2025-09-01T12:00:00+00:00)") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+@app.command()
+def run(ctx: typer.Context) -> None:
+    """Run the daemon: poll every feed on its interval until SIGINT or SIGTERM.
+
+    Example: news-monitor --config config/monitor.toml run
+    """
+    from monitor.pipeline import Monitor
+    from monitor.scheduler import run_daemon
+
+    logging.getLogger().setLevel(min(logging.getLogger().level, logging.INFO))
+    with Monitor(_options(ctx).config()) as monitor:
+        run_daemon(monitor)
+
+
+@app.command()
+def poll(
+    ctx: typer.Context,
+    feed: Annotated[list[str] | None, typer.Option("--feed", help="Poll only this feed (repeatable).")] = None,
+) -> None:
+    """Poll every feed (or one) once, then exit. Failed feeds are recorded as events; the exit code is 0.
+
+    Example: news-monitor poll --feed tass-world
+    """
+    from monitor.pipeline import Monitor
+
+    console = Console(stderr=True)
+    with Monitor(_options(ctx).config()) as monitor:
+        for outcome in monitor.poll(feed or None):
+            detail = f"{outcome.reason}: {outcome.message}" if outcome.reason else (
+                f"{outcome.entries_seen} entries, {outcome.new_articles} new, {outcome.mentions} mention(s)")
+            console.print(f"{outcome.feed}: {outcome.status} ({detail})", markup=False, highlight=False)
+
+
+@app.command()
+def digest(
+    ctx: typer.Context,
+    since: Annotated[str | None, typer.Option(help="Mentions recorded since this ISO date, instead of since "
+                                                   "the last review.")] = None,
+    format: Annotated[str, typer.Option("--format", help="text, markdown or json.")] = "text",
+) -> None:
+    """Print the mentions recorded since the last review (or since a date).
+
+    Example: news-monitor digest --format markdown
+    """
+    from monitor.digest import build_digest, print_text, to_json, to_markdown
+    from storage.eventlog import EventLog
+    from storage.projections import Projections
+
+    if format not in ("text", "markdown", "json"):
+        raise MonitorError(f"--format: unknown format {format!r} (choose text, markdown or json)")
+    after = _parse_since(since)
+    log = EventLog.open(_options(ctx).config().storage.url)
+    try:
+        projections = Projections(log.engine)
+        projections.create_schema()
+        projections.catch_up()
+        result = build_digest(log.engine, after)
+    finally:
+        log.close()
+    if format == "json":
+        print(to_json(result))
+    elif format == "markdown":
+        print(to_markdown(result), end="")
+    else:
+        print_text(result, Console(highlight=False, soft_wrap=True))
+
+
+@app.command()
+def review(ctx: typer.Context) -> None:
+    """Mark everything recorded so far as reviewed (appends DigestReviewed).
+
+    Example: news-monitor review
+    """
+    from monitor.pipeline import Monitor
+
+    with Monitor(_options(ctx).config()) as monitor:
+        position = monitor.review()
+    print(f"reviewed up to position {position}")
+
+
+@app.command()
+def events(
+    ctx: typer.Context,
+    after: Annotated[int, typer.Option(help="Only events after this position.")] = 0,
+    type: Annotated[list[str] | None, typer.Option("--type", help="Only this event type (repeatable).")] = None,
+    format: Annotated[str, typer.Option("--format", help="jsonl (one JSON object a line).")] = "jsonl",
+    limit: Annotated[int | None, typer.Option(help="At most this many events.")] = None,
+) -> None:
+    """Print the raw event log, one JSON object a line.
+
+    Example: news-monitor events --type FeedFailed --after 100
+    """
+    from storage.eventlog import EventLog
+
+    if format != "jsonl":
+        raise MonitorError(f"--format: unknown format {format!r} (only jsonl)")
+    log = EventLog.open(_options(ctx).config().storage.url)
+    try:
+        for event in log.read(after=after, types=type or None, limit=limit):
+            record = event.as_dict()
+            record.pop("key", None)
+            record.pop("schema", None)
+            record["key"], record["schema"] = event.key, event.schema
+            sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+    finally:
+        log.close()
+
+
+@app.command()
+def tag(
+    ctx: typer.Context,
+    input: Annotated[str, typer.Option("--input", help="JSON lines with id, title, text and optional date; "
+                                                       "'-' for stdin.")] = "-",
+) -> None:
+    """Tag JSON lines offline, with no store: one JSON line out per line in.
+
+    Example: echo '{"id": "1", "title": "Modi meets Putin", "text": "..."}' | news-monitor tag
+    """
+    from monitor.tagging import Tagger
+
+    tagger = Tagger(_options(ctx).config())
+    stream = sys.stdin if input == "-" else _open_input(input)
+    try:
+        for number, line in enumerate(stream, 1):
+            if not line.strip():
+                continue
+            item = _parse_item(line, number)
+            results = tagger.tag(item.get("title") or "", item.get("text") or "", _item_date(item, number))
+            out = {"id": item.get("id"), "topics": {tid: r.as_dict() for tid, r in results.items()}}
+            sys.stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
+    finally:
+        if stream is not sys.stdin:
+            stream.close()
+
+
+def _open_input(path: str) -> Any:
+    try:
+        return open(path, encoding="utf-8")  # noqa: SIM115 (closed by the caller)
+    except OSError as exc:
+        raise MonitorError(f"--input: cannot open {path}: {exc.strerror}") from exc
+
+
+def _parse_item(line: str, number: int) -> dict[str, Any]:
+    try:
+        item = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise MonitorError(f"input line {number}: not valid JSON ({exc.msg} at column {exc.colno})") from exc
+    if not isinstance(item, dict):
+        raise MonitorError(f"input line {number}: expected a JSON object with id, title and text")
+    for key in ("title", "text"):
+        if item.get(key) is not None and not isinstance(item[key], str):
+            raise MonitorError(f"input line {number}: {key!r} must be a string")
+    return item
+
+
+def _item_date(item: dict[str, Any], number: int) -> dt.date | None:
+    value = item.get("date")
+    if not value:
+        return None
+    try:
+        return dt.datetime.fromisoformat(str(value).replace("Z", "+00:00")).date()
+    except ValueError:
+        raise MonitorError(f"input line {number}: 'date' is not an ISO date: {value!r}") from None
+
+
+@app.command()
+def rebuild(
+    ctx: typer.Context,
+    projection: Annotated[str | None, typer.Argument(help="feed_state, articles, mentions or review_cursor; "
+                                                          "all by default.")] = None,
+) -> None:
+    """Drop a read model (or all) and replay the log into it.
+
+    Example: news-monitor rebuild mentions
+    """
+    from storage.eventlog import EventLog
+    from storage.projections import Projections
+
+    log = EventLog.open(_options(ctx).config().storage.url)
+    try:
+        projections = Projections(log.engine)
+        projections.create_schema()
+        applied = projections.rebuild([projection] if projection else None)
+    finally:
+        log.close()
+    print(f"rebuilt {projection or 'all projections'}: {applied} event(s) replayed")
+
+
+@app.command()
+def demo(ctx: typer.Context) -> None:
+    """Show the product work with no network: serve sample feeds locally, poll once, print the digest.
+
+    Example: news-monitor demo
+    """
+    from monitor.demo import run_demo
+    from monitor.digest import print_text
+
+    console = Console(highlight=False, soft_wrap=True)
+    result, outcomes = run_demo(_options(ctx).config())
+    for outcome in outcomes:
+        console.print(f"polled {outcome.feed}: {outcome.status}, {outcome.entries_seen} entries, "
+                      f"{outcome.mentions} mention(s)", markup=False)
+    console.print()
+    print_text(result, console)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the CLI and turn every error into one line on stderr."""
+    debug = bool(os.environ.get("NEWS_MONITOR_DEBUG"))
+    try:
+        code = app(args=argv, prog_name="news-monitor", standalone_mode=False)
+    except MonitorError as exc:
+        _fail(f"error: {exc}")
+        code = 1
+    except TyperException as exc:  # bad arguments and usage
+        _fail(f"error: {exc.format_message()} (see news-monitor --help)")
+        code = getattr(exc, "exit_code", 2)
+    except (Abort, KeyboardInterrupt):
+        _fail("aborted")
+        code = 130
+    except BrokenPipeError:
+        code = 0
+    except Exception as exc:  # a bug: still one line, with a way to see more
+        if debug:
+            raise
+        _fail(f"internal error: {type(exc).__name__}: {exc} (set NEWS_MONITOR_DEBUG=1 for a traceback)")
+        code = 70
+    return int(code or 0)
+
+
+def _fail(message: str) -> None:
+    print(f"news-monitor: {' '.join(message.split())}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

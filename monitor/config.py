@@ -1,0 +1,315 @@
+"""The configuration: one typed, validated table of settings.
+
+``config/monitor.toml`` overlays the defaults declared here. Every setting has a type, a default and a
+check; an unknown key is an error. A problem is reported as one line that names the file, the key path
+(``topics[0].keywords.russia_side``) and what is wrong.
+"""
+
+from __future__ import annotations
+
+import difflib
+import glob
+import hashlib
+import json
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from monitor.errors import ConfigError
+
+DEFAULT_CONFIG_PATH = Path("config/monitor.toml")
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)", re.IGNORECASE)
+_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|kib|mb|mib|gb|gib)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {"b": 1, "kb": 1000, "kib": 1024, "mb": 1000**2, "mib": 1024**2, "gb": 1000**3, "gib": 1024**3}
+_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from ``"15m"``, ``"1h30m"``, ``"45s"``, ``"2d"`` or a plain number of seconds."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as \"15m\"")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str):
+        text = value.strip()
+        pos, seconds = 0, 0.0
+        for match in _DURATION_PART.finditer(text):
+            if text[pos:match.start()].strip():
+                break
+            seconds += float(match.group(1)) * _DURATION_UNITS[match.group(2).lower()]
+            pos = match.end()
+        if not text or pos != len(text):
+            raise ValueError(f"invalid duration {value!r} (expected e.g. \"30s\", \"15m\", \"1h30m\")")
+    else:
+        raise ValueError(f"invalid duration {value!r} (expected e.g. \"15m\")")
+    if seconds <= 0:
+        raise ValueError(f"duration must be positive, got {value!r}")
+    return seconds
+
+
+def parse_size(value: Any) -> int:
+    """Bytes from ``"10MB"``, ``"512 KiB"`` or a plain integer."""
+    if isinstance(value, bool):
+        raise ValueError("expected a size such as \"10MB\"")
+    if isinstance(value, int):
+        size = value
+    elif isinstance(value, str) and (m := _SIZE.match(value)):
+        size = int(float(m.group(1)) * _SIZE_UNITS[(m.group(2) or "b").lower()])
+    else:
+        raise ValueError(f"invalid size {value!r} (expected e.g. \"10MB\" or a number of bytes)")
+    if size <= 0:
+        raise ValueError(f"size must be positive, got {value!r}")
+    return size
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+Size = Annotated[int, BeforeValidator(parse_size)]
+
+
+def _check_http_url(value: str) -> str:
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"invalid URL {value!r} (expected an http:// or https:// URL)")
+    return value.strip()
+
+
+class _Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StorageSettings(_Settings):
+    url: str = "sqlite:///data/news-monitor.sqlite3"
+
+
+class NetworkSettings(_Settings):
+    allow_private_addresses: bool = False
+    connect_timeout: Duration = 10.0
+    read_timeout: Duration = 20.0
+    total_timeout: Duration = 60.0
+    max_body_size: Size = 10 * 1024 * 1024
+    max_redirects: int = Field(default=5, ge=0, le=30)
+    user_agent: str = "news-monitor/0.1 (+https://github.com/news-monitor/news-monitor)"
+
+
+class SchedulerSettings(_Settings):
+    jitter: Duration = 30.0
+    max_workers: int = Field(default=4, ge=1, le=64)
+
+
+class FeedSettings(_Settings):
+    name: str
+    url: str
+    interval: Duration = 900.0
+    fetch_full_text: bool = True
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("feed name must not be empty")
+        return value.strip()
+
+    _url = field_validator("url")(classmethod(lambda cls, v: _check_http_url(v)))
+
+
+class Rule(_Settings):
+    """A boolean rule over keyword groups: exactly one of ``all``, ``any``, ``not``, or a group name."""
+
+    all: list[RuleNode] | None = None
+    any: list[RuleNode] | None = None
+    not_: RuleNode | None = Field(default=None, alias="not")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _one_operator(self) -> Rule:
+        given = [k for k in ("all", "any", "not_") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("a rule needs exactly one of 'all', 'any' or 'not'")
+        if (self.all is not None and not self.all) or (self.any is not None and not self.any):
+            raise ValueError("'all' and 'any' need at least one member")
+        return self
+
+    def groups(self) -> set[str]:
+        members = self.all or self.any or [self.not_]
+        out: set[str] = set()
+        for member in members:
+            out |= {member} if isinstance(member, str) else member.groups()
+        return out
+
+
+RuleNode = str | Rule
+Rule.model_rebuild()
+
+
+class TopicSettings(_Settings):
+    id: str
+    title: str
+    keywords: dict[str, list[str]]
+    rule: RuleNode | None = None
+    proximity: Literal["sentence"] | int = "sentence"
+    reference_documents: list[str] = []
+    threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    possible_threshold: float = Field(default=0.3, ge=0.0, le=1.0)
+    similarity_weight: float = Field(default=0.25, ge=0.0, le=1.0)
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, value: str) -> str:
+        if not _ID.match(value):
+            raise ValueError(f"invalid topic id {value!r} (lowercase letters, digits, '-' and '_')")
+        return value
+
+    @field_validator("keywords")
+    @classmethod
+    def _keywords(cls, groups: dict[str, list[str]]) -> dict[str, list[str]]:
+        if not groups:
+            raise ValueError("a topic needs at least one keyword group")
+        for name, terms in groups.items():
+            cleaned = [t for t in terms if t.strip()]
+            if not cleaned:
+                raise ValueError(f"keyword group {name!r} is empty")
+        return groups
+
+    @model_validator(mode="after")
+    def _rule_names_groups(self) -> TopicSettings:
+        rule = self.effective_rule()
+        used = {rule} if isinstance(rule, str) else rule.groups()
+        unknown = sorted(used - set(self.keywords))
+        if unknown:
+            raise ValueError(
+                f"rule names unknown keyword group {unknown[0]!r}{_suggest(unknown[0], self.keywords)}"
+            )
+        return self
+
+    def effective_rule(self) -> RuleNode:
+        """The rule, or by default: every keyword group must meet."""
+        return self.rule if self.rule is not None else Rule(all=list(self.keywords))
+
+
+class Config(_Settings):
+    storage: StorageSettings = StorageSettings()
+    network: NetworkSettings = NetworkSettings()
+    scheduler: SchedulerSettings = SchedulerSettings()
+    feeds: list[FeedSettings] = []
+    topics: list[TopicSettings] = []
+
+    # Where the file was read from; reference documents resolve relative to its folder.
+    source: Path | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Config:
+        for kind, names in (("feed name", [f.name for f in self.feeds]), ("topic id", [t.id for t in self.topics])):
+            seen: set[str] = set()
+            for name in names:
+                if name in seen:
+                    raise ValueError(f"duplicate {kind} {name!r}")
+                seen.add(name)
+        return self
+
+    def feed(self, name: str) -> FeedSettings:
+        for feed in self.feeds:
+            if feed.name == name:
+                return feed
+        raise ConfigError(f"no feed named {name!r}{_suggest(name, [f.name for f in self.feeds])}")
+
+    @property
+    def base_dir(self) -> Path:
+        return self.source.parent if self.source else Path.cwd()
+
+    def reference_paths(self, topic: TopicSettings) -> list[Path]:
+        paths: list[Path] = []
+        for pattern in topic.reference_documents:
+            full = pattern if os.path.isabs(pattern) else str(self.base_dir / pattern)
+            paths.extend(Path(p) for p in sorted(glob.glob(full, recursive=True)) if Path(p).is_file())
+        return paths
+
+    def topic_version(self, topic: TopicSettings) -> str:
+        """A short hash of everything that decides a topic's tags: rules, terms and reference texts."""
+        digest = hashlib.sha256(json.dumps(topic.model_dump(mode="json", by_alias=True), sort_keys=True).encode())
+        for path in self.reference_paths(topic):
+            digest.update(path.name.encode())
+            digest.update(path.read_bytes())
+        return digest.hexdigest()[:12]
+
+
+def _suggest(word: str, choices: Any) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _key_path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("function-after[_one_operator(), Rule]", "str", "Rule") or "[" in str(part):
+            continue  # pydantic's union branch labels are not key names
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def _describe(error: dict[str, Any]) -> str:
+    kind, loc = error["type"], error["loc"]
+    if kind == "extra_forbidden":
+        key = loc[-1]
+        parent = _fields_at(loc[:-1])
+        return f"unknown key {key!r}{_suggest(str(key), parent)}"
+    message = error["msg"]
+    return message.removeprefix("Value error, ")
+
+
+def _fields_at(loc: tuple[Any, ...]) -> list[str]:
+    model: Any = Config
+    for part in loc:
+        if isinstance(part, int) or model is None:
+            continue
+        field = model.model_fields.get(part) if hasattr(model, "model_fields") else None
+        if field is None:
+            return []
+        annotation = field.annotation
+        args = getattr(annotation, "__args__", ())
+        model = next((a for a in (annotation, *args) if isinstance(a, type) and issubclass(a, BaseModel)), None)
+    return list(model.model_fields) if model is not None else []
+
+
+def load_config(path: str | os.PathLike[str] | None = None, *, database_url: str | None = None) -> Config:
+    """Read and validate the config file. ``database_url`` (from the CLI or env) overrides storage.url."""
+    config_path = Path(path or os.environ.get("NEWS_MONITOR_CONFIG") or DEFAULT_CONFIG_PATH)
+    try:
+        raw = tomllib.loads(config_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{config_path}: config file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{config_path}: cannot read config file: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{config_path}: invalid TOML: {exc}") from exc
+    return config_from_dict(raw, source=config_path.resolve(), database_url=database_url)
+
+
+def config_from_dict(raw: dict[str, Any], *, source: Path | None = None, database_url: str | None = None) -> Config:
+    name = str(source) if source else "<config>"
+    database_url = database_url or os.environ.get("NEWS_MONITOR_DATABASE_URL")
+    if database_url:
+        raw = {**raw, "storage": {**raw.get("storage", {}), "url": database_url}}
+    try:
+        config = Config.model_validate({**raw, "source": source})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ConfigError(f"{name}: {_key_path(first['loc'])}: {_describe(first)}") from exc
+    for index, topic in enumerate(config.topics):
+        for pattern in topic.reference_documents:
+            full = pattern if os.path.isabs(pattern) else str(config.base_dir / pattern)
+            if not glob.glob(full, recursive=True):
+                raise ConfigError(
+                    f"{name}: topics[{index}].reference_documents: {pattern!r} matches no file"
+                )
+    return config

@@ -1,0 +1,221 @@
+"""Tag articles against watched topics, and say why.
+
+A topic matches in a *unit* (the title, or one sentence of the text; or a window of N words when the
+topic sets ``proximity = N``) when its rule holds over the keyword groups found there. For the
+India–Russia summit: an India-side term, a Russia-side term and a meeting word in the same sentence.
+
+The score combines two parts, both reported:
+- the rule part: 0.7 for the first matching sentence, +0.1 for each further one, +0.3 when the title
+  matches (capped at 1); 0.3 when the groups all occur in the article but never together in one unit;
+- the similarity part: the highest TF-IDF cosine similarity to the topic's reference documents, scaled
+  so that 0.3 counts as full similarity.
+
+``score = (1 - similarity_weight) * rule + similarity_weight * similarity``, and the decision is
+``mention`` at or above ``threshold``, ``possible`` at or above ``possible_threshold``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.metrics.pairwise import linear_kernel
+
+from monitor.config import Config, RuleNode, TopicSettings
+from monitor.dates import find_dates
+from monitor.text import Span, Term, TermHit, TermIndex, sentences, tokens
+
+SIMILARITY_SATURATION = 0.3
+TITLE_FIELD, TEXT_FIELD = "title", "text"
+
+
+def evaluate(rule: RuleNode, present: set[str]) -> bool:
+    """Whether ``rule`` holds when exactly the groups in ``present`` were found."""
+    if isinstance(rule, str):
+        return rule in present
+    if rule.all is not None:
+        return all(evaluate(r, present) for r in rule.all)
+    if rule.any is not None:
+        return any(evaluate(r, present) for r in rule.any)
+    return not evaluate(rule.not_, present)
+
+
+def describe(rule: RuleNode) -> str:
+    """The rule as a readable expression, e.g. ``india_side AND russia_side AND meeting``."""
+    if isinstance(rule, str):
+        return rule
+    if rule.not_ is not None:
+        return f"NOT {describe(rule.not_)}"
+    joiner = " AND " if rule.all is not None else " OR "
+    members = rule.all if rule.all is not None else rule.any
+    parts = [describe(m) if isinstance(m, str) or m.not_ is not None else f"({describe(m)})" for m in members]
+    return joiner.join(parts)
+
+
+@dataclass
+class ReferenceIndex:
+    """TF-IDF vectors of a topic's reference documents, fitted on their paragraphs."""
+
+    names: list[str]
+    vectorizer: TfidfVectorizer | None
+    matrix: Any
+
+    @classmethod
+    def build(cls, paths: Iterable[Path]) -> ReferenceIndex:
+        docs = [(p.name, p.read_text(encoding="utf-8")) for p in paths]
+        if not docs:
+            return cls([], None, None)
+        paragraphs = [para for _, body in docs for para in re.split(r"\n\s*\n", body) if para.strip()]
+        vectorizer = TfidfVectorizer(stop_words="english", sublinear_tf=True, ngram_range=(1, 2),
+                                     strip_accents="unicode")
+        vectorizer.fit(paragraphs)
+        return cls([name for name, _ in docs], vectorizer, vectorizer.transform([body for _, body in docs]))
+
+    def similarity(self, texts: list[str]) -> list[dict[str, float]]:
+        if self.vectorizer is None:
+            return [{} for _ in texts]
+        scores = linear_kernel(self.vectorizer.transform(texts), self.matrix)
+        return [{name: round(float(s), 4) for name, s in zip(self.names, row, strict=True)} for row in scores]
+
+
+@dataclass
+class TopicResult:
+    topic: str
+    topic_version: str
+    mention: bool
+    decision: str
+    score: float
+    rule: str
+    rule_score: float
+    similarity: dict[str, float]
+    evidence: list[dict[str, Any]] = field(default_factory=list)
+    terms: list[str] = field(default_factory=list)
+    groups: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def sentences(self) -> list[str]:
+        return [e["text"] for e in self.evidence]
+
+    @property
+    def dates(self) -> list[dict[str, Any]]:
+        seen: dict[tuple[str, str], dict[str, Any]] = {}
+        for item in self.evidence:
+            for ref in item["dates"]:
+                seen.setdefault((ref["date"], ref["end_date"]), ref)
+        return list(seen.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON form used by ``tag`` and stored in ``MentionTagged``."""
+        return {
+            "mention": self.mention, "decision": self.decision, "score": self.score,
+            "sentences": self.sentences, "terms": self.terms, "evidence": self.evidence,
+            "dates": self.dates, "rule": self.rule, "rule_score": self.rule_score,
+            "groups": self.groups, "similarity": self.similarity, "topic_version": self.topic_version,
+        }
+
+
+class CompiledTopic:
+    def __init__(self, config: Config, topic: TopicSettings) -> None:
+        self.settings = topic
+        self.id = topic.id
+        self.version = config.topic_version(topic)
+        self.rule = topic.effective_rule()
+        terms = [t for group, labels in topic.keywords.items() for label in labels
+                 if (t := Term.compile(group, label)) is not None]
+        self.index = TermIndex(terms)
+        self.references = ReferenceIndex.build(config.reference_paths(topic))
+
+    def units(self, title: str, text: str) -> list[tuple[str, Span]]:
+        out: list[tuple[str, Span]] = []
+        if title.strip():
+            out.append((TITLE_FIELD, Span(title.strip(), 0, len(title.strip()))))
+        body = text
+        # Feeds and extractors often repeat the headline as the first line of the text.
+        first_line = body.lstrip().split("\n", 1)[0].strip()
+        skip_first = bool(title.strip()) and first_line == title.strip()
+        for i, span in enumerate(sentences(body)):
+            if skip_first and i == 0 and span.text == first_line:
+                continue
+            out.append((TEXT_FIELD, span))
+        return out
+
+    def tag(self, title: str, text: str, published: dt.date | None, similarity: dict[str, float]) -> TopicResult:
+        groups_in_doc: dict[str, set[str]] = {}
+        evidence: list[dict[str, Any]] = []
+        title_hit = False
+        for field_name, span in self.units(title, text):
+            toks = tokens(span.text)
+            hits = self.index.find(toks)
+            for hit in hits:
+                groups_in_doc.setdefault(hit.term.group, set()).add(hit.term.label)
+            matched = self._matching_hits(hits)
+            if matched is None:
+                continue
+            title_hit = title_hit or field_name == TITLE_FIELD
+            evidence.append({
+                "field": field_name, "text": span.text, "start": span.start, "end": span.end,
+                "terms": sorted({h.term.label for h in matched}),
+                "groups": sorted({h.term.group for h in matched}),
+                "dates": [d.as_dict() for d in find_dates(span.text, published)],
+                "closest_reference": None,
+            })
+        body_hits = sum(1 for e in evidence if e["field"] == TEXT_FIELD)
+        if evidence:
+            rule_score = min(1.0, 0.7 + 0.1 * max(0, body_hits - 1) + (0.3 if title_hit else 0.0))
+        elif evaluate(self.rule, set(groups_in_doc)):
+            rule_score = 0.3
+        else:
+            rule_score = 0.0
+        best = max(similarity.values(), default=0.0)
+        weight = self.settings.similarity_weight if similarity else 0.0
+        score = round((1 - weight) * rule_score + weight * min(1.0, best / SIMILARITY_SATURATION), 4)
+        if evidence and self.references.names:
+            per_sentence = self.references.similarity([e["text"] for e in evidence])
+            for item, sims in zip(evidence, per_sentence, strict=True):
+                name, value = max(sims.items(), key=lambda kv: kv[1])
+                item["closest_reference"] = {"document": name, "similarity": value}
+        if score >= self.settings.threshold:
+            decision = "mention"
+        elif score >= self.settings.possible_threshold:
+            decision = "possible"
+        else:
+            decision = "none"
+        return TopicResult(
+            topic=self.id, topic_version=self.version, mention=decision == "mention", decision=decision,
+            score=score, rule=describe(self.rule), rule_score=round(rule_score, 4), similarity=similarity,
+            evidence=evidence, terms=sorted({t for e in evidence for t in e["terms"]}),
+            groups={g: sorted(labels) for g, labels in sorted(groups_in_doc.items())},
+        )
+
+    def _matching_hits(self, hits: list[TermHit]) -> list[TermHit] | None:
+        """The hits that satisfy the rule in this unit, or None when it does not hold."""
+        if not hits:
+            return None
+        proximity = self.settings.proximity
+        if proximity == "sentence":
+            return hits if evaluate(self.rule, {h.term.group for h in hits}) else None
+        for anchor in hits:
+            window = [h for h in hits if anchor.first_token <= h.first_token < anchor.first_token + proximity]
+            if evaluate(self.rule, {h.term.group for h in window}):
+                return window
+        return None
+
+
+class Tagger:
+    """Tags title and text against every configured topic."""
+
+    def __init__(self, config: Config) -> None:
+        self.topics = [CompiledTopic(config, topic) for topic in config.topics]
+
+    def tag(self, title: str, text: str, published: dt.date | dt.datetime | None = None) -> dict[str, TopicResult]:
+        day = published.date() if isinstance(published, dt.datetime) else published
+        results: dict[str, TopicResult] = {}
+        for topic in self.topics:
+            similarity = topic.references.similarity([f"{title}\n{text}"])[0]
+            results[topic.id] = topic.tag(title or "", text or "", day, similarity)
+        return results

@@ -1,0 +1,159 @@
+"""Text normalisation, tokens with offsets, sentence splitting and keyword terms.
+
+Normalisation folds what should not matter when matching a watch keyword:
+- case and diacritics ("Lavróv" = "lavrov");
+- hyphens, dashes and slashes: they separate words, so "India–Russia", "India-Russia" and
+  "India Russia" are the same two tokens, and "Indo-Russian" is "indo russian";
+- possessives: "Modi's" and "Modi’s" are "modi";
+- titles need nothing special: "PM Modi" holds the token "modi".
+
+A keyword term is a phrase of tokens; a token ending in ``*`` matches any token it begins
+("meet*" matches meet, meets, meeting).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+_WORD = re.compile(r"\w+(?:['’]\w+)*", re.UNICODE)
+_POSSESSIVE = re.compile(r"['’]s?$")
+_ABBREVIATIONS = {
+    "mr", "mrs", "ms", "dr", "st", "gen", "sen", "rep", "gov", "lt", "col", "capt", "prof", "jr", "sr",
+    "u.s", "u.k", "u.n", "e.g", "i.e", "vs", "no", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep",
+    "sept", "oct", "nov", "dec", "inc", "ltd", "co", "corp", "approx", "est", "fig", "p.m", "a.m",
+}
+# A sentence ends at . ! ? (plus closing quotes/brackets) followed by space and an opening capital,
+# digit or quote; or at a line break.
+_BOUNDARY = re.compile(r"(?<=[.!?])[\"'”’)\]]*\s+(?=[\"'“‘(\[]?[A-Z0-9])|\s*\n+\s*")
+
+
+@dataclass(frozen=True)
+class Token:
+    norm: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Span:
+    text: str
+    start: int
+    end: int
+
+
+def fold(text: str) -> str:
+    """Lower-case and strip diacritics, keeping one output character per input character."""
+    if text.isascii():
+        return text.lower()
+    out = []
+    for ch in text:
+        if ch.isascii():
+            out.append(ch.lower())
+            continue
+        base = "".join(c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c))
+        base = base.lower()
+        out.append(base[0] if len(base) == 1 else (ch.lower()[:1] or ch))
+    return "".join(out)
+
+
+def tokens(text: str) -> list[Token]:
+    folded = fold(text)
+    out: list[Token] = []
+    for match in _WORD.finditer(folded):
+        word = _POSSESSIVE.sub("", match.group())
+        for part in word.replace("’", "'").split("'"):
+            if part:
+                out.append(Token(part, match.start(), match.start() + len(part)))
+    return out
+
+
+def sentences(text: str) -> list[Span]:
+    """Split prose into sentences with character offsets, leaving common abbreviations whole."""
+    spans: list[Span] = []
+    start = 0
+    for match in _BOUNDARY.finditer(text):
+        candidate = text[start:match.start()]
+        last_word = candidate.rsplit(None, 1)[-1].rstrip(".").lower() if candidate.strip() else ""
+        if "\n" not in match.group() and (last_word in _ABBREVIATIONS or len(last_word) == 1):
+            continue  # "Mr. Putin", "U.S. President", "S. Jaishankar": not a boundary
+        _add_span(spans, text, start, match.start())
+        start = match.end()
+    _add_span(spans, text, start, len(text))
+    return spans
+
+
+def _add_span(spans: list[Span], text: str, start: int, end: int) -> None:
+    chunk = text[start:end]
+    stripped = chunk.strip()
+    if stripped:
+        offset = start + (len(chunk) - len(chunk.lstrip()))
+        spans.append(Span(stripped, offset, offset + len(stripped)))
+
+
+@dataclass(frozen=True)
+class Term:
+    """One configured keyword, compiled: ``words`` are normalised tokens, ``prefix[i]`` marks a ``*``."""
+
+    group: str
+    label: str
+    words: tuple[str, ...]
+    prefix: tuple[bool, ...]
+
+    @classmethod
+    def compile(cls, group: str, label: str) -> Term | None:
+        words: list[str] = []
+        prefix: list[bool] = []
+        for raw in label.split():
+            star = raw.endswith("*")
+            parts = [t.norm for t in tokens(raw.rstrip("*"))]
+            for i, part in enumerate(parts):
+                words.append(part)
+                prefix.append(star and i == len(parts) - 1)
+        return cls(group, label, tuple(words), tuple(prefix)) if words else None
+
+    def matches_at(self, toks: list[Token], i: int) -> bool:
+        if i + len(self.words) > len(toks):
+            return False
+        for offset, (word, is_prefix) in enumerate(zip(self.words, self.prefix, strict=True)):
+            norm = toks[i + offset].norm
+            if not (norm.startswith(word) if is_prefix else norm == word):
+                return False
+        return True
+
+
+@dataclass(frozen=True)
+class TermHit:
+    term: Term
+    first_token: int
+    last_token: int
+    start: int
+    end: int
+
+
+class TermIndex:
+    """All terms of a topic, indexed by their first word for a single pass over the tokens."""
+
+    def __init__(self, terms: list[Term]) -> None:
+        self.exact: dict[str, list[Term]] = {}
+        self.prefixed: list[Term] = []
+        for term in terms:
+            if term.prefix[0]:
+                self.prefixed.append(term)
+            else:
+                self.exact.setdefault(term.words[0], []).append(term)
+        for bucket in self.exact.values():
+            bucket.sort(key=lambda t: -len(t.words))
+
+    def find(self, toks: list[Token]) -> list[TermHit]:
+        hits: list[TermHit] = []
+        for i, tok in enumerate(toks):
+            candidates = self.exact.get(tok.norm, [])
+            if self.prefixed:
+                candidates = candidates + [t for t in self.prefixed if tok.norm.startswith(t.words[0])]
+            for term in candidates:
+                if term.matches_at(toks, i):
+                    last = i + len(term.words) - 1
+                    hits.append(TermHit(term, i, last, tok.start, toks[last].end))
+        return hits

@@ -1,0 +1,1 @@
+"""storage: the append-only event log and the read models projected from it."""
