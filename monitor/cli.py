@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
+import dateutil.parser
 import typer
 from rich.console import Console
 from typer.exceptions import Abort, TyperException
@@ -232,13 +233,21 @@ def _parse_item(line: str, number: int) -> dict[str, Any]:
 
 
 def _item_date(item: dict[str, Any], number: int) -> dt.date | None:
+    """The item's date in ISO 8601, RFC 2822 or a common written form; a warning and None otherwise."""
     value = item.get("date")
     if not value:
         return None
+    text = str(value).strip()
     try:
-        return dt.datetime.fromisoformat(str(value).replace("Z", "+00:00")).date()
+        return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).date()
     except ValueError:
-        raise MonitorError(f"input line {number}: 'date' is not an ISO date: {value!r}") from None
+        pass
+    try:
+        return dateutil.parser.parse(text, dayfirst=True, fuzzy=False).date()
+    except (ValueError, OverflowError):
+        print(f"news-monitor: warning: input line {number}: cannot read 'date' {text!r}; "
+              "dates in the text are resolved without it", file=sys.stderr)
+        return None
 
 
 @app.command()

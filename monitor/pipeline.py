@@ -219,8 +219,12 @@ class Monitor:
     # -- reviewing -----------------------------------------------------------------------------------
 
     def review(self) -> int:
-        """Mark everything recorded so far as reviewed. Returns the position reviewed up to."""
-        position = self.log.last_position()
+        """Mark everything recorded so far as reviewed. Returns the position reviewed up to.
+
+        Review events themselves do not count, so reviewing twice with nothing new in between records
+        one event (the second has the same key).
+        """
+        position = self.log.last_position(exclude_types=[ev.DIGEST_REVIEWED])
         self.log.append([ev.digest_reviewed(position, self.clock())])
         self.projections.catch_up(["review_cursor"])
         return position

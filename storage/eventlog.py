@@ -157,7 +157,11 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
         if database and database != ":memory:" and not database.startswith("file:"):
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            folder = Path(database).expanduser().parent
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StorageError(f"cannot create the folder for the SQLite log {folder}: {exc.strerror}") from exc
         try:
             engine = create_engine(parsed, connect_args={"timeout": 30})
         except (NoSuchModuleError, ArgumentError) as exc:
@@ -322,10 +326,14 @@ class EventLog:
             if remaining is not None:
                 remaining -= len(rows)
 
-    def last_position(self) -> int:
+    def last_position(self, exclude_types: Iterable[str] = ()) -> int:
+        """The position of the newest event (0 for an empty log), not counting ``exclude_types``."""
+        query = select(func.coalesce(func.max(events_table.c.position), 0))
+        if excluded := sorted(set(exclude_types)):
+            query = query.where(events_table.c.type.not_in(excluded))
         try:
             with self.engine.connect() as conn:
-                return conn.scalar(select(func.coalesce(func.max(events_table.c.position), 0))) or 0
+                return conn.scalar(query) or 0
         except SQLAlchemyError as exc:
             raise StorageError(f"cannot read the event log: {_describe_db_error(exc)}") from exc
 

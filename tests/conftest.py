@@ -1,0 +1,96 @@
+"""Shared fixtures: databases (SQLite always, PostgreSQL when NEWS_MONITOR_TEST_DATABASE_URL is set),
+the shared test data folder, and configs written for a test."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import tomlkit
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+REPO = Path(__file__).resolve().parents[1]
+SHIPPED_CONFIG = REPO / "config" / "monitor.toml"
+SHARED = Path(os.environ.get("NEWS_MONITOR_SHARED", REPO.parent / "shared"))
+PG_ENV = "NEWS_MONITOR_TEST_DATABASE_URL"
+
+requires_shared = pytest.mark.skipif(not (SHARED / "data").is_dir(),
+                                     reason=f"../shared test data not present at {SHARED}")
+
+
+@pytest.fixture
+def shared_dir() -> Path:
+    if not (SHARED / "data").is_dir():
+        pytest.skip(f"../shared test data not present at {SHARED}")
+    return SHARED
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never pick up the developer's own config or database from the environment."""
+    for name in ("NEWS_MONITOR_CONFIG", "NEWS_MONITOR_DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def _postgres_url(schema: str) -> str:
+    base = make_url(os.environ[PG_ENV])
+    return base.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL URL whose search_path is a fresh schema, dropped afterwards."""
+    if not os.environ.get(PG_ENV):
+        pytest.skip(f"{PG_ENV} is not set")
+    schema = f"nm_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(os.environ[PG_ENV])
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield _postgres_url(schema)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each test that takes this runs on SQLite, and on PostgreSQL when its URL is configured."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'log.sqlite3'}"
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def write_config(tmp_path: Path, database_url: str) -> Callable[..., Path]:
+    """Write a config with the shipped topics, the given feeds, loopback allowed and the test database."""
+
+    def write(feeds: list[dict[str, Any]], **network: Any) -> Path:
+        document = tomlkit.parse(SHIPPED_CONFIG.read_text(encoding="utf-8"))
+        document["storage"]["url"] = database_url
+        document["network"]["allow_private_addresses"] = True
+        document["network"]["connect_timeout"] = "2s"
+        document["network"]["read_timeout"] = "2s"
+        document["network"]["total_timeout"] = "5s"
+        for key, value in network.items():
+            document["network"][key] = value
+        document["scheduler"]["jitter"] = "1s"
+        feed_array = tomlkit.aot()
+        for feed in feeds:
+            table = tomlkit.table()
+            table.update(feed)
+            feed_array.append(table)
+        document["feeds"] = feed_array
+        for topic in document["topics"]:
+            topic["reference_documents"] = [str(REPO / "config" / "reference" / "*.md")]
+        path = tmp_path / "monitor.toml"
+        path.write_text(tomlkit.dumps(document), encoding="utf-8")
+        return path
+
+    return write

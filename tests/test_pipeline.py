@@ -1,0 +1,264 @@
+"""End to end on real parts: a local HTTP server, real feeds and pages, the CLI, SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import json
+import socket
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
+from email.utils import format_datetime
+from pathlib import Path
+
+import pytest
+from pytest_httpserver import HTTPServer
+from sqlalchemy import select
+
+from monitor.cli import main
+from monitor.config import load_config
+from storage.eventlog import EventLog
+from storage.projections import VIEWS, feed_state
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO_PAGES = REPO / "monitor" / "demo_data" / "articles"
+
+# Our own sample pages (written for the demo): near misses and unrelated news.
+OTHER_PAGES = [
+    ("putin-trump-alaska-summit-ukraine", "Putin and Trump meet in Alaska", "2025-08-16"),
+    ("modi-xi-talks-sco-summit-tianjin", "Modi and Xi hold talks in Tianjin", "2025-08-31"),
+    ("russia-china-trade-talks-putin-xi-beijing", "Putin and Xi discuss trade", "2025-09-02"),
+    ("medvedev-indian-wells-exhibition", "Medvedev plays at Indian Wells", "2025-12-07"),
+    ("alaska-earthquake-kodiak-tsunami-warning", "Earthquake shakes Alaska", "2025-10-22"),
+    ("tanker-indian-ocean-monsoon-storm", "Tanker battles monsoon storm", "2025-09-18"),
+]
+SEEDS = [
+    ("000_032e6bdd50b22086.txt", "seed-modi-putin-tianjin", "Modi to meet Putin after SCO summit", "2025-09-01"),
+    ("003_20ce1cfc9bc07189.txt", "seed-jaishankar-kremlin", "Jaishankar meets Putin in the Kremlin", "2025-11-18"),
+]
+
+
+def seed_page(title: str, text: str) -> str:
+    """A seed's text wrapped in a realistic page: navigation, the article, related links, a footer."""
+    paragraphs = "\n".join(f"<p>{html.escape(p.strip())}</p>" for p in text.splitlines() if p.strip())
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)} | Test Times</title>
+</head><body><header><nav><a href="/">Home</a> <a href="/world">World</a> <a href="/business">Business</a>
+<a href="/sport">Sport</a> <a href="/opinion">Opinion</a></nav></header>
+<main><article><h1>{html.escape(title)}</h1><p class="byline">By Staff Reporter</p>{paragraphs}</article>
+<aside><h2>Related</h2><ul><li><a href="/a">Markets close higher</a></li><li><a href="/b">Weather</a></li></ul></aside>
+</main><footer><p>© Test Times. All rights reserved.</p><a href="/contact">Contact</a> <a href="/privacy">Privacy</a>
+</footer></body></html>"""
+
+
+def rss(base: str, items: list[tuple[str, str, str]]) -> str:
+    entries = "".join(
+        f"<item><title>{html.escape(title)}</title><link>{base}/articles/{slug}.html?utm_source=rss</link>"
+        f"<guid isPermaLink=\"false\">rss-{slug}</guid>"
+        f"<pubDate>{format_datetime(dt.datetime.fromisoformat(day).replace(hour=9, tzinfo=dt.UTC))}</pubDate>"
+        f"<description>{html.escape(title)}.</description></item>"
+        for slug, title, day in items
+    )
+    return (f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Test RSS</title>'
+            f"<link>{base}/</link><description>test</description>{entries}</channel></rss>")
+
+
+def atom(base: str, items: list[tuple[str, str, str]]) -> str:
+    entries = "".join(
+        f"<entry><id>tag:test,2025:{slug}</id><title>{html.escape(title)}</title>"
+        f'<link rel="alternate" href="{base}/articles/{slug}.html"/>'
+        f"<published>{day}T09:00:00Z</published><updated>{day}T09:00:00Z</updated>"
+        f"<summary>{html.escape(title)}.</summary></entry>"
+        for slug, title, day in items
+    )
+    return (f'<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom">'
+            f"<id>tag:test,2025:feed</id><title>Test Atom</title><updated>2025-12-10T00:00:00Z</updated>"
+            f"{entries}</feed>")
+
+
+@pytest.fixture
+def news_site(httpserver: HTTPServer, shared_dir: Path) -> dict[str, str]:
+    """An RSS feed and an Atom feed whose entries link to seed pages, near misses and unrelated news."""
+    base = httpserver.url_for("").rstrip("/")
+    for filename, slug, title, _ in SEEDS:
+        text = (shared_dir / "seeds" / filename).read_text(encoding="utf-8")
+        httpserver.expect_request(f"/articles/{slug}.html").respond_with_data(
+            seed_page(title, text), content_type="text/html; charset=utf-8")
+    for slug, _, _ in OTHER_PAGES:
+        httpserver.expect_request(f"/articles/{slug}.html").respond_with_data(
+            (DEMO_PAGES / f"{slug}.html").read_bytes(), content_type="text/html; charset=utf-8")
+    rss_items = [(SEEDS[0][1], SEEDS[0][2], SEEDS[0][3]), *OTHER_PAGES[:3]]
+    atom_items = [(SEEDS[1][1], SEEDS[1][2], SEEDS[1][3]), *OTHER_PAGES[3:]]
+    httpserver.expect_request("/rss.xml").respond_with_data(rss(base, rss_items), content_type="application/rss+xml")
+    httpserver.expect_request("/atom.xml").respond_with_data(atom(base, atom_items),
+                                                             content_type="application/atom+xml")
+    return {"rss": f"{base}/rss.xml", "atom": f"{base}/atom.xml", "base": base}
+
+
+def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def events_by_type(config: Path) -> Counter[str]:
+    log = EventLog.open(load_config(config).storage.url)
+    try:
+        return Counter(e.type for e in log.read())
+    finally:
+        log.close()
+
+
+def snapshot(url: str) -> dict[str, list[dict]]:
+    log = EventLog.open(url)
+    try:
+        with log.engine.connect() as conn:
+            return {
+                table.name: sorted((dict(r) for r in conn.execute(select(table)).mappings()), key=repr)
+                for view in VIEWS.values() for table in view.tables
+            }
+    finally:
+        log.close()
+
+
+def test_poll_digest_repoll_review_and_rebuild(news_site: dict[str, str], write_config: Callable[..., Path],
+                                               capsys: pytest.CaptureFixture[str], httpserver: HTTPServer) -> None:
+    config = write_config([{"name": "test-rss", "url": news_site["rss"]},
+                           {"name": "test-atom", "url": news_site["atom"]}])
+    code, _, err = cli(capsys, "--config", str(config), "poll")
+    assert code == 0, err
+
+    code, out, _ = cli(capsys, "--config", str(config), "digest", "--format", "json")
+    assert code == 0
+    items = json.loads(out)["items"]
+    seed_urls = {f"{news_site['base']}/articles/{slug}.html?utm_source=rss" if feed == "rss"
+                 else f"{news_site['base']}/articles/{slug}.html"
+                 for (_, slug, _, _), feed in zip(SEEDS, ("rss", "atom"), strict=True)}
+    assert {item["url"] for item in items} == seed_urls
+    for item in items:
+        assert set(item) >= {"article_id", "url", "title", "feed", "published_at", "topic", "score", "sentences"}
+        assert item["topic"] == "india-russia-summit"
+        assert item["sentences"] and all(isinstance(s, str) for s in item["sentences"])
+        assert item["score"] >= 0.5
+    by_title = {item["title"]: item for item in items}
+    tianjin = by_title["Modi to meet Putin after SCO summit"]
+    assert tianjin["feed"] == "test-rss" and tianjin["published_at"].startswith("2025-09-01")
+    assert any("bilateral meeting with Russian President Vladimir Putin" in s for s in tianjin["sentences"])
+    kremlin = by_title["Jaishankar meets Putin in the Kremlin"]
+    assert any("annual summit" in s.lower() for s in kremlin["sentences"])
+
+    counts = events_by_type(config)
+    assert counts["ArticleDiscovered"] == counts["ArticleExtracted"] == 8
+    assert counts["FeedPolled"] == 2 and counts["FeedFailed"] == 0
+    before = snapshot(load_config(config).storage.url)
+
+    code, _, _ = cli(capsys, "--config", str(config), "poll")
+    assert code == 0
+    again = events_by_type(config)
+    assert again["FeedPolled"] == 4
+    assert {t: n for t, n in again.items() if t.startswith(("Article", "Mention"))} == \
+           {t: n for t, n in counts.items() if t.startswith(("Article", "Mention"))}
+    page_requests = [r for r, _ in httpserver.log if r.path.startswith("/articles/")]
+    assert len(page_requests) == 8  # the second poll fetched no page again
+
+    code, out, _ = cli(capsys, "--config", str(config), "review")
+    assert code == 0 and "reviewed up to position" in out
+    code, out, _ = cli(capsys, "--config", str(config), "digest", "--format", "json")
+    assert json.loads(out)["items"] == []
+    code, out, _ = cli(capsys, "--config", str(config), "digest", "--since", "2000-01-01", "--format", "json")
+    assert len(json.loads(out)["items"]) == 2
+
+    live = snapshot(load_config(config).storage.url)
+    assert live["articles"] == before["articles"] and live["mentions"] == before["mentions"]
+    code, out, _ = cli(capsys, "--config", str(config), "rebuild")
+    assert code == 0
+    assert snapshot(load_config(config).storage.url) == live
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A loopback port that accepts connections and never answers: a feed that times out."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield server.getsockname()[1]
+    stop.set()
+    thread.join()
+    for conn in held:
+        conn.close()
+    server.close()
+
+
+def snapshot_feeds(log: EventLog) -> list:
+    with log.engine.connect() as conn:
+        return list(conn.execute(select(feed_state)).mappings())
+
+
+def test_failing_feeds_are_events_and_do_not_affect_the_others(
+        news_site: dict[str, str], httpserver: HTTPServer, silent_port: int,
+        write_config: Callable[..., Path], capsys: pytest.CaptureFixture[str]) -> None:
+    httpserver.expect_request("/missing.xml").respond_with_data("gone", status=404)
+    httpserver.expect_request("/not-xml").respond_with_data("<html><body><p>Hello</p></body></html>",
+                                                            content_type="text/html")
+    config = write_config([
+        {"name": "missing", "url": httpserver.url_for("/missing.xml")},
+        {"name": "slow", "url": f"http://127.0.0.1:{silent_port}/feed.xml"},
+        {"name": "not-xml", "url": httpserver.url_for("/not-xml")},
+        {"name": "good", "url": news_site["rss"]},
+    ], read_timeout="1s")
+    code, _, err = cli(capsys, "--config", str(config), "poll")
+    assert code == 0  # failures are events, not a failed run
+    log = EventLog.open(load_config(config).storage.url)
+    try:
+        failures = {e.data["feed"]: e.data for e in log.read(types=["FeedFailed"])}
+        polled = [e.data for e in log.read(types=["FeedPolled"])]
+    finally:
+        log.close()
+    assert {feed: data["reason"] for feed, data in failures.items()} == {
+        "missing": "http_404", "slow": "timeout", "not-xml": "not_a_feed"}
+    assert all(data["message"] for data in failures.values())
+    assert [p["feed"] for p in polled] == ["good"] and polled[0]["new_entries"] == 4
+
+    code, out, _ = cli(capsys, "--config", str(config), "digest", "--format", "json")
+    assert [item["title"] for item in json.loads(out)["items"]] == [SEEDS[0][2]]
+    log = EventLog.open(load_config(config).storage.url)
+    try:
+        health = {row["feed"]: row for row in snapshot_feeds(log)}
+    finally:
+        log.close()
+    assert health["missing"]["status"] == "failing" and health["missing"]["last_error_reason"] == "http_404"
+    assert health["missing"]["consecutive_failures"] == 1 and health["good"]["status"] == "ok"
+
+
+def test_unfetchable_page_falls_back_to_the_feed_text(httpserver: HTTPServer, write_config: Callable[..., Path],
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    base = httpserver.url_for("").rstrip("/")
+    httpserver.expect_request("/feed.xml").respond_with_data(rss(base, [
+        ("broken", "Modi holds talks with Putin at annual India-Russia summit", "2025-12-05")]))
+    httpserver.expect_request("/articles/broken.html").respond_with_data("oops", status=500)
+    config = write_config([{"name": "f", "url": f"{base}/feed.xml"}])
+    assert cli(capsys, "--config", str(config), "poll")[0] == 0
+    log = EventLog.open(load_config(config).storage.url)
+    try:
+        failed = [e.data for e in log.read(types=["ExtractionFailed"])]
+        extracted = [e.data for e in log.read(types=["ArticleExtracted"])]
+        tagged = [e for e in log.read(types=["MentionTagged"])]
+    finally:
+        log.close()
+    assert failed[0]["reason"] == "http_500" and failed[0]["fallback"] == "feed_summary"
+    assert extracted[0]["text_source"] == "feed_summary"
+    assert tagged and tagged[0].occurred_at == dt.datetime(2025, 12, 5, 9, tzinfo=dt.UTC)
