@@ -18,7 +18,17 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from monitor.errors import ConfigError
 
@@ -39,6 +49,8 @@ def parse_duration(value: Any) -> float:
         seconds = float(value)
     elif isinstance(value, str):
         text = value.strip()
+        if text.startswith("-"):
+            raise ValueError(f"duration must be positive, got {value!r}")
         pos, seconds = 0, 0.0
         for match in _DURATION_PART.finditer(text):
             if text[pos:match.start()].strip():
@@ -73,11 +85,22 @@ Duration = Annotated[float, BeforeValidator(parse_duration)]
 Size = Annotated[int, BeforeValidator(parse_size)]
 
 
+def _error_at(key: tuple[str | int, ...], message: str) -> PydanticCustomError:
+    """A validation error about ``key`` below the value being validated (its path continues with ``key``)."""
+    return PydanticCustomError("config_error", message, {"key": key})
+
+
 def _check_http_url(value: str) -> str:
     parts = urlsplit(value.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"invalid URL {value!r} (expected an http:// or https:// URL)")
     return value.strip()
+
+
+def _check_proximity(value: Any) -> Any:
+    if value == "sentence" or (isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 1000):
+        return value
+    raise ValueError(f"invalid proximity {value!r} (expected \"sentence\" or a number of words from 1 to 1000)")
 
 
 class _Settings(BaseModel):
@@ -89,7 +112,7 @@ class StorageSettings(_Settings):
 
 
 class NetworkSettings(_Settings):
-    allow_private_addresses: bool = False
+    allow_private_addresses: StrictBool = False
     connect_timeout: Duration = 10.0
     read_timeout: Duration = 20.0
     total_timeout: Duration = 60.0
@@ -154,7 +177,7 @@ class TopicSettings(_Settings):
     title: str
     keywords: dict[str, list[str]]
     rule: RuleNode | None = None
-    proximity: Literal["sentence"] | int = "sentence"
+    proximity: Annotated[Literal["sentence"] | int, BeforeValidator(_check_proximity)] = "sentence"
     reference_documents: list[str] = []
     threshold: float = Field(default=0.5, ge=0.0, le=1.0)
     possible_threshold: float = Field(default=0.3, ge=0.0, le=1.0)
@@ -175,7 +198,7 @@ class TopicSettings(_Settings):
         for name, terms in groups.items():
             cleaned = [t for t in terms if t.strip()]
             if not cleaned:
-                raise ValueError(f"keyword group {name!r} is empty")
+                raise _error_at((name,), f"keyword group {name!r} is empty")
         return groups
 
     @model_validator(mode="after")
@@ -184,8 +207,8 @@ class TopicSettings(_Settings):
         used = {rule} if isinstance(rule, str) else rule.groups()
         unknown = sorted(used - set(self.keywords))
         if unknown:
-            raise ValueError(
-                f"rule names unknown keyword group {unknown[0]!r}{_suggest(unknown[0], self.keywords)}"
+            raise _error_at(
+                ("rule",), f"rule names unknown keyword group {unknown[0]!r}{_suggest(unknown[0], self.keywords)}"
             )
         return self
 
@@ -206,12 +229,14 @@ class Config(_Settings):
 
     @model_validator(mode="after")
     def _unique_names(self) -> Config:
-        for kind, names in (("feed name", [f.name for f in self.feeds]), ("topic id", [t.id for t in self.topics])):
-            seen: set[str] = set()
-            for name in names:
+        for kind, key, attr, names in (("feed name", "feeds", "name", [f.name for f in self.feeds]),
+                                       ("topic id", "topics", "id", [t.id for t in self.topics])):
+            seen: dict[str, int] = {}
+            for index, name in enumerate(names):
                 if name in seen:
-                    raise ValueError(f"duplicate {kind} {name!r}")
-                seen.add(name)
+                    raise _error_at((key, index, attr),
+                                    f"duplicate {kind} {name!r} (already used by {key}[{seen[name]}])")
+                seen[name] = index
         return self
 
     def feed(self, name: str) -> FeedSettings:
@@ -250,7 +275,7 @@ def _key_path(loc: tuple[Any, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in ("function-after[_one_operator(), Rule]", "str", "Rule") or "[" in str(part):
+        elif _is_union_label(part):
             continue  # pydantic's union branch labels are not key names
         else:
             out += f".{part}" if out else str(part)
@@ -267,10 +292,14 @@ def _describe(error: dict[str, Any]) -> str:
     return message.removeprefix("Value error, ")
 
 
+def _is_union_label(part: Any) -> bool:
+    return part in ("function-after[_one_operator(), Rule]", "str", "Rule") or "[" in str(part)
+
+
 def _fields_at(loc: tuple[Any, ...]) -> list[str]:
     model: Any = Config
     for part in loc:
-        if isinstance(part, int) or model is None:
+        if isinstance(part, int) or model is None or _is_union_label(part):
             continue
         field = model.model_fields.get(part) if hasattr(model, "model_fields") else None
         if field is None:
@@ -278,7 +307,9 @@ def _fields_at(loc: tuple[Any, ...]) -> list[str]:
         annotation = field.annotation
         args = getattr(annotation, "__args__", ())
         model = next((a for a in (annotation, *args) if isinstance(a, type) and issubclass(a, BaseModel)), None)
-    return list(model.model_fields) if model is not None else []
+    if model is None:
+        return []
+    return [f.alias or name for name, f in model.model_fields.items() if not f.exclude]
 
 
 def load_config(path: str | os.PathLike[str] | None = None, *, database_url: str | None = None) -> Config:
@@ -303,8 +334,12 @@ def config_from_dict(raw: dict[str, Any], *, source: Path | None = None, databas
     try:
         config = Config.model_validate({**raw, "source": source})
     except ValidationError as exc:
-        first = exc.errors()[0]
-        raise ConfigError(f"{name}: {_key_path(first['loc'])}: {_describe(first)}") from exc
+        errors = exc.errors()
+        # A rule is a group name or a table: for a table, the "not a string" error of the name branch is noise.
+        first = next((e for e in errors if not (e["type"] == "string_type" and isinstance(e["input"], dict))),
+                     errors[0])
+        loc = (*first["loc"], *(first["ctx"]["key"] if first["type"] == "config_error" else ()))
+        raise ConfigError(f"{name}: {_key_path(loc)}: {_describe(first)}") from exc
     for index, topic in enumerate(config.topics):
         for pattern in topic.reference_documents:
             full = pattern if os.path.isabs(pattern) else str(config.base_dir / pattern)

@@ -44,6 +44,7 @@ def canonical_url(url: str) -> str:
     parts = urlsplit(url.strip())
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").lower()
+    host = f"[{host}]" if ":" in host else host  # an IPv6 literal keeps its brackets
     port = parts.port
     netloc = host if port is None or (scheme, port) in (("http", 80), ("https", 443)) else f"{host}:{port}"
     query = urlencode([(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _TRACKING.match(k)])
@@ -73,9 +74,10 @@ def parse_feed(content: bytes, base_url: str, headers: dict[str, str] | None = N
     """Entries of an RSS/Atom/RDF document. Raises FetchError('not_a_feed') when it holds no feed."""
     if not content.strip():
         raise FetchError("empty_body", f"{base_url} returned an empty body")
-    response_headers = {"content-location": base_url}
-    if headers and headers.get("content-type"):
-        response_headers["content-type"] = headers["content-type"]
+    # Without a Content-Type, feedparser flags even a well-formed feed as bozo; application/xml lets the
+    # document's own XML declaration decide the charset (RFC 7303 §3.2).
+    content_type = (headers or {}).get("content-type") or "application/xml"
+    response_headers = {"content-location": base_url, "content-type": content_type}
     parsed = feedparser.parse(content, response_headers=response_headers, sanitize_html=True,
                               resolve_relative_uris=True)
     if not parsed.get("version") and not parsed.entries:
@@ -85,12 +87,14 @@ def parse_feed(content: bytes, base_url: str, headers: dict[str, str] | None = N
     entries: list[FeedEntry] = []
     for item in parsed.entries:
         link = (item.get("link") or "").strip()
-        url = urljoin(base_url, link) if link else ""
         title = plain_text(item.get("title", "")).replace("\n", " ")
         published = _date(item)
-        if url and urlsplit(url).scheme in ("http", "https"):
-            canonical = canonical_url(url)
-        else:
+        try:
+            url = urljoin(base_url, link) if link else ""
+            canonical = canonical_url(url) if url and urlsplit(url).scheme in ("http", "https") else ""
+        except ValueError:  # a malformed link (bad port, broken IPv6 host): treat the entry as having none
+            canonical = ""
+        if not canonical:
             url = ""
             # No usable link: identity from the guid, else from the title and date.
             basis = item.get("id") or f"{title}|{published.isoformat() if published else ''}"

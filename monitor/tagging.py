@@ -50,7 +50,8 @@ def describe(rule: RuleNode) -> str:
     if isinstance(rule, str):
         return rule
     if rule.not_ is not None:
-        return f"NOT {describe(rule.not_)}"
+        inner = describe(rule.not_)
+        return f"NOT {inner}" if isinstance(rule.not_, str) or rule.not_.not_ is not None else f"NOT ({inner})"
     joiner = " AND " if rule.all is not None else " OR "
     members = rule.all if rule.all is not None else rule.any
     parts = [describe(m) if isinstance(m, str) or m.not_ is not None else f"({describe(m)})" for m in members]

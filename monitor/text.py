@@ -24,9 +24,11 @@ _ABBREVIATIONS = {
     "u.s", "u.k", "u.n", "e.g", "i.e", "vs", "no", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep",
     "sept", "oct", "nov", "dec", "inc", "ltd", "co", "corp", "approx", "est", "fig", "p.m", "a.m",
 }
-# A sentence ends at . ! ? (plus closing quotes/brackets) followed by space and an opening capital,
-# digit or quote; or at a line break.
-_BOUNDARY = re.compile(r"(?<=[.!?])[\"'”’)\]]*\s+(?=[\"'“‘(\[]?[A-Z0-9])|\s*\n+\s*")
+# A sentence ends at . ! ? (plus up to two closing quotes/brackets, which stay in the sentence) followed
+# by space and an opening capital, digit or quote; or at a line break.
+_BOUNDARY = re.compile(
+    r"(?:(?<=[.!?])|(?<=[.!?][\"'”’)\]])|(?<=[.!?][\"'”’)\]]{2}))\s+(?=[\"'“‘(\[]?[A-Z0-9])|\s*\n+\s*"
+)
 
 
 @dataclass(frozen=True)
@@ -63,9 +65,11 @@ def tokens(text: str) -> list[Token]:
     out: list[Token] = []
     for match in _WORD.finditer(folded):
         word = _POSSESSIVE.sub("", match.group())
+        start = match.start()
         for part in word.replace("’", "'").split("'"):
             if part:
-                out.append(Token(part, match.start(), match.start() + len(part)))
+                out.append(Token(part, start, start + len(part)))
+            start += len(part) + 1  # the part and the apostrophe after it
     return out
 
 

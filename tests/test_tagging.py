@@ -1,0 +1,261 @@
+"""Tests for monitor.tagging: rules, the shipped India–Russia summit topic, proximity and the seed articles."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from monitor.config import Rule, config_from_dict, load_config
+from monitor.tagging import Tagger, TopicResult, describe, evaluate
+from tests.conftest import SHIPPED_CONFIG
+
+TOPIC = "india-russia-summit"
+REFERENCES = {"annual-summit-2025-preparations.md", "modi-putin-sco-tianjin-2025.md"}
+
+
+def rule(data: Any) -> Any:
+    return data if isinstance(data, str) else Rule.model_validate(data)
+
+
+# --- evaluate / describe ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("data", "text"), [
+    ("a", "a"),
+    ({"all": ["a", "b"]}, "a AND b"),
+    ({"any": ["a", "b"]}, "a OR b"),
+    ({"not": "a"}, "NOT a"),
+    ({"not": {"not": "a"}}, "NOT NOT a"),
+    ({"all": ["a", {"any": ["b", "c"]}, {"not": "d"}]}, "a AND (b OR c) AND NOT d"),
+    ({"any": ["a", {"all": ["b", "c"]}]}, "a OR (b AND c)"),
+    ({"not": {"all": ["a", "b"]}}, "NOT (a AND b)"),
+    ({"any": ["x", {"not": {"any": ["a", "b"]}}]}, "x OR NOT (a OR b)"),
+])
+def test_describe(data: Any, text: str) -> None:
+    assert describe(rule(data)) == text
+
+
+@pytest.mark.parametrize(("data", "present", "holds"), [
+    ("a", {"a"}, True),
+    ("a", {"b"}, False),
+    ({"all": ["a", "b"]}, {"a", "b", "c"}, True),
+    ({"all": ["a", "b"]}, {"a"}, False),
+    ({"any": ["a", "b"]}, {"b"}, True),
+    ({"any": ["a", "b"]}, set(), False),
+    ({"not": "a"}, set(), True),
+    ({"not": "a"}, {"a"}, False),
+    ({"not": {"not": "a"}}, {"a"}, True),
+    ({"not": {"all": ["a", "b"]}}, {"a"}, True),
+    ({"not": {"all": ["a", "b"]}}, {"a", "b"}, False),
+    ({"all": ["a", {"any": ["b", "c"]}, {"not": "d"}]}, {"a", "c"}, True),
+    ({"all": ["a", {"any": ["b", "c"]}, {"not": "d"}]}, {"a", "c", "d"}, False),
+    ({"all": ["a", {"any": ["b", "c"]}, {"not": "d"}]}, {"a", "d"}, False),
+    ({"any": [{"all": ["a", "b"]}, {"all": ["c", {"not": "a"}]}]}, {"c"}, True),
+    ({"any": [{"all": ["a", "b"]}, {"all": ["c", {"not": "a"}]}]}, {"a", "c"}, False),
+])
+def test_evaluate(data: Any, present: set[str], holds: bool) -> None:
+    assert evaluate(rule(data), present) is holds
+
+
+def test_default_rule_needs_every_group() -> None:
+    config = config_from_dict({"topics": [{"id": "t", "title": "T", "keywords": {"a": ["x"], "b": ["y"]}}]})
+    assert describe(config.topics[0].effective_rule()) == "a AND b"
+
+
+# --- the shipped topic -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tagger() -> Tagger:
+    return Tagger(load_config(SHIPPED_CONFIG))
+
+
+def summit(tagger: Tagger, title: str, text: str = "", published: dt.date | None = dt.date(2025, 9, 1)) -> TopicResult:
+    results = tagger.tag(title, text, published)
+    assert set(results) == {TOPIC}
+    return results[TOPIC]
+
+
+def test_shipped_rule(tagger: Tagger) -> None:
+    result = summit(tagger, "Nothing to see")
+    assert result.rule == "india_side AND russia_side AND meeting AND NOT phone_call"
+
+
+def test_headline_mention(tagger: Tagger) -> None:
+    result = summit(tagger, "Modi meets Putin ahead of annual summit")
+    assert result.mention is True
+    assert result.decision == "mention"
+    assert result.sentences == ["Modi meets Putin ahead of annual summit"]
+    assert {"Modi", "Putin"} <= set(result.terms)
+    assert result.groups["india_side"] == ["Modi"] and result.groups["russia_side"] == ["Putin"]
+    assert result.evidence[0]["field"] == "title"
+    assert result.score >= 0.5
+
+
+def test_headline_in_the_text(tagger: Tagger) -> None:
+    result = summit(tagger, "", "Modi meets Putin ahead of annual summit")
+    assert result.mention is True
+    assert result.sentences == ["Modi meets Putin ahead of annual summit"]
+    assert result.evidence[0]["field"] == "text"
+
+
+def test_headline_repeated_as_first_line_counts_once(tagger: Tagger) -> None:
+    title = "Modi meets Putin ahead of annual summit"
+    result = summit(tagger, title, f"{title}\nThe two leaders met in New Delhi on Friday.")
+    assert [e["field"] for e in result.evidence] == ["title"]
+
+
+NEAR_MISSES = [
+    ("Putin and Trump hold summit in Alaska",
+     "Russian President Vladimir Putin met US President Donald Trump at a summit in Anchorage, Alaska, on Friday "
+     "to discuss the war in Ukraine."),
+    ("Modi meets Xi Jinping in Tianjin",
+     "Prime Minister Narendra Modi held talks with Chinese President Xi Jinping on the sidelines of the SCO "
+     "summit in Tianjin."),
+    ("Medvedev reaches the final at Indian Wells",
+     "Russian tennis player Daniil Medvedev reached the final at Indian Wells after beating Carlos Alcaraz."),
+]
+
+
+@pytest.mark.parametrize(("title", "text"), NEAR_MISSES, ids=["putin-trump-alaska", "modi-xi", "medvedev"])
+def test_near_misses(tagger: Tagger, title: str, text: str) -> None:
+    result = summit(tagger, title, text)
+    assert result.mention is False
+    assert result.decision == "none"
+    assert result.evidence == [] and result.sentences == [] and result.terms == []
+    assert set(result.similarity) == REFERENCES
+
+
+def test_phone_call_is_not_a_mention(tagger: Tagger) -> None:
+    result = summit(tagger, "", "Modi and Putin spoke by phone about the upcoming summit.")
+    assert result.mention is False
+    assert result.evidence == []
+    assert result.groups["phone_call"]  # found, and it is what rules the sentence out
+
+
+def test_phone_call_sentence_is_not_evidence(tagger: Tagger) -> None:
+    text = ("Modi and Putin spoke by phone on Monday about the summit. "
+            "Putin will meet Modi in New Delhi on December 5 for the annual summit.")
+    result = summit(tagger, "", text, dt.date(2025, 11, 18))
+    assert result.mention is True
+    assert result.sentences == ["Putin will meet Modi in New Delhi on December 5 for the annual summit."]
+    assert [d["date"] for d in result.dates] == ["2025-12-05"]
+
+
+def test_evidence_items(tagger: Tagger) -> None:
+    text = ("Leaders gathered in Tianjin.\nPrime Minister Narendra Modi held bilateral talks with Russian "
+            "President Vladimir Putin on Monday. The weather was fine. "
+            "Mr. Lavrov said India and Russia would meet again in December 2025.")
+    result = summit(tagger, "Summit diplomacy", text, dt.date(2025, 9, 1))
+    assert result.mention is True
+    assert set(result.similarity) == REFERENCES
+    assert all(isinstance(v, float) for v in result.similarity.values())
+    assert len(result.evidence) == 2
+    for item in result.evidence:
+        assert set(item) >= {"field", "text", "start", "end", "terms", "dates", "closest_reference"}
+        assert item["field"] == "text"
+        assert text[item["start"]:item["end"]] == item["text"]
+        assert item["terms"] == sorted(item["terms"]) and item["terms"]
+        assert item["closest_reference"]["document"] in REFERENCES
+        assert 0.0 <= item["closest_reference"]["similarity"] <= 1.0
+    first, second = result.evidence
+    assert first["text"].startswith("Prime Minister Narendra Modi held bilateral talks")
+    assert {"Narendra Modi", "Vladimir Putin", "Russian", "talks"} <= set(first["terms"])
+    assert [(d["text"], d["date"]) for d in first["dates"]] == [("Monday", "2025-09-01")]
+    assert second["text"].startswith("Mr. Lavrov said")
+    assert [(d["text"], d["date"], d["end_date"], d["precision"]) for d in second["dates"]] == [
+        ("December 2025", "2025-12-01", "2025-12-31", "month"),
+    ]
+    as_dict = result.as_dict()
+    assert as_dict["sentences"] == [first["text"], second["text"]]
+    assert as_dict["topic_version"] == result.topic_version
+
+
+# --- proximity as a number of words ----------------------------------------------------------------
+
+
+def proximity_tagger(proximity: int | str) -> Tagger:
+    return Tagger(config_from_dict({"topics": [{
+        "id": "t", "title": "T", "proximity": proximity,
+        "keywords": {"india": ["Modi", "India"], "russia": ["Putin", "Russia"], "meeting": ["meet*", "summit*"]},
+    }]}))
+
+
+LONG_SENTENCE = ("Modi said on Monday that the long awaited trade agreement, which officials have negotiated "
+                 "for years, will finally be discussed when Putin arrives for the summit.")
+
+
+def test_proximity_far_apart_terms_do_not_match() -> None:
+    result = proximity_tagger(5).tag("", LONG_SENTENCE)["t"]
+    assert result.mention is False and result.evidence == []
+    assert proximity_tagger("sentence").tag("", LONG_SENTENCE)["t"].mention is True
+
+
+def test_proximity_near_terms_match() -> None:
+    text = f"{LONG_SENTENCE} Later, Modi will meet Putin in Delhi."
+    result = proximity_tagger(5).tag("", text)["t"]
+    assert result.mention is True
+    assert result.sentences == ["Later, Modi will meet Putin in Delhi."]
+    assert result.evidence[0]["terms"] == ["Modi", "Putin", "meet*"]
+    assert result.evidence[0]["closest_reference"] is None  # no reference documents
+    assert result.similarity == {}
+
+
+@pytest.mark.parametrize(("text", "matches"), [
+    ("Modi one two Putin meets.", True),  # five words
+    ("Modi one two three Putin meets.", False),  # six
+    ("The summit: Russia and India agree.", True),
+    ("The summit was about trade and then Russia and India agreed.", False),
+])
+def test_proximity_window(text: str, matches: bool) -> None:
+    assert proximity_tagger(5).tag("", text)["t"].mention is matches
+
+
+# --- the seed articles -----------------------------------------------------------------------------
+
+SEEDS = {"000_": dt.date(2025, 9, 1), "003_": dt.date(2025, 11, 18)}
+
+
+@pytest.fixture
+def seeds(shared_dir: Path) -> dict[str, tuple[str, dt.date]]:
+    files = sorted((shared_dir / "seeds").glob("*.txt"))
+    found = {prefix: next((p for p in files if p.name.startswith(prefix)), None) for prefix in SEEDS}
+    if not files or None in found.values():
+        pytest.skip(f"seed articles not present in {shared_dir / 'seeds'}")
+    assert len(files) == 2
+    return {prefix: (path.read_text(encoding="utf-8"), SEEDS[prefix]) for prefix, path in found.items()}
+
+
+def resolved(result: TopicResult) -> set[tuple[str, str]]:
+    return {(ref["date"], ref["end_date"]) for item in result.evidence for ref in item["dates"]}
+
+
+def test_seeds_are_mentions(tagger: Tagger, seeds: dict[str, tuple[str, dt.date]]) -> None:
+    for prefix, (text, published) in seeds.items():
+        result = summit(tagger, "", text, published)
+        assert result.mention is True, prefix
+        assert set(result.similarity) == REFERENCES
+        for item in result.evidence:
+            assert text[item["start"]:item["end"]] == item["text"]
+
+
+def test_seed_000_sco_bilateral(tagger: Tagger, seeds: dict[str, tuple[str, dt.date]]) -> None:
+    text, published = seeds["000_"]
+    assert text.startswith(" date 2025-09-01 ")
+    result = summit(tagger, "", text, published)
+    assert any("bilateral meeting with Russian President Vladimir Putin today" in s for s in result.sentences)
+    assert ("2025-09-01", "2025-09-01") in resolved(result)
+    assert result.similarity["modi-putin-sco-tianjin-2025.md"] > result.similarity["annual-summit-2025-preparations.md"]
+    assert not any("phone" in s for s in result.sentences)
+
+
+def test_seed_003_summit_preparations(tagger: Tagger, seeds: dict[str, tuple[str, dt.date]]) -> None:
+    text, published = seeds["003_"]
+    result = summit(tagger, "", text, published)
+    dates = resolved(result)
+    assert ("2025-12-05", "2025-12-05") in dates
+    assert ("2025-11-18", "2025-11-18") in dates
+    assert result.similarity["annual-summit-2025-preparations.md"] > result.similarity["modi-putin-sco-tianjin-2025.md"]
