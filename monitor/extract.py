@@ -51,7 +51,7 @@ def extract_page(html_bytes: bytes, url: str, content_type: str) -> Extraction |
         return PageFailure("not_html", f"{url} is {content_type}, not an HTML page")
     try:
         raw = trafilatura.extract(html_bytes, url=url or None, output_format="json", with_metadata=True,
-                                  include_comments=False, include_tables=False, favor_precision=True)
+                                  include_comments=False, include_tables=False)
     except Exception as exc:  # trafilatura raises a wide variety on hostile markup
         return PageFailure("extractor_error", f"trafilatura failed on {url}: {type(exc).__name__}: {exc}"[:300])
     if not raw:

@@ -81,7 +81,10 @@ def summit(tagger: Tagger, title: str, text: str = "", published: dt.date | None
 
 def test_shipped_rule(tagger: Tagger) -> None:
     result = summit(tagger, "Nothing to see")
-    assert result.rule == "india_side AND russia_side AND meeting AND NOT phone_call"
+    assert result.rule == (
+        "((india_leader AND russia_side AND meeting) OR (russia_leader AND india_side AND meeting)"
+        " OR (india_side AND russia_side AND summit)) AND NOT phone_call"
+    )
 
 
 def test_headline_mention(tagger: Tagger) -> None:
