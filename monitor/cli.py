@@ -176,11 +176,7 @@ def events(
     log = EventLog.open(_options(ctx).config().storage.url)
     try:
         for event in log.read(after=after, types=type or None, limit=limit):
-            record = event.as_dict()
-            record.pop("key", None)
-            record.pop("schema", None)
-            record["key"], record["schema"] = event.key, event.schema
-            sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+            sys.stdout.write(json.dumps(event.as_dict(), ensure_ascii=False) + "\n")
     finally:
         log.close()
 

@@ -44,7 +44,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.types import TypeDecorator
 
 from monitor.errors import ConcurrencyError, StorageError
@@ -348,19 +348,3 @@ def _to_recorded(row: Any) -> RecordedEvent:
         data=data,
     )
 
-
-def translate_errors(action: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Decorator: a database error inside becomes a one-line StorageError naming ``action``."""
-
-    def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
-        def inner(*args: Any, **kwargs: Any) -> Any:
-            try:
-                return fn(*args, **kwargs)
-            except (SQLAlchemyError, DBAPIError) as exc:
-                raise StorageError(f"cannot {action}: {_describe_db_error(exc)}") from exc
-
-        inner.__name__ = fn.__name__
-        inner.__doc__ = fn.__doc__
-        return inner
-
-    return wrap
