@@ -6,8 +6,13 @@ controls every limit:
 - a maximum body size, counted on the *decoded* stream while it arrives, so a gzip or brotli bomb is
   cut off as soon as it inflates past the cap;
 - redirects followed by hand, each hop counted and checked;
-- the private-address guard: every hop's host is resolved and refused when any address is private,
-  loopback, link-local or otherwise not global, unless ``allow_private_addresses`` is set.
+- the private-address guard: a host is refused when any address it resolves to is private, loopback,
+  link-local or otherwise not global, unless ``allow_private_addresses`` is set. It is checked for every
+  hop's URL, and again at connect time inside the HTTP stack (``_GuardedBackend``), which connects only
+  to the very addresses it checked: a name that resolves to a public address for the check and to a
+  private one a moment later (DNS rebinding) cannot slip through;
+- the total timeout covers the whole fetch, redirects and slow headers included: every socket read and
+  write is clamped to the time left.
 Every failure is a ``FetchError`` with a stable reason code (``http_404``, ``timeout``, ``too_large``...).
 """
 
@@ -15,10 +20,13 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+import httpcore
 import httpx
 
 from monitor.config import NetworkSettings
@@ -62,19 +70,89 @@ class AddressGuard:
         self.allow_private = allow_private
 
     def check(self, url: str) -> None:
-        if self.allow_private:
-            return
-        host = urlsplit(url).hostname or ""
+        parts = urlsplit(url)
+        self.addresses(parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
+
+    def addresses(self, host: str, port: int) -> list[str]:
+        """The addresses to connect to for ``host``, all of them allowed; raises FetchError otherwise."""
         try:
-            infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except (socket.gaierror, UnicodeError) as exc:
             raise FetchError("dns_error", f"cannot resolve host {host!r}: {exc}") from exc
-        for info in infos:
-            address = ipaddress.ip_address(info[4][0].split("%", 1)[0])
-            if not address.is_global:
-                raise FetchError("private_address",
-                                 f"{host} resolves to the non-public address {address}; refused "
-                                 "(set [network] allow_private_addresses = true to allow it)")
+        found = list(dict.fromkeys(str(info[4][0]) for info in infos))
+        if not self.allow_private:
+            for text in found:
+                address = ipaddress.ip_address(text.split("%", 1)[0])
+                if not address.is_global:
+                    raise FetchError("private_address",
+                                     f"{host} resolves to the non-public address {address}; refused "
+                                     "(set [network] allow_private_addresses = true to allow it)")
+        return found
+
+
+_deadline = threading.local()
+
+
+def _clamp(timeout: float | None, expired: type[Exception]) -> float | None:
+    """The socket timeout for this operation: at most the time left before the fetch's deadline."""
+    deadline = getattr(_deadline, "value", None)
+    if deadline is None:
+        return timeout
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise expired("the total timeout of the fetch ran out")
+    return remaining if timeout is None else min(timeout, remaining)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, _clamp(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, _clamp(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(self, ssl_context: Any, server_hostname: str | None = None,
+                  timeout: float | None = None) -> httpcore.NetworkStream:
+        return _DeadlineStream(self._inner.start_tls(ssl_context, server_hostname,
+                                                     _clamp(timeout, httpcore.ConnectTimeout)))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _GuardedBackend(httpcore.SyncBackend):
+    """Resolves, checks and connects in one step, to the checked addresses only."""
+
+    def __init__(self, fetcher: Fetcher) -> None:
+        self._fetcher = fetcher
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+                    socket_options: Any = None) -> httpcore.NetworkStream:
+        last: Exception | None = None
+        for address in self._fetcher.guard.addresses(host, port):
+            try:
+                stream = super().connect_tcp(address, port, _clamp(timeout, httpcore.ConnectTimeout),
+                                             local_address, socket_options)
+                return _DeadlineStream(stream)
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                last = exc
+        raise last or httpcore.ConnectError(f"no address to connect to for {host}")
+
+
+class _GuardedTransport(httpx.HTTPTransport):
+    def __init__(self, fetcher: Fetcher) -> None:
+        super().__init__(trust_env=False)
+        # httpx builds its own pool; ours differs only in the network backend. If a future httpx stops
+        # using ``_pool``, the connect-time guard tests fail rather than the guard silently vanishing.
+        self._pool = httpcore.ConnectionPool(ssl_context=httpx.create_ssl_context(trust_env=False),
+                                             network_backend=_GuardedBackend(fetcher), max_connections=20,
+                                             keepalive_expiry=5.0)
 
 
 class Fetcher:
@@ -85,7 +163,8 @@ class Fetcher:
         self.guard = AddressGuard(settings.allow_private_addresses)
         timeout = httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout)
         self.client = httpx.Client(
-            timeout=timeout, follow_redirects=False, transport=transport, trust_env=False,
+            timeout=timeout, follow_redirects=False, transport=transport or _GuardedTransport(self),
+            trust_env=False,
             headers={"User-Agent": settings.user_agent,
                      "Accept-Encoding": "gzip, deflate" + (", br" if _has_brotli() else "")},
         )
@@ -102,6 +181,13 @@ class Fetcher:
     def get(self, url: str, headers: dict[str, str] | None = None) -> FetchResult:
         started = time.monotonic()
         deadline = started + self.settings.total_timeout
+        _deadline.value = deadline
+        try:
+            return self._follow(url, headers or {}, started, deadline)
+        finally:
+            _deadline.value = None
+
+    def _follow(self, url: str, headers: dict[str, str], started: float, deadline: float) -> FetchResult:
         redirects: list[tuple[int, str]] = []
         current = url
         while True:
@@ -109,7 +195,7 @@ class Fetcher:
             if parts.scheme not in ("http", "https") or not parts.hostname:
                 raise FetchError("bad_url", f"not an http(s) URL: {current!r}")
             self.guard.check(current)
-            status, response_headers, body = self._get_once(current, headers or {}, deadline)
+            status, response_headers, body = self._get_once(current, headers, deadline)
             if status in _REDIRECTS and "location" in response_headers:
                 if len(redirects) >= self.settings.max_redirects:
                     raise FetchError("too_many_redirects",
@@ -145,11 +231,15 @@ class Fetcher:
         except FetchError:
             raise
         except httpx.TimeoutException as exc:
+            if time.monotonic() >= deadline:
+                raise FetchError("timeout", f"{url} took longer than {self.settings.total_timeout:g}s") from exc
             raise FetchError("timeout", f"timed out fetching {url} ({type(exc).__name__})") from exc
         except httpx.DecodingError as exc:
             raise FetchError("bad_encoding", f"cannot decode the body of {url}: {exc}") from exc
         except httpx.ConnectError as exc:
-            reason = "connection_refused" if "refused" in str(exc).lower() else "connect_error"
+            text = str(exc).lower()
+            reason = ("connection_refused" if "refused" in text
+                      else "tls_error" if "ssl" in text or "certificate" in text else "connect_error")
             raise FetchError(reason, f"cannot connect to {urlsplit(url).netloc}: {_short(exc)}") from exc
         except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
             raise FetchError("connection_error", f"connection broke while fetching {url}: {_short(exc)}") from exc

@@ -406,8 +406,11 @@ def test_guard_is_checked_on_every_redirect_hop(server, make_fetcher):
     strict = AddressGuard(allow_private=False)
     checked: list[str] = []
 
-    class FirstHopAllowed:
+    class FirstHopAllowed(AddressGuard):
         """Lets the test's own first URL through, and judges every other hop like the real guard."""
+
+        def __init__(self) -> None:
+            super().__init__(allow_private=True)  # connections to the loopback test server are allowed
 
         def check(self, target: str) -> None:
             checked.append(target)
@@ -415,11 +418,62 @@ def test_guard_is_checked_on_every_redirect_hop(server, make_fetcher):
                 strict.check(target)
 
     fetcher = make_fetcher(allow_private_addresses=False)
-    fetcher.guard = FirstHopAllowed()  # type: ignore[assignment]
+    fetcher.guard = FirstHopAllowed()
     error = fetch_error(fetcher, start)
     assert error.reason == "private_address"
     assert checked == [start, url(server, "/internal")]
     assert paths(server) == ["/start"]
+
+
+def test_guard_is_checked_again_at_connect_time(server, make_fetcher):
+    """DNS rebinding: a name that passed the URL check may resolve elsewhere a moment later. The HTTP
+    stack resolves, checks and connects in one step, to the checked address only."""
+    server.expect_request("/feed.xml").respond_with_data(b"<rss/>")
+
+    class PassesTheUrlCheck(AddressGuard):
+        def check(self, target: str) -> None:
+            pass  # as if the name had resolved to a public address when the URL was checked
+
+    fetcher = make_fetcher(allow_private_addresses=False)
+    fetcher.guard = PassesTheUrlCheck(allow_private=False)
+    error = fetch_error(fetcher, url(server, "/feed.xml"))
+    assert error.reason == "private_address"
+    assert server.log == []
+
+
+def test_slow_headers_hit_the_total_timeout(raw_server, make_fetcher):
+    """A server that drips its status line and headers, each byte inside the read timeout."""
+
+    def slow_headers(conn: socket.socket, stop: threading.Event) -> None:
+        read_request(conn)
+        for byte in b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Padding: " + b"p" * 100:
+            if stop.wait(0.2):
+                return
+            conn.sendall(bytes([byte]))
+
+    raw = raw_server(slow_headers)
+    started = time.monotonic()
+    error = fetch_error(make_fetcher(read_timeout=0.5, total_timeout=1.5), raw.url)
+    assert error.reason == "timeout"
+    assert "longer than 1.5s" in error.message
+    assert time.monotonic() - started < 2.5
+
+
+def test_total_timeout_spans_redirect_hops(raw_server, make_fetcher):
+    """Each hop is quick on its own, but the chain as a whole must fit in the total timeout."""
+
+    def slow_redirect(conn: socket.socket, stop: threading.Event) -> None:
+        while not stop.is_set():
+            if not read_request(conn):
+                return
+            stop.wait(0.4)
+            conn.sendall(b"HTTP/1.1 302 Found\r\nLocation: /feed.xml\r\nContent-Length: 0\r\n\r\n")
+
+    raw = raw_server(slow_redirect)
+    started = time.monotonic()
+    error = fetch_error(make_fetcher(read_timeout=1.0, total_timeout=1.5, max_redirects=20), raw.url)
+    assert error.reason == "timeout"
+    assert time.monotonic() - started < 2.5
 
 
 @pytest.mark.parametrize("target", [
