@@ -9,6 +9,7 @@ handlers are pure functions of the events, applied in position order.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -169,9 +170,15 @@ def _on_article_discovered(conn: Connection, event: RecordedEvent) -> None:
     data = event.data
     _upsert(conn, articles, {"article_id": data["article_id"]}, {
         "url": data["url"], "canonical_url": data["canonical_url"], "feed": data.get("feed"),
-        "entry_id": data.get("entry_id"), "title": data.get("title"), "published_at": event.occurred_at,
+        "entry_id": data.get("entry_id"), "title": data.get("title"),
+        # occurred_at falls back to the discovery time when the feed gives no date; the view says unknown.
+        "published_at": _parse_time(data.get("published_at")),
         "discovered_at": event.recorded_at, "status": "discovered",
     })
+
+
+def _parse_time(value: str | None) -> dt.datetime | None:
+    return dt.datetime.fromisoformat(value) if value else None
 
 
 def _on_article_extracted(conn: Connection, event: RecordedEvent) -> None:

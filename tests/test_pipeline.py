@@ -262,3 +262,27 @@ def test_unfetchable_page_falls_back_to_the_feed_text(httpserver: HTTPServer, wr
     assert failed[0]["reason"] == "http_500" and failed[0]["fallback"] == "feed_summary"
     assert extracted[0]["text_source"] == "feed_summary"
     assert tagged and tagged[0].occurred_at == dt.datetime(2025, 12, 5, 9, tzinfo=dt.UTC)
+
+
+def test_an_entry_without_a_date_has_an_unknown_publication_date(
+        httpserver: HTTPServer, write_config: Callable[..., Path], capsys: pytest.CaptureFixture[str]) -> None:
+    base = httpserver.url_for("").rstrip("/")
+    feed = (f'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><link>{base}/</link>'
+            "<description>d</description><item><title>Modi and Putin hold talks at the annual summit</title>"
+            f"<link>{base}/articles/undated.html</link><description>The leaders met.</description></item>"
+            "</channel></rss>")
+    httpserver.expect_request("/feed.xml").respond_with_data(feed, content_type="application/rss+xml")
+    httpserver.expect_request("/articles/undated.html").respond_with_data("", status=404)
+    config = write_config([{"name": "undated", "url": f"{base}/feed.xml"}])
+    assert cli(capsys, "--config", str(config), "poll")[0] == 0
+    code, out, _ = cli(capsys, "--config", str(config), "digest", "--format", "json")
+    (item,) = json.loads(out)["items"]
+    assert item["published_at"] is None
+    log = EventLog.open(load_config(config).storage.url)
+    try:
+        (discovered,) = log.read(types=["ArticleDiscovered"])
+    finally:
+        log.close()
+    assert discovered.data["published_at"] is None
+    # Dated by its discovery: just before it was recorded (the page fetch lies between the two).
+    assert dt.timedelta(0) <= discovered.recorded_at - discovered.occurred_at < dt.timedelta(seconds=30)
