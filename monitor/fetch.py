@@ -7,10 +7,10 @@ controls every limit:
   cut off as soon as it inflates past the cap;
 - redirects followed by hand, each hop counted and checked;
 - the private-address guard: a host is refused when any address it resolves to is private, loopback,
-  link-local or otherwise not global, unless ``allow_private_addresses`` is set. It is checked for every
-  hop's URL, and again at connect time inside the HTTP stack (``_GuardedBackend``), which connects only
-  to the very addresses it checked: a name that resolves to a public address for the check and to a
-  private one a moment later (DNS rebinding) cannot slip through;
+  link-local or otherwise not global, unless ``allow_private_addresses`` is set. It is applied inside the
+  HTTP stack (``_GuardedBackend``) on every new connection, so on every redirect hop to another host,
+  and it connects only to the very addresses it checked: a name cannot resolve to a public address for
+  the check and to a private one a moment later (DNS rebinding);
 - the total timeout covers the whole fetch, redirects and slow headers included: every socket read and
   write is clamped to the time left.
 Every failure is a ``FetchError`` with a stable reason code (``http_404``, ``timeout``, ``too_large``...).
@@ -70,6 +70,7 @@ class AddressGuard:
         self.allow_private = allow_private
 
     def check(self, url: str) -> None:
+        """Raise FetchError unless ``url``'s host may be contacted."""
         parts = urlsplit(url)
         self.addresses(parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
 
@@ -194,7 +195,6 @@ class Fetcher:
             parts = urlsplit(current)
             if parts.scheme not in ("http", "https") or not parts.hostname:
                 raise FetchError("bad_url", f"not an http(s) URL: {current!r}")
-            self.guard.check(current)
             status, response_headers, body = self._get_once(current, headers, deadline)
             if status in _REDIRECTS and "location" in response_headers:
                 if len(redirects) >= self.settings.max_redirects:

@@ -85,9 +85,7 @@ class Monitor:
         self.projections.catch_up()
         workers = max(1, min(self.config.scheduler.max_workers, len(feeds)))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="poll") as pool:
-            outcomes = list(pool.map(self.refresh_feed, feeds))
-        self.projections.catch_up()
-        return outcomes
+            return list(pool.map(self.refresh_feed, feeds))  # each catches the projections up
 
     def refresh_feed(self, feed: FeedSettings) -> PollOutcome:
         attempt = uuid.uuid4().hex

@@ -399,46 +399,52 @@ def test_guard_on_refuses_ipv6_loopback(make_fetcher):
     assert error.reason == "private_address"
 
 
-def test_guard_is_checked_on_every_redirect_hop(server, make_fetcher):
-    server.expect_request("/start").respond_with_data("", status=302, headers={"Location": "/internal"})
+def test_guard_is_applied_on_every_redirect_hop(server, make_fetcher):
+    """The first hop (127.0.0.1) is let through; the redirect to another host (localhost) needs a new
+    connection, which the guard judges like any other and refuses."""
+    server.expect_request("/start").respond_with_data(
+        "", status=302, headers={"Location": f"http://localhost:{server.port}/internal"})
     server.expect_request("/internal").respond_with_data(b"secret")
-    start = url(server, "/start")
     strict = AddressGuard(allow_private=False)
-    checked: list[str] = []
+    judged: list[str] = []
 
-    class FirstHopAllowed(AddressGuard):
-        """Lets the test's own first URL through, and judges every other hop like the real guard."""
-
-        def __init__(self) -> None:
-            super().__init__(allow_private=True)  # connections to the loopback test server are allowed
-
-        def check(self, target: str) -> None:
-            checked.append(target)
-            if target != start:
-                strict.check(target)
+    class FirstHostAllowed(AddressGuard):
+        def addresses(self, host: str, port: int) -> list[str]:
+            judged.append(host)
+            return [host] if host == "127.0.0.1" else strict.addresses(host, port)
 
     fetcher = make_fetcher(allow_private_addresses=False)
-    fetcher.guard = FirstHopAllowed()
-    error = fetch_error(fetcher, start)
+    fetcher.guard = FirstHostAllowed(allow_private=False)
+    error = fetch_error(fetcher, url(server, "/start"))
     assert error.reason == "private_address"
-    assert checked == [start, url(server, "/internal")]
+    assert judged == ["127.0.0.1", "localhost"]
     assert paths(server) == ["/start"]
 
 
-def test_guard_is_checked_again_at_connect_time(server, make_fetcher):
-    """DNS rebinding: a name that passed the URL check may resolve elsewhere a moment later. The HTTP
-    stack resolves, checks and connects in one step, to the checked address only."""
-    server.expect_request("/feed.xml").respond_with_data(b"<rss/>")
+def test_guard_connects_only_to_the_address_it_checked(make_fetcher, monkeypatch):
+    """DNS rebinding: a name answers a public address first and loopback a moment later. The fetch
+    resolves once and connects only to the address it checked. Nothing is sent anywhere: the resolver
+    and the connection are both fakes that record what they were asked."""
+    lookups: list[str] = []
+    attempts: list[str] = []
 
-    class PassesTheUrlCheck(AddressGuard):
-        def check(self, target: str) -> None:
-            pass  # as if the name had resolved to a public address when the URL was checked
+    def rebinding_getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        lookups.append(host)
+        # A global address (TEST-NET ranges are not global, so the guard would refuse them); it is never
+        # contacted: create_connection below is a fake.
+        address = "9.9.9.9" if len(lookups) == 1 else "127.0.0.1"
+        return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (address, port))]
 
-    fetcher = make_fetcher(allow_private_addresses=False)
-    fetcher.guard = PassesTheUrlCheck(allow_private=False)
-    error = fetch_error(fetcher, url(server, "/feed.xml"))
-    assert error.reason == "private_address"
-    assert server.log == []
+    def refusing_connection(address: tuple[str, int], *args: Any, **kwargs: Any) -> socket.socket:
+        attempts.append(address[0])
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding_getaddrinfo)
+    monkeypatch.setattr(socket, "create_connection", refusing_connection)
+    error = fetch_error(make_fetcher(allow_private_addresses=False), "http://rebind.example/feed.xml")
+    assert error.reason == "connection_refused"
+    assert lookups == ["rebind.example"]
+    assert attempts == ["9.9.9.9"]
 
 
 def test_slow_headers_hit_the_total_timeout(raw_server, make_fetcher):
