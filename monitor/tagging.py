@@ -134,7 +134,8 @@ class CompiledTopic:
     def units(self, title: str, text: str) -> list[tuple[str, Span]]:
         out: list[tuple[str, Span]] = []
         if title.strip():
-            out.append((TITLE_FIELD, Span(title.strip(), 0, len(title.strip()))))
+            lead = len(title) - len(title.lstrip())  # offsets index the title as given
+            out.append((TITLE_FIELD, Span(title.strip(), lead, lead + len(title.strip()))))
         body = text
         # Feeds and extractors often repeat the headline as the first line of the text.
         first_line = body.lstrip().split("\n", 1)[0].strip()

@@ -262,3 +262,9 @@ def test_seed_003_summit_preparations(tagger: Tagger, seeds: dict[str, tuple[str
     assert ("2025-12-05", "2025-12-05") in dates
     assert ("2025-11-18", "2025-11-18") in dates
     assert result.similarity["annual-summit-2025-preparations.md"] > result.similarity["modi-putin-sco-tianjin-2025.md"]
+
+
+def test_title_evidence_offsets_index_the_title_as_given(tagger: Tagger) -> None:
+    title = "   Modi meets Putin ahead of annual summit  "
+    (item,) = [e for e in summit(tagger, title).evidence if e["field"] == "title"]
+    assert title[item["start"]:item["end"]] == "Modi meets Putin ahead of annual summit"
