@@ -15,7 +15,7 @@ from rich.markup import escape
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from storage.projections import articles, feed_state, mentions, review_cursor
+from storage.projections import articles, feed_state, mentions, unreviewed_position
 
 
 @dataclass
@@ -49,7 +49,7 @@ def build_digest(engine: Engine, since: dt.datetime | None = None) -> Digest:
         if since is not None:
             query = query.where(mentions.c.tagged_at >= since)
         else:
-            after = conn.scalar(select(review_cursor.c.position).where(review_cursor.c.name == "default")) or 0
+            after = unreviewed_position(conn)
             query = query.where(mentions.c.position > after)
         rows = conn.execute(query.order_by(mentions.c.position)).mappings().all()
         feeds = conn.execute(select(feed_state.c.status, feed_state.c.polls)).all()

@@ -271,10 +271,6 @@ class Projections:
                 raise StorageError(f"cannot rebuild the {name} view: {_describe_db_error(exc)}") from exc
         return self.catch_up(chosen)
 
-    def checkpoint(self, name: str) -> int:
-        with self.engine.connect() as conn:
-            return conn.scalar(select(checkpoints.c.position).where(checkpoints.c.name == name)) or 0
-
     @staticmethod
     def _view(name: str) -> View:
         try:
@@ -309,6 +305,7 @@ class Projections:
 
 
 def unreviewed_position(conn: Connection) -> int:
+    """The position up to which everything has been reviewed (0 before the first review)."""
     return conn.scalar(select(review_cursor.c.position).where(review_cursor.c.name == "default")) or 0
 
 
