@@ -13,7 +13,7 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import dateutil.parser
 import typer
@@ -23,6 +23,9 @@ from typer.exceptions import Abort, TyperException
 from monitor import __version__
 from monitor.config import Config, load_config
 from monitor.errors import MonitorError
+
+if TYPE_CHECKING:
+    from storage.eventlog import EventLog
 
 app = typer.Typer(
     name="news-monitor", add_completion=False, no_args_is_help=True, rich_markup_mode=None,
@@ -35,9 +38,18 @@ app = typer.Typer(
 class Options:
     config_path: Path | None
     database_url: str | None
+    auto_migrate: bool = False
 
     def config(self) -> Config:
-        return load_config(self.config_path, database_url=self.database_url)
+        config = load_config(self.config_path, database_url=self.database_url)
+        if self.auto_migrate:
+            config.storage = config.storage.model_copy(update={"auto_migrate": True})
+        return config
+
+    def log(self) -> EventLog:
+        from monitor.store import open_log
+
+        return open_log(self.config())
 
 
 def _version(value: bool) -> None:
@@ -53,13 +65,16 @@ def main_options(
         "--config", envvar="NEWS_MONITOR_CONFIG", help="Config file [default: config/monitor.toml].")] = None,
     database_url: Annotated[str | None, typer.Option(
         "--database-url", envvar="NEWS_MONITOR_DATABASE_URL", help="Database URL; overrides [storage] url.")] = None,
+    auto_migrate: Annotated[bool, typer.Option(
+        "--auto-migrate", envvar="NEWS_MONITOR_AUTO_MIGRATE",
+        help="Upgrade a PostgreSQL schema at start (SQLite always upgrades itself).")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress to stderr.")] = False,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="Print the version and exit.")] = False,
 ) -> None:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    ctx.obj = Options(config, database_url)
+    ctx.obj = Options(config, database_url, auto_migrate)
 
 
 def _options(ctx: typer.Context) -> Options:
@@ -122,17 +137,14 @@ def digest(
     Example: news-monitor digest --format markdown
     """
     from monitor.digest import build_digest, print_text, to_json, to_markdown
-    from storage.eventlog import EventLog
-    from storage.projections import Projections
+    from monitor.store import projections
 
     if format not in ("text", "markdown", "json"):
         raise MonitorError(f"--format: unknown format {format!r} (choose text, markdown or json)")
     after = _parse_since(since)
-    log = EventLog.open(_options(ctx).config().storage.url)
+    log = _options(ctx).log()
     try:
-        projections = Projections(log.engine)
-        projections.create_schema()
-        projections.catch_up()
+        projections(log).catch_up()
         result = build_digest(log.engine, after)
     finally:
         log.close()
@@ -160,25 +172,81 @@ def review(ctx: typer.Context) -> None:
 @app.command()
 def events(
     ctx: typer.Context,
-    after: Annotated[int, typer.Option(help="Only events after this position.")] = 0,
+    after: Annotated[int | None, typer.Option(help="Only events after this position [default: 0, or the end "
+                                                   "of the log with --follow].", min=0)] = None,
     type: Annotated[list[str] | None, typer.Option("--type", help="Only this event type (repeatable).")] = None,
+    stream: Annotated[str | None, typer.Option(help="Only this stream, e.g. feed:tass-world.")] = None,
     format: Annotated[str, typer.Option("--format", help="jsonl (one JSON object a line).")] = "jsonl",
     limit: Annotated[int | None, typer.Option(help="At most this many events.")] = None,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new events as they are recorded "
+                                                                "(from the end of the log unless --after).")] = False,
+    interval: Annotated[float, typer.Option(help="With --follow: seconds between looks for new events.",
+                                            min=0.05)] = 0.5,
 ) -> None:
-    """Print the raw event log, one JSON object a line.
+    """Print the event log, one JSON object a line, payloads upcast to their current schema.
 
     Example: news-monitor events --type FeedFailed --after 100
+    Example: news-monitor events --follow
     """
-    from storage.eventlog import EventLog
-
     if format != "jsonl":
         raise MonitorError(f"--format: unknown format {format!r} (only jsonl)")
-    log = EventLog.open(_options(ctx).config().storage.url)
+    if follow and (stream is not None or limit is not None):
+        raise MonitorError("--follow: cannot be combined with --stream or --limit")
+    log = _options(ctx).log()
     try:
-        for event in log.read(after=after, types=type or None, limit=limit):
-            sys.stdout.write(json.dumps(event.as_dict(), ensure_ascii=False) + "\n")
+        if follow:
+            start = log.last_position() if after is None else after
+            for event in log.follow(after=start, types=type or None, poll_interval=interval):
+                sys.stdout.write(json.dumps(event.as_dict(), ensure_ascii=False) + "\n")
+                sys.stdout.flush()
+        else:
+            for event in log.read(after=after or 0, types=type or None, stream=stream, limit=limit):
+                sys.stdout.write(json.dumps(event.as_dict(), ensure_ascii=False) + "\n")
     finally:
         log.close()
+
+
+@app.command()
+def export(
+    ctx: typer.Context,
+    after: Annotated[int, typer.Option(help="Only events after this position.")] = 0,
+) -> None:
+    """Write the log to stdout as JSON lines, each event as stored (for backups and moves).
+
+    Example: news-monitor export > log.jsonl
+    """
+    from monitor.transfer import export_events
+
+    log = _options(ctx).log()
+    try:
+        count = export_events(log, sys.stdout, after=after)
+    finally:
+        log.close()
+    print(f"exported {count} event(s)", file=sys.stderr)
+
+
+@app.command("import")
+def import_(
+    ctx: typer.Context,
+    file: Annotated[str, typer.Argument(help="An export file (JSON lines); '-' for stdin.")],
+    renumber: Annotated[bool, typer.Option(help="Append at the end with new positions when this log already "
+                                                "has later events (positions are kept otherwise).")] = False,
+) -> None:
+    """Import an export file. Idempotent: events already recorded (same key) are skipped.
+
+    Example: news-monitor --database-url postgresql+psycopg://news@db/news import log.jsonl
+    """
+    from monitor.transfer import import_events
+
+    stream = sys.stdin if file == "-" else _open_input(file, "FILE")
+    log = _options(ctx).log()
+    try:
+        report = import_events(log, stream, source="stdin" if file == "-" else file, renumber=renumber)
+    finally:
+        log.close()
+        if stream is not sys.stdin:
+            stream.close()
+    print(f"imported {report.imported} event(s); {report.already_recorded} already recorded")
 
 
 @app.command()
@@ -208,11 +276,11 @@ def tag(
             stream.close()
 
 
-def _open_input(path: str) -> Any:
+def _open_input(path: str, what: str = "--input") -> Any:
     try:
         return open(path, encoding="utf-8")  # noqa: SIM115 (closed by the caller)
     except OSError as exc:
-        raise MonitorError(f"--input: cannot open {path}: {exc.strerror}") from exc
+        raise MonitorError(f"{what}: cannot open {path}: {exc.strerror}") from exc
 
 
 def _parse_item(line: str, number: int) -> dict[str, Any]:
@@ -256,17 +324,59 @@ def rebuild(
 
     Example: news-monitor rebuild mentions
     """
-    from storage.eventlog import EventLog
-    from storage.projections import Projections
+    from monitor.store import projections
 
-    log = EventLog.open(_options(ctx).config().storage.url)
+    log = _options(ctx).log()
     try:
-        projections = Projections(log.engine)
-        projections.create_schema()
-        applied = projections.rebuild([projection] if projection else None)
+        applied = projections(log).rebuild([projection] if projection else None)
     finally:
         log.close()
     print(f"rebuilt {projection or 'all projections'}: {applied} event(s) replayed")
+
+
+db_app = typer.Typer(help="The database schema: its revision, and migrations to head.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("upgrade")
+def db_upgrade(ctx: typer.Context) -> None:
+    """Migrate the database to the schema this version needs (safe to run from several workers at once).
+
+    Example: news-monitor --database-url postgresql+psycopg://news@db/news db upgrade
+    """
+    from storage import schema
+    from storage.eventlog import make_engine
+
+    config = _options(ctx).config()
+    engine = make_engine(config.storage.url, lock_timeout=config.storage.lock_timeout)
+    try:
+        before, after = schema.upgrade(engine)
+    finally:
+        engine.dispose()
+    if before == after:
+        print(f"already at revision {after}")
+    else:
+        print(f"upgraded from {before or 'an empty database'} to revision {after}")
+
+
+@db_app.command("current")
+def db_current(ctx: typer.Context) -> None:
+    """Print the database's schema revision and the one this version needs.
+
+    Example: news-monitor db current
+    """
+    from storage import schema
+    from storage.eventlog import make_engine
+
+    config = _options(ctx).config()
+    engine = make_engine(config.storage.url, lock_timeout=config.storage.lock_timeout)
+    try:
+        current = schema.current_revision(engine)
+    finally:
+        engine.dispose()
+    head = schema.head_revision()
+    state = "up to date" if current == head else "needs 'news-monitor db upgrade'"
+    print(f"revision {current or 'none (empty database)'}; this version needs {head}: {state}")
 
 
 @app.command()

@@ -109,6 +109,8 @@ class _Settings(BaseModel):
 
 class StorageSettings(_Settings):
     url: str = "sqlite:///data/news-monitor.sqlite3"
+    lock_timeout: Duration = 30.0  # how long a SQLite writer waits for another one before giving up
+    auto_migrate: StrictBool = False  # PostgreSQL: upgrade the schema at start (SQLite always does)
 
 
 class NetworkSettings(_Settings):

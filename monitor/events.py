@@ -7,6 +7,17 @@ re-polling, restarts and several workers produce the same keys for the same fact
 - a feed's stream is ``feed:<feed name>``;
 - ``MentionTagged`` is keyed by article, topic and topic-config version, so a config change may tag
   again while a re-poll never does.
+
+Payloads are versioned: ``SCHEMAS`` gives each type's current schema number, and ``UPCASTERS`` turn a
+stored payload of an older schema into the current one as it is read (stored events are never
+rewritten). To change a payload's shape: raise its number in ``SCHEMAS``, write the constructor for the
+new shape, and register an upcaster from the old number that produces exactly what the constructor now
+writes. Adding an optional field that readers treat as absent needs no new schema.
+
+History:
+- ``ExtractionFailed`` 2 adds ``stage``: ``fetch`` when the page could not be fetched (or there was no
+  link), ``extract`` when it was fetched but held no article text. The remedies differ (a blocked site
+  vs. a page the extractor does not understand), so the digest and the articles view show it.
 """
 
 from __future__ import annotations
@@ -15,7 +26,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from storage.eventlog import NewEvent
+from storage.eventlog import NewEvent, Upcasters
 
 FEED_POLLED = "FeedPolled"
 FEED_FAILED = "FeedFailed"
@@ -24,6 +35,25 @@ ARTICLE_EXTRACTED = "ArticleExtracted"
 EXTRACTION_FAILED = "ExtractionFailed"
 MENTION_TAGGED = "MentionTagged"
 DIGEST_REVIEWED = "DigestReviewed"
+
+SCHEMAS: dict[str, int] = {
+    FEED_POLLED: 1, FEED_FAILED: 1, ARTICLE_DISCOVERED: 1, ARTICLE_EXTRACTED: 1, EXTRACTION_FAILED: 2,
+    MENTION_TAGGED: 1, DIGEST_REVIEWED: 1,
+}
+UPCASTERS = Upcasters()
+
+# Reasons that mean the page was fetched but yielded no article text; every other reason is a fetch failure.
+EXTRACT_REASONS = frozenset({"not_html", "no_text", "extractor_error"})
+
+
+def extraction_stage(reason: str) -> str:
+    return "extract" if reason in EXTRACT_REASONS else "fetch"
+
+
+@UPCASTERS.register(EXTRACTION_FAILED, 1)
+def _extraction_failed_v1(data: dict[str, Any]) -> dict[str, Any]:
+    return {**data, "stage": extraction_stage(data.get("reason", ""))}
+
 
 _ARTICLE_NAMESPACE = uuid.UUID("9b1f6c2e-5d3a-4f0e-8a47-3c2d1e0f9a88")
 REVIEW_STREAM = "review:default"
@@ -60,8 +90,9 @@ def article_extracted(article: str, published_at: dt.datetime, data: dict[str, A
 
 
 def extraction_failed(article: str, published_at: dt.datetime, data: dict[str, Any]) -> NewEvent:
-    return NewEvent(article_stream(article), EXTRACTION_FAILED, f"{EXTRACTION_FAILED}:{article}",
-                    {"article_id": article, **data}, published_at)
+    payload = {"article_id": article, **data, "stage": extraction_stage(data["reason"])}
+    return NewEvent(article_stream(article), EXTRACTION_FAILED, f"{EXTRACTION_FAILED}:{article}", payload,
+                    published_at, schema=SCHEMAS[EXTRACTION_FAILED])
 
 
 def mention_tagged(article: str, topic: str, topic_version: str, published_at: dt.datetime,

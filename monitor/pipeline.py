@@ -29,9 +29,10 @@ from monitor.errors import FetchError, StorageError
 from monitor.extract import Extraction, PageFailure, extract_page, from_feed
 from monitor.feeds import FeedEntry, parse_feed
 from monitor.fetch import Fetcher
+from monitor.store import open_log, projections
 from monitor.tagging import Tagger
-from storage.eventlog import EventLog, NewEvent, utcnow
-from storage.projections import Projections, feed_state
+from storage.eventlog import NewEvent, reading, utcnow
+from storage.projections import feed_state
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +53,8 @@ class Monitor:
                  transport: httpx.BaseTransport | None = None) -> None:
         self.config = config
         self.clock = clock
-        self.log = EventLog.open(config.storage.url, clock)
-        self.projections = Projections(self.log.engine)
-        self.projections.create_schema()
+        self.log = open_log(config, clock=clock)
+        self.projections = projections(self.log)
         self.fetcher = Fetcher(config.network, transport=transport)
         self._tagger: Tagger | None = None
         self._tagger_lock = threading.Lock()
@@ -103,7 +103,7 @@ class Monitor:
             self.projections.catch_up()
 
     def _conditional_headers(self, feed: FeedSettings) -> dict[str, str]:
-        with self.log.engine.connect() as conn:
+        with reading(self.log.engine) as conn:
             row = conn.execute(select(feed_state.c.url, feed_state.c.etag, feed_state.c.last_modified)
                                .where(feed_state.c.feed == feed.name)).first()
         headers: dict[str, str] = {}

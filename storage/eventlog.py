@@ -4,22 +4,39 @@ Every event has:
 - a global ``position`` (the order of the whole log, the cursor that projections and digests follow);
 - a ``stream`` and a ``version`` within it, unique together;
 - an idempotency ``key``, unique in the whole log: appending an event whose key is already recorded is a
-  no-op reported as a duplicate, never an error and never a second row;
+  no-op reported as "already recorded", never an error and never a second row;
+- a ``schema`` number for its payload, raised when the payload's shape changes; ``Upcasters`` turn old
+  payloads into the current shape as they are read, so stored events are never rewritten;
 - ``occurred_at`` (when the thing happened, e.g. an article's publication) and ``recorded_at``.
 
-Global order without gaps for readers: a reader that follows ``position > last_seen`` must never skip an
-event that commits late with a lower position. On PostgreSQL, sequence values are taken at insert time and
-transactions can commit out of order, so every append first takes a transaction-scoped advisory lock: the
-appends are serialised, positions are allocated and committed in the same order, and "the highest position
-I have seen" is a safe cursor. On SQLite, ``BEGIN IMMEDIATE`` takes the single write lock up front, which
-gives the same guarantee (and avoids the deadlock of two readers upgrading to writers).
+Global order without gaps for readers
+-------------------------------------
+A reader that follows ``position > last_seen`` must never skip an event that commits late with a lower
+position. On PostgreSQL positions come from a sequence when a row is inserted, and transactions commit in
+any order: T1 takes 101, T2 takes 102 and commits, a reader sees 102 and moves its cursor there, then T1
+commits 101, which that reader never sees.
+
+We close that window on the writing side. Every append first takes one transaction-scoped advisory lock
+(``pg_advisory_xact_lock``), and only then reads stream versions and inserts (so takes positions). The
+lock is held until the transaction ends, and PostgreSQL makes a commit visible to other sessions before
+it releases the transaction's locks, so the next writer can only take positions after the previous
+writer's rows are visible, or after they were rolled back (leaving a gap that no one will ever fill).
+Positions thus become visible in increasing order, and "the highest position I have seen" is a safe
+cursor for every reader. The price is that appends are serialised; appends are batched (one article's
+events are one batch, an import appends 1,000 at a time), so this costs little. Readers take no lock.
+
+On SQLite there is one writer at a time anyway: a write transaction starts with ``BEGIN IMMEDIATE``,
+which takes the write lock up front (and avoids two readers deadlocking when both upgrade to writers).
+Reads start a plain deferred ``BEGIN`` (see ``reading``), so in WAL mode they never block the writer.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,12 +52,14 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     UniqueConstraint,
     create_engine,
     event,
     func,
     select,
     text,
+    type_coerce,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection, make_url
@@ -48,9 +67,11 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.types import TypeDecorator
 
 from monitor.errors import ConcurrencyError, StorageError
+from storage.errors import safe_url, translate
 
 # Any fixed 64-bit number: the advisory lock that serialises appends on PostgreSQL.
 _APPEND_LOCK_ID = 0x6E6D_6C6F_6701
+_READ_ONLY = "news_monitor_read_only"
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
@@ -136,20 +157,54 @@ class RecordedEvent:
 @dataclass
 class AppendResult:
     recorded: list[str] = field(default_factory=list)  # keys appended by this call
-    duplicates: list[str] = field(default_factory=list)  # keys that were already recorded
+    duplicates: list[str] = field(default_factory=list)  # keys that were already recorded: a no-op
+
+    @property
+    def already_recorded(self) -> list[str]:
+        return self.duplicates
+
+
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+class Upcasters:
+    """Steps that turn a stored payload of schema N into schema N+1 of the same event type.
+
+    Reading applies every step from the stored schema up to the newest one registered, so the code that
+    handles events only ever sees current payloads, while the stored events are never rewritten.
+    """
+
+    def __init__(self) -> None:
+        self._steps: dict[tuple[str, int], Upcaster] = {}
+        self._latest: dict[str, int] = {}
+
+    def register(self, event_type: str, from_schema: int) -> Callable[[Upcaster], Upcaster]:
+        def decorator(step: Upcaster) -> Upcaster:
+            self._steps[(event_type, from_schema)] = step
+            self._latest[event_type] = max(self._latest.get(event_type, 1), from_schema + 1)
+            return step
+        return decorator
+
+    def latest(self, event_type: str) -> int:
+        return self._latest.get(event_type, 1)
+
+    def upcast(self, event_type: str, schema: int, data: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        while (step := self._steps.get((event_type, schema))) is not None:
+            data = step(dict(data))
+            schema += 1
+        return schema, data
+
+
+NO_UPCASTERS = Upcasters()
 
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _describe_db_error(exc: BaseException) -> str:
-    original = getattr(exc, "orig", None) or exc
-    return " ".join(str(original).split())[:300]
-
-
-def make_engine(url: str) -> Engine:
-    """An engine for ``url``, with SQLite set up for WAL, a busy timeout and immediate write locks."""
+def make_engine(url: str, *, lock_timeout: float = 30.0) -> Engine:
+    """An engine for ``url``. SQLite gets WAL, a busy timeout of ``lock_timeout`` seconds, and immediate
+    write transactions; PostgreSQL gets psycopg 3 with a connect timeout."""
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
@@ -163,7 +218,7 @@ def make_engine(url: str) -> Engine:
             except OSError as exc:
                 raise StorageError(f"cannot create the folder for the SQLite log {folder}: {exc.strerror}") from exc
         try:
-            engine = create_engine(parsed, connect_args={"timeout": 30})
+            engine = create_engine(parsed, connect_args={"timeout": lock_timeout})
         except (NoSuchModuleError, ArgumentError) as exc:
             raise StorageError(f"unsupported database URL {url!r}: {exc}") from exc
 
@@ -173,13 +228,14 @@ def make_engine(url: str) -> Engine:
             cursor = dbapi_conn.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute(f"PRAGMA busy_timeout={int(lock_timeout * 1000)}")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
 
         @event.listens_for(engine, "begin")
         def _on_begin(conn: Connection) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            deferred = conn.get_execution_options().get(_READ_ONLY)
+            conn.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
 
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
@@ -190,32 +246,45 @@ def make_engine(url: str) -> Engine:
         raise StorageError(f"unsupported database URL {url!r}: {exc}") from exc
 
 
-class EventLog:
-    """Append events idempotently; read them by position, stream or type."""
+@contextmanager
+def reading(engine: Engine) -> Iterator[Connection]:
+    """A connection for reads only: on SQLite its transaction is deferred, so it never takes the write lock."""
+    with engine.connect() as conn:
+        conn.execution_options(**{_READ_ONLY: True})
+        yield conn
 
-    def __init__(self, engine: Engine, clock: Callable[[], dt.datetime] = utcnow) -> None:
+
+class EventLog:
+    """Append events idempotently; read them by position, stream or type; follow new ones."""
+
+    def __init__(self, engine: Engine, clock: Callable[[], dt.datetime] = utcnow,
+                 upcasters: Upcasters = NO_UPCASTERS) -> None:
         self.engine = engine
         self.clock = clock
+        self.upcasters = upcasters
 
     @classmethod
-    def open(cls, url: str, clock: Callable[[], dt.datetime] = utcnow) -> EventLog:
-        log = cls(make_engine(url), clock)
-        log.create_schema()
-        return log
+    def open(cls, url: str, clock: Callable[[], dt.datetime] = utcnow, *, migrate: bool | None = None,
+             upcasters: Upcasters = NO_UPCASTERS, lock_timeout: float = 30.0) -> EventLog:
+        """Open the log at ``url``. ``migrate``: True upgrades the schema to head, False never does, None
+        (the default) upgrades SQLite automatically and requires PostgreSQL to be at head already."""
+        from storage import schema  # the migrations import this module
+
+        engine = make_engine(url, lock_timeout=lock_timeout)
+        try:
+            schema.prepare(engine, migrate)
+        except BaseException:
+            engine.dispose()
+            raise
+        return cls(engine, clock, upcasters)
 
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
 
-    def create_schema(self) -> None:
-        try:
-            with self.engine.begin() as conn:
-                metadata.create_all(conn)
-        except SQLAlchemyError as exc:
-            raise StorageError(f"cannot open the event log at {self._safe_url()}: {_describe_db_error(exc)}") from exc
-
-    def _safe_url(self) -> str:
-        return self.engine.url.render_as_string(hide_password=True)
+    @property
+    def url(self) -> str:
+        return safe_url(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -223,44 +292,76 @@ class EventLog:
     # -- appending ---------------------------------------------------------------------------------
 
     def append(self, new_events: Sequence[NewEvent]) -> AppendResult:
-        """Append a batch atomically. Events whose key is already recorded are skipped and reported."""
-        result = AppendResult()
+        """Append a batch atomically: all of its new events, or none of them.
+
+        Events whose key is already recorded (by an earlier batch, another process, or earlier in this
+        batch) are skipped and reported in ``duplicates``. A wrong ``expected_version`` raises
+        ConcurrencyError and appends nothing: the caller re-reads the stream and decides again.
+        """
         if not new_events:
-            return result
+            return AppendResult()
+        return self._write(new_events, keep_positions=False)
+
+    def import_events(self, recorded: Sequence[RecordedEvent], *, renumber: bool = False) -> AppendResult:
+        """Append events exported from another log, keeping their keys, schemas, both dates and payloads as
+        stored. Events whose key is already here are skipped, so importing twice adds nothing.
+
+        The events keep their positions too, so that anything that refers to a position (a review cursor)
+        still means the same, and a moved log is the same log. That needs every new event to lie after
+        this log's last position; otherwise ``renumber`` appends them at the end with new positions, and
+        without it a StorageError says so. Versions are assigned here, after each stream's current one.
+        """
+        if not recorded:
+            return AppendResult()
+        return self._write(recorded, keep_positions=not renumber)
+
+    def _write(self, batch: Sequence[NewEvent | RecordedEvent], keep_positions: bool) -> AppendResult:
+        result = AppendResult()
         try:
             with self.engine.begin() as conn:
                 self._lock_for_append(conn)
-                existing = self._existing_keys(conn, {e.key for e in new_events})
-                fresh: list[NewEvent] = []
+                existing = self._existing_keys(conn, {e.key for e in batch})
+                fresh: list[NewEvent | RecordedEvent] = []
                 seen: set[str] = set()
-                for new in new_events:
-                    if new.key in existing or new.key in seen:
-                        result.duplicates.append(new.key)
+                for item in batch:
+                    if item.key in existing or item.key in seen:
+                        result.duplicates.append(item.key)
                     else:
-                        seen.add(new.key)
-                        fresh.append(new)
+                        seen.add(item.key)
+                        fresh.append(item)
                 if not fresh:
                     return result
+                if keep_positions:
+                    self._check_positions(conn, fresh)
                 versions = self._stream_versions(conn, {e.stream for e in fresh})
                 now = self.clock()
                 rows = []
-                for new in fresh:
-                    current = versions.get(new.stream, 0)
-                    if new.expected_version is not None and new.expected_version != current:
+                for item in fresh:
+                    current = versions.get(item.stream, 0)
+                    expected = item.expected_version if isinstance(item, NewEvent) else None
+                    if expected is not None and expected != current:
                         raise ConcurrencyError(
-                            f"stream {new.stream!r} is at version {current}, expected {new.expected_version}"
-                        )
-                    versions[new.stream] = current + 1
-                    rows.append({
-                        "stream": new.stream, "version": current + 1, "type": new.type, "schema": new.schema,
-                        "key": new.key, "occurred_at": new.occurred_at, "recorded_at": now, "data": new.data,
-                    })
-                    result.recorded.append(new.key)
+                            f"stream {item.stream!r} is at version {current}, expected {expected}: "
+                            "another writer appended to it first; re-read the stream and retry")
+                    versions[item.stream] = current + 1
+                    row = {
+                        "stream": item.stream, "version": current + 1, "type": item.type, "schema": item.schema,
+                        "key": item.key, "occurred_at": item.occurred_at,
+                        "recorded_at": item.recorded_at if isinstance(item, RecordedEvent) else now,
+                        "data": item.data,
+                    }
+                    if keep_positions and isinstance(item, RecordedEvent):
+                        row["position"] = item.position
+                    rows.append(row)
+                    result.recorded.append(item.key)
                 conn.execute(events_table.insert(), rows)
+                if keep_positions:
+                    self._advance_sequence(conn)
         except StorageError:
             raise
         except SQLAlchemyError as exc:
-            raise StorageError(f"cannot append to the event log: {_describe_db_error(exc)}") from exc
+            raise translate(exc, "cannot append to the event log; nothing of this batch was written",
+                            self.engine) from exc
         return result
 
     def _lock_for_append(self, conn: Connection) -> None:
@@ -268,11 +369,27 @@ class EventLog:
             conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _APPEND_LOCK_ID})
 
     @staticmethod
+    def _check_positions(conn: Connection, fresh: Sequence[NewEvent | RecordedEvent]) -> None:
+        last = conn.scalar(select(func.coalesce(func.max(events_table.c.position), 0))) or 0
+        first = min(e.position for e in fresh if isinstance(e, RecordedEvent))
+        if first <= last:
+            raise StorageError(f"cannot keep the imported positions: this log already has events up to position "
+                               f"{last} and the import has new events from position {first}; import with "
+                               "--renumber to append them at the end with new positions")
+
+    @staticmethod
+    def _advance_sequence(conn: Connection) -> None:
+        """After inserting explicit positions, make the sequence continue after them (PostgreSQL)."""
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT setval(pg_get_serial_sequence('events', 'position'), "
+                              "(SELECT max(position) FROM events))"))
+
+    @staticmethod
     def _existing_keys(conn: Connection, keys: set[str]) -> set[str]:
         found: set[str] = set()
         ordered = sorted(keys)
-        for start in range(0, len(ordered), 500):
-            chunk = ordered[start:start + 500]
+        for start in range(0, len(ordered), 1000):
+            chunk = ordered[start:start + 1000]
             found.update(conn.scalars(select(events_table.c.key).where(events_table.c.key.in_(chunk))))
         return found
 
@@ -280,8 +397,8 @@ class EventLog:
     def _stream_versions(conn: Connection, streams: set[str]) -> dict[str, int]:
         versions: dict[str, int] = {}
         ordered = sorted(streams)
-        for start in range(0, len(ordered), 500):
-            chunk = ordered[start:start + 500]
+        for start in range(0, len(ordered), 1000):
+            chunk = ordered[start:start + 1000]
             query = (select(events_table.c.stream, func.max(events_table.c.version))
                      .where(events_table.c.stream.in_(chunk)).group_by(events_table.c.stream))
             versions.update({stream: version for stream, version in conn.execute(query)})
@@ -294,37 +411,64 @@ class EventLog:
 
     def existing_keys(self, keys: Iterable[str]) -> set[str]:
         try:
-            with self.engine.connect() as conn:
+            with reading(self.engine) as conn:
                 return self._existing_keys(conn, set(keys))
         except SQLAlchemyError as exc:
-            raise StorageError(f"cannot read the event log: {_describe_db_error(exc)}") from exc
+            raise translate(exc, "cannot read the event log", self.engine) from exc
+
+    def stream_version(self, stream: str) -> int:
+        """The stream's current version (0 for a stream with no events): what ``expected_version`` compares to."""
+        try:
+            with reading(self.engine) as conn:
+                return self._stream_versions(conn, {stream}).get(stream, 0)
+        except SQLAlchemyError as exc:
+            raise translate(exc, "cannot read the event log", self.engine) from exc
 
     def read(self, *, after: int = 0, types: Iterable[str] | None = None, stream: str | None = None,
-             limit: int | None = None, batch_size: int = 1000) -> Iterator[RecordedEvent]:
-        """Events in position order, fetched in batches by keyset so that memory stays flat."""
-        wanted = sorted(set(types)) if types else None
-        remaining = limit
+             limit: int | None = None, batch_size: int = 1000, upcast: bool = True) -> Iterator[RecordedEvent]:
+        """Events in position order, after ``after``, optionally of some types or one stream.
+
+        Rows come through a server-side cursor (a named cursor on PostgreSQL; SQLite steps through its
+        result), ``batch_size`` at a time, so memory stays flat however long the log. The read runs in one
+        snapshot: events committed while it runs are left for the next read (or ``follow``). With
+        ``upcast=False`` payloads come as stored, in their own schema (what an export writes).
+        """
+        upcasters = self.upcasters if upcast else NO_UPCASTERS
+        query = select(*read_columns(self.engine.dialect.name)).where(events_table.c.position > after)
+        if types is not None:
+            query = query.where(events_table.c.type.in_(sorted(set(types))))
+        if stream is not None:
+            query = query.where(events_table.c.stream == stream)
+        query = query.order_by(events_table.c.position)
+        if limit is not None:
+            query = query.limit(limit)
+        try:
+            with reading(self.engine) as conn:
+                result = conn.execution_options(stream_results=True, yield_per=batch_size).execute(query)
+                for rows in result.partitions():
+                    for row in rows:
+                        yield decode_row(row, upcasters)
+        except SQLAlchemyError as exc:
+            raise translate(exc, "cannot read the event log", self.engine) from exc
+
+    def follow(self, *, after: int = 0, types: Iterable[str] | None = None, poll_interval: float = 0.5,
+               stop: threading.Event | None = None, batch_size: int = 1000) -> Iterator[RecordedEvent]:
+        """Every event after ``after`` and then each new one as it is committed, until ``stop`` is set.
+
+        Safe to follow by position because positions become visible in increasing order (see the module
+        docstring): nothing committed later can appear behind the cursor.
+        """
+        stop = stop or threading.Event()
         cursor = after
-        while remaining is None or remaining > 0:
-            size = batch_size if remaining is None else min(batch_size, remaining)
-            query = select(events_table).where(events_table.c.position > cursor)
-            if wanted:
-                query = query.where(events_table.c.type.in_(wanted))
-            if stream is not None:
-                query = query.where(events_table.c.stream == stream)
-            query = query.order_by(events_table.c.position).limit(size)
-            try:
-                with self.engine.connect() as conn:
-                    rows = conn.execute(query).mappings().all()
-            except SQLAlchemyError as exc:
-                raise StorageError(f"cannot read the event log: {_describe_db_error(exc)}") from exc
-            for row in rows:
-                yield _to_recorded(row)
-            if len(rows) < size:
-                return
-            cursor = rows[-1]["position"]
-            if remaining is not None:
-                remaining -= len(rows)
+        wanted = list(types) if types is not None else None
+        while not stop.is_set():
+            seen = 0
+            for recorded in self.read(after=cursor, types=wanted, limit=batch_size, batch_size=batch_size):
+                cursor = recorded.position
+                seen += 1
+                yield recorded
+            if seen < batch_size:
+                stop.wait(poll_interval)
 
     def last_position(self, exclude_types: Iterable[str] = ()) -> int:
         """The position of the newest event (0 for an empty log), not counting ``exclude_types``."""
@@ -332,19 +476,35 @@ class EventLog:
         if excluded := sorted(set(exclude_types)):
             query = query.where(events_table.c.type.not_in(excluded))
         try:
-            with self.engine.connect() as conn:
+            with reading(self.engine) as conn:
                 return conn.scalar(query) or 0
         except SQLAlchemyError as exc:
-            raise StorageError(f"cannot read the event log: {_describe_db_error(exc)}") from exc
+            raise translate(exc, "cannot read the event log", self.engine) from exc
 
 
-def _to_recorded(row: Any) -> RecordedEvent:
-    data = row["data"]
-    if isinstance(data, str):  # some drivers hand JSON back as text
-        data = json.loads(data)
+def read_columns(dialect: str) -> list[Any]:
+    """The events columns, with SQLite's JSON text left undecoded so that ``decode_row`` can name the event
+    whose payload is corrupt (PostgreSQL validates JSONB when it is written)."""
+    columns: list[Any] = [c for c in events_table.c if c.name != "data"]
+    data = events_table.c.data
+    columns.append(type_coerce(data, Text).label("data") if dialect == "sqlite" else data)
+    return columns
+
+
+def decode_row(row: Any, upcasters: Upcasters = NO_UPCASTERS) -> RecordedEvent:
+    """Build a RecordedEvent from a row of ``read_columns``; a payload that is not a JSON object, or that
+    an upcaster cannot read, raises a StorageError that names the event."""
+    data = row.data
+    try:
+        if isinstance(data, str | bytes):
+            data = json.loads(data)
+        if not isinstance(data, dict):
+            raise ValueError(f"expected a JSON object, found {type(data).__name__}")
+        schema, data = upcasters.upcast(row.type, row.schema, data)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise StorageError(f"event {row.position} ({row.type}, schema {row.schema}, key {row.key!r}) has a corrupt "
+                           f"payload: {exc}") from exc
     return RecordedEvent(
-        position=row["position"], stream=row["stream"], version=row["version"], type=row["type"],
-        schema=row["schema"], key=row["key"], occurred_at=row["occurred_at"], recorded_at=row["recorded_at"],
-        data=data,
+        position=row.position, stream=row.stream, version=row.version, type=row.type, schema=schema,
+        key=row.key, occurred_at=row.occurred_at, recorded_at=row.recorded_at, data=data,
     )
-

@@ -1,10 +1,16 @@
 """Read models projected from the event log: feed state, articles, mentions and the review cursor.
 
-Each view has its own tables, the event types it reads and a checkpoint (the position of the last
-event it applied). A view catches up in batches; each batch updates the tables and the checkpoint in one
-transaction, so a crash leaves the view at a consistent position and the next catch-up resumes there.
-``rebuild`` empties a view and replays the whole log; the result equals the live state because the
-handlers are pure functions of the events, applied in position order.
+Each view is one table of rows with a primary key, and a reducer per event type that it reads: a pure
+function ``(current row or None, event) -> new row``. Catching up reads a batch of events after the view's
+checkpoint, loads the rows those events touch, folds the events into them in position order, and writes
+the changed rows and the new checkpoint in one transaction. A crash therefore leaves each view at a
+consistent position, and the next catch-up resumes there.
+
+``rebuild`` empties a view and replays the log into it. Because the reducers depend on nothing but the
+events, in position order, the rebuilt state equals the live state (a test checks this row by row).
+
+Each view has a version, stored beside its checkpoint. When a reducer's meaning changes, its version is
+raised, and the view rebuilds itself at its next catch-up: no stale read model survives an upgrade.
 """
 
 from __future__ import annotations
@@ -16,9 +22,11 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     Float,
+    Index,
     Integer,
     MetaData,
     String,
@@ -26,6 +34,7 @@ from sqlalchemy import (
     Text,
     delete,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -33,21 +42,33 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.errors import StorageError
-from storage.eventlog import RecordedEvent, UTCDateTime, _describe_db_error, _to_recorded, events_table
+from storage.errors import translate
+from storage.eventlog import (
+    NO_UPCASTERS,
+    RecordedEvent,
+    Upcasters,
+    UTCDateTime,
+    decode_row,
+    events_table,
+    read_columns,
+    reading,
+)
 
 metadata = MetaData()
+Position = BigInteger().with_variant(Integer(), "sqlite")
 
 checkpoints = Table(
     "projection_checkpoints", metadata,
     Column("name", String(100), primary_key=True),
-    Column("position", Integer, nullable=False),
+    Column("position", Position, nullable=False),
+    Column("view_version", Integer),
 )
 
 feed_state = Table(
     "feed_state", metadata,
     Column("feed", String(300), primary_key=True),
     Column("url", Text),
-    Column("status", String(40)),  # ok | not_modified | failing
+    Column("status", String(40)),  # ok | not_modified | interrupted | failing
     Column("http_status", Integer),
     Column("etag", Text),
     Column("last_modified", Text),
@@ -56,11 +77,11 @@ feed_state = Table(
     Column("last_error_at", UTCDateTime()),
     Column("last_error_reason", String(100)),
     Column("last_error_message", Text),
-    Column("consecutive_failures", Integer, nullable=False, default=0),
-    Column("polls", Integer, nullable=False, default=0),
-    Column("failures", Integer, nullable=False, default=0),
-    Column("entries_seen", Integer, nullable=False, default=0),
-    Column("articles", Integer, nullable=False, default=0),
+    Column("consecutive_failures", Integer, nullable=False),
+    Column("polls", Integer, nullable=False),
+    Column("failures", Integer, nullable=False),
+    Column("entries_seen", Integer, nullable=False),
+    Column("articles", Integer, nullable=False),
 )
 
 articles = Table(
@@ -82,13 +103,14 @@ articles = Table(
     Column("author", Text),
     Column("extraction_reason", String(100)),
     Column("extraction_message", Text),
+    Column("extraction_stage", String(20)),  # fetch | extract: where a failed extraction failed
 )
 
 mentions = Table(
     "mentions", metadata,
     Column("article_id", String(64), primary_key=True),
     Column("topic", String(100), primary_key=True),
-    Column("position", Integer, nullable=False),  # of the MentionTagged event: the digest cursor
+    Column("position", Position, nullable=False),  # of the MentionTagged event: the digest cursor
     Column("tagged_at", UTCDateTime(), nullable=False),
     Column("topic_version", String(40)),
     Column("decision", String(20)),
@@ -97,152 +119,157 @@ mentions = Table(
     Column("sentences", JSON, nullable=False),
     Column("terms", JSON, nullable=False),
     Column("explanation", JSON, nullable=False),
+    Index("ix_mentions_position", "position"),
 )
 
 review_cursor = Table(
     "review_cursor", metadata,
     Column("name", String(100), primary_key=True),
-    Column("position", Integer, nullable=False),
+    Column("position", Position, nullable=False),
     Column("reviewed_at", UTCDateTime()),
 )
 
-Handler = Callable[[Connection, RecordedEvent], None]
+Row = dict[str, Any]
+Reducer = Callable[[Row | None, RecordedEvent], Row | None]
 
 
 @dataclass(frozen=True)
 class View:
     name: str
-    tables: tuple[Table, ...]
-    handlers: dict[str, Handler]
+    version: int
+    table: Table
+    row_key: Callable[[RecordedEvent], tuple[Any, ...]]  # the primary key of the row an event changes
+    reducers: dict[str, Reducer]
+
+    @property
+    def key_columns(self) -> list[Column[Any]]:
+        return list(self.table.primary_key.columns)
 
 
-def _upsert(conn: Connection, table: Table, key: dict[str, Any], values: dict[str, Any]) -> None:
-    insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
-    statement = insert.values({**key, **values})
-    if values:
-        statement = statement.on_conflict_do_update(index_elements=list(key), set_=values)
-    else:
-        statement = statement.on_conflict_do_nothing(index_elements=list(key))
-    conn.execute(statement)
+def _blank(table: Table, key: dict[str, Any]) -> Row:
+    row: Row = {column.name: None for column in table.columns}
+    for column in table.columns:
+        if isinstance(column.type, Integer) and not column.nullable and not column.primary_key:
+            row[column.name] = 0
+    row.update(key)
+    return row
 
 
-def _feed_row(conn: Connection, feed: str) -> dict[str, Any]:
-    _upsert(conn, feed_state, {"feed": feed}, {})
-    row = conn.execute(select(feed_state).where(feed_state.c.feed == feed)).mappings().one()
-    return dict(row)
-
-
-def _on_feed_polled(conn: Connection, event: RecordedEvent) -> None:
-    data = event.data
-    row = _feed_row(conn, data["feed"])
-    values: dict[str, Any] = {
-        "url": data.get("url"), "status": data.get("status", "ok"), "http_status": data.get("http_status"),
-        "last_polled_at": event.occurred_at, "last_success_at": event.occurred_at, "consecutive_failures": 0,
-        "polls": row["polls"] + 1, "entries_seen": data.get("entries_seen", row["entries_seen"]),
-    }
-    # Keep validators from the last full response: some servers omit them on a 304.
-    if data.get("etag") or data.get("status") != "not_modified":
-        values["etag"] = data.get("etag")
-    if data.get("last_modified") or data.get("status") != "not_modified":
-        values["last_modified"] = data.get("last_modified")
-    conn.execute(update(feed_state).where(feed_state.c.feed == data["feed"]).values(values))
-
-
-def _on_feed_failed(conn: Connection, event: RecordedEvent) -> None:
-    data = event.data
-    row = _feed_row(conn, data["feed"])
-    conn.execute(update(feed_state).where(feed_state.c.feed == data["feed"]).values(
-        url=data.get("url"), status="failing", http_status=data.get("http_status"),
-        last_polled_at=event.occurred_at, last_error_at=event.occurred_at,
-        last_error_reason=data.get("reason"), last_error_message=data.get("message"),
-        consecutive_failures=row["consecutive_failures"] + 1, polls=row["polls"] + 1,
-        failures=row["failures"] + 1,
-    ))
-
-
-def _on_article_discovered_feed(conn: Connection, event: RecordedEvent) -> None:
-    row = _feed_row(conn, event.data["feed"])
-    conn.execute(update(feed_state).where(feed_state.c.feed == event.data["feed"])
-                 .values(articles=row["articles"] + 1))
-
-
-def _on_article_discovered(conn: Connection, event: RecordedEvent) -> None:
-    data = event.data
-    _upsert(conn, articles, {"article_id": data["article_id"]}, {
-        "url": data["url"], "canonical_url": data["canonical_url"], "feed": data.get("feed"),
-        "entry_id": data.get("entry_id"), "title": data.get("title"),
-        # occurred_at falls back to the discovery time when the feed gives no date; the view says unknown.
-        "published_at": _parse_time(data.get("published_at")),
-        "discovered_at": event.recorded_at, "status": "discovered",
-    })
-
-
-def _parse_time(value: str | None) -> dt.datetime | None:
+def _time(value: str | None) -> dt.datetime | None:
     return dt.datetime.fromisoformat(value) if value else None
 
 
-def _on_article_extracted(conn: Connection, event: RecordedEvent) -> None:
+# -- feed_state ----------------------------------------------------------------------------------------
+
+def _feed_polled(row: Row | None, event: RecordedEvent) -> Row:
     data = event.data
-    conn.execute(update(articles).where(articles.c.article_id == data["article_id"]).values(
-        status="extracted", text_source=data.get("text_source"), text=data.get("text"),
-        text_hash=data.get("text_hash"), word_count=data.get("word_count"), language=data.get("language"),
-        author=data.get("author"), title=data.get("title") or articles.c.title,
-    ))
+    row = row or _blank(feed_state, {"feed": data["feed"]})
+    status = data.get("status", "ok")
+    row.update(url=data.get("url"), status=status, http_status=data.get("http_status"),
+               last_polled_at=event.occurred_at, last_success_at=event.occurred_at, consecutive_failures=0,
+               polls=row["polls"] + 1, entries_seen=data.get("entries_seen", row["entries_seen"]))
+    # Keep the validators of the last full response: some servers omit them on a 304.
+    if data.get("etag") or status != "not_modified":
+        row["etag"] = data.get("etag")
+    if data.get("last_modified") or status != "not_modified":
+        row["last_modified"] = data.get("last_modified")
+    return row
 
 
-def _on_extraction_failed(conn: Connection, event: RecordedEvent) -> None:
+def _feed_failed(row: Row | None, event: RecordedEvent) -> Row:
     data = event.data
-    conn.execute(update(articles).where(articles.c.article_id == data["article_id"]).values(
-        extraction_reason=data.get("reason"), extraction_message=data.get("message"),
-    ))
+    row = row or _blank(feed_state, {"feed": data["feed"]})
+    row.update(url=data.get("url"), status="failing", http_status=data.get("http_status"),
+               last_polled_at=event.occurred_at, last_error_at=event.occurred_at,
+               last_error_reason=data.get("reason"), last_error_message=data.get("message"),
+               consecutive_failures=row["consecutive_failures"] + 1, polls=row["polls"] + 1,
+               failures=row["failures"] + 1)
+    return row
+
+
+def _feed_article(row: Row | None, event: RecordedEvent) -> Row:
+    row = row or _blank(feed_state, {"feed": event.data["feed"]})
+    row["articles"] += 1
+    return row
+
+
+# -- articles ------------------------------------------------------------------------------------------
+
+def _article_discovered(row: Row | None, event: RecordedEvent) -> Row:
+    data = event.data
+    row = row or _blank(articles, {"article_id": data["article_id"]})
+    row.update(url=data["url"], canonical_url=data["canonical_url"], feed=data.get("feed"),
+               entry_id=data.get("entry_id"), title=data.get("title"),
+               # occurred_at falls back to the discovery time when the feed gives no date; the view says unknown.
+               published_at=_time(data.get("published_at")), discovered_at=event.recorded_at, status="discovered")
+    return row
+
+
+def _article_extracted(row: Row | None, event: RecordedEvent) -> Row | None:
+    if row is None:
+        return None  # the discovery comes first in the same stream; nothing to attach to otherwise
+    data = event.data
+    row.update(status="extracted", text_source=data.get("text_source"), text=data.get("text"),
+               text_hash=data.get("text_hash"), word_count=data.get("word_count"), language=data.get("language"),
+               author=data.get("author"), title=data.get("title") or row["title"])
+    return row
+
+
+def _extraction_failed(row: Row | None, event: RecordedEvent) -> Row | None:
+    if row is None:
+        return None
+    data = event.data
+    row.update(extraction_reason=data.get("reason"), extraction_message=data.get("message"),
+               extraction_stage=data.get("stage"))
     # An article whose page failed but whose feed text was used stays "extracted" (set by the
     # ArticleExtracted event that follows); one with no text at all is "failed".
-    conn.execute(update(articles).where(articles.c.article_id == data["article_id"],
-                                        articles.c.status == "discovered").values(status="failed"))
+    if row["status"] == "discovered":
+        row["status"] = "failed"
+    return row
 
 
-def _on_mention_tagged(conn: Connection, event: RecordedEvent) -> None:
+# -- mentions and the review cursor ----------------------------------------------------------------------
+
+def _mention_tagged(_row: Row | None, event: RecordedEvent) -> Row:
     data = event.data
-    _upsert(conn, mentions, {"article_id": data["article_id"], "topic": data["topic"]}, {
-        "position": event.position, "tagged_at": event.recorded_at, "topic_version": data.get("topic_version"),
+    return {
+        "article_id": data["article_id"], "topic": data["topic"], "position": event.position,
+        "tagged_at": event.recorded_at, "topic_version": data.get("topic_version"),
         "decision": data.get("decision"), "mention": bool(data.get("mention")), "score": data["score"],
         "sentences": data.get("sentences", []), "terms": data.get("terms", []),
         "explanation": {k: v for k, v in data.items() if k not in ("sentences", "terms")},
-    })
+    }
 
 
-def _on_digest_reviewed(conn: Connection, event: RecordedEvent) -> None:
-    _upsert(conn, review_cursor, {"name": "default"},
-            {"position": event.data["up_to_position"], "reviewed_at": event.occurred_at})
+def _digest_reviewed(_row: Row | None, event: RecordedEvent) -> Row:
+    return {"name": "default", "position": event.data["up_to_position"], "reviewed_at": event.occurred_at}
 
 
 VIEWS: dict[str, View] = {
-    "feed_state": View("feed_state", (feed_state,), {
-        "FeedPolled": _on_feed_polled, "FeedFailed": _on_feed_failed,
-        "ArticleDiscovered": _on_article_discovered_feed,
+    "feed_state": View("feed_state", 2, feed_state, lambda e: (e.data["feed"],), {
+        "FeedPolled": _feed_polled, "FeedFailed": _feed_failed, "ArticleDiscovered": _feed_article,
     }),
-    "articles": View("articles", (articles,), {
-        "ArticleDiscovered": _on_article_discovered, "ArticleExtracted": _on_article_extracted,
-        "ExtractionFailed": _on_extraction_failed,
+    "articles": View("articles", 2, articles, lambda e: (e.data["article_id"],), {
+        "ArticleDiscovered": _article_discovered, "ArticleExtracted": _article_extracted,
+        "ExtractionFailed": _extraction_failed,
     }),
-    "mentions": View("mentions", (mentions,), {"MentionTagged": _on_mention_tagged}),
-    "review_cursor": View("review_cursor", (review_cursor,), {"DigestReviewed": _on_digest_reviewed}),
+    "mentions": View("mentions", 2, mentions, lambda e: (e.data["article_id"], e.data["topic"]), {
+        "MentionTagged": _mention_tagged,
+    }),
+    "review_cursor": View("review_cursor", 2, review_cursor, lambda e: ("default",), {
+        "DigestReviewed": _digest_reviewed,
+    }),
 }
 
 
 class Projections:
-    """Keeps the read models in step with the log."""
+    """Keeps the read models in step with the log. ``upcasters`` must be the log's, so that the reducers see
+    current payloads."""
 
-    def __init__(self, engine: Engine, batch_size: int = 1000) -> None:
+    def __init__(self, engine: Engine, *, upcasters: Upcasters = NO_UPCASTERS, batch_size: int = 2000) -> None:
         self.engine = engine
+        self.upcasters = upcasters
         self.batch_size = batch_size
-
-    def create_schema(self) -> None:
-        try:
-            with self.engine.begin() as conn:
-                metadata.create_all(conn)
-        except SQLAlchemyError as exc:
-            raise StorageError(f"cannot create the read models: {_describe_db_error(exc)}") from exc
 
     def catch_up(self, names: Iterable[str] | None = None) -> int:
         """Apply every event not yet applied to each view. Returns how many events were applied."""
@@ -253,7 +280,7 @@ class Projections:
                 while (count := self._apply_batch(view)) > 0:
                     applied += count
             except SQLAlchemyError as exc:
-                raise StorageError(f"cannot update the {name} view: {_describe_db_error(exc)}") from exc
+                raise translate(exc, f"cannot update the {name} view", self.engine) from exc
         return applied
 
     def rebuild(self, names: Iterable[str] | None = None) -> int:
@@ -263,13 +290,17 @@ class Projections:
             view = self._view(name)
             try:
                 with self.engine.begin() as conn:
-                    self._lock_checkpoint(conn, view.name)
-                    for table in view.tables:
-                        conn.execute(delete(table))
-                    conn.execute(update(checkpoints).where(checkpoints.c.name == view.name).values(position=0))
+                    self._lock_checkpoint(conn, view)
+                    self._reset(conn, view)
             except SQLAlchemyError as exc:
-                raise StorageError(f"cannot rebuild the {name} view: {_describe_db_error(exc)}") from exc
+                raise translate(exc, f"cannot rebuild the {name} view", self.engine) from exc
         return self.catch_up(chosen)
+
+    def positions(self) -> dict[str, int]:
+        """Each view's checkpoint (0 for a view that has applied nothing yet)."""
+        with reading(self.engine) as conn:
+            stored = dict(conn.execute(select(checkpoints.c.name, checkpoints.c.position)).tuples().all())
+        return {name: stored.get(name, 0) for name in VIEWS}
 
     @staticmethod
     def _view(name: str) -> View:
@@ -279,29 +310,79 @@ class Projections:
             raise StorageError(f"unknown projection {name!r} (known: {', '.join(VIEWS)})") from None
 
     @staticmethod
-    def _lock_checkpoint(conn: Connection, name: str) -> int:
+    def _lock_checkpoint(conn: Connection, view: View) -> int:
+        """The view's checkpoint, locked for this transaction; a view of an older version is reset first."""
         insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(checkpoints)
-        conn.execute(insert.values(name=name, position=0).on_conflict_do_nothing(index_elements=["name"]))
-        query = select(checkpoints.c.position).where(checkpoints.c.name == name)
+        conn.execute(insert.values(name=view.name, position=0, view_version=view.version)
+                     .on_conflict_do_nothing(index_elements=["name"]))
+        query = select(checkpoints.c.position, checkpoints.c.view_version).where(checkpoints.c.name == view.name)
         if conn.dialect.name == "postgresql":
             query = query.with_for_update()  # one catching-up worker per view at a time
-        return conn.scalar(query) or 0
+        position, version = conn.execute(query).one()
+        if version != view.version:
+            Projections._reset(conn, view)
+            return 0
+        return position
+
+    @staticmethod
+    def _reset(conn: Connection, view: View) -> None:
+        conn.execute(delete(view.table))
+        conn.execute(update(checkpoints).where(checkpoints.c.name == view.name)
+                     .values(position=0, view_version=view.version))
 
     def _apply_batch(self, view: View) -> int:
         with self.engine.begin() as conn:
-            position = self._lock_checkpoint(conn, view.name)
+            position = self._lock_checkpoint(conn, view)
             rows = conn.execute(
-                select(events_table).where(events_table.c.position > position,
-                                           events_table.c.type.in_(sorted(view.handlers)))
+                select(*read_columns(conn.dialect.name))
+                .where(events_table.c.position > position, events_table.c.type.in_(sorted(view.reducers)))
                 .order_by(events_table.c.position).limit(self.batch_size)
-            ).mappings().all()
-            for row in rows:
-                event = _to_recorded(row)
-                view.handlers[event.type](conn, event)
-            if rows:
-                conn.execute(update(checkpoints).where(checkpoints.c.name == view.name)
-                             .values(position=rows[-1]["position"]))
-            return len(rows)
+            ).all()
+            if not rows:
+                return 0
+            batch = [decode_row(row, self.upcasters) for row in rows]
+            try:
+                keyed = [(view.row_key(event), event) for event in batch]
+            except (KeyError, TypeError) as exc:
+                raise StorageError(f"cannot update the {view.name} view: an event lacks {exc} in its payload "
+                                   "(a corrupt or foreign event)") from exc
+            state = self._load(conn, view, {key for key, _ in keyed})
+            changed: set[tuple[Any, ...]] = set()
+            for key, event in keyed:
+                try:
+                    new = view.reducers[event.type](state.get(key), event)
+                except (KeyError, TypeError, ValueError) as exc:
+                    raise StorageError(f"cannot update the {view.name} view: event {event.position} ({event.type}) "
+                                       f"has a payload it cannot read: {type(exc).__name__}: {exc}") from exc
+                if new is not None:
+                    state[key] = new
+                    changed.add(key)
+            if changed:
+                self._store(conn, view, [state[key] for key in changed])
+            conn.execute(update(checkpoints).where(checkpoints.c.name == view.name)
+                         .values(position=batch[-1].position))
+            return len(batch)
+
+    @staticmethod
+    def _load(conn: Connection, view: View, keys: set[tuple[Any, ...]]) -> dict[tuple[Any, ...], Row]:
+        columns = view.key_columns
+        found: dict[tuple[Any, ...], Row] = {}
+        ordered = sorted(keys)
+        for start in range(0, len(ordered), 500):
+            chunk = ordered[start:start + 500]
+            condition = (columns[0].in_([k[0] for k in chunk]) if len(columns) == 1
+                         else tuple_(*columns).in_(chunk))
+            for row in conn.execute(select(view.table).where(condition)).mappings():
+                found[tuple(row[c.name] for c in columns)] = dict(row)
+        return found
+
+    @staticmethod
+    def _store(conn: Connection, view: View, rows: list[Row]) -> None:
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        insert = dialect.insert(view.table)
+        key_names = [c.name for c in view.key_columns]
+        values = {c.name: insert.excluded[c.name] for c in view.table.columns if c.name not in key_names}
+        conn.execute(insert.on_conflict_do_update(index_elements=key_names, set_=values), rows)
 
 
 def unreviewed_position(conn: Connection) -> int:

@@ -74,6 +74,7 @@ def write_config(tmp_path: Path, database_url: str) -> Callable[..., Path]:
     def write(feeds: list[dict[str, Any]], **network: Any) -> Path:
         document = tomlkit.parse(SHIPPED_CONFIG.read_text(encoding="utf-8"))
         document["storage"]["url"] = database_url
+        document["storage"]["auto_migrate"] = True
         document["network"]["allow_private_addresses"] = True
         document["network"]["connect_timeout"] = "2s"
         document["network"]["read_timeout"] = "2s"

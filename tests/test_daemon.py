@@ -39,7 +39,7 @@ def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> bool:
 
 
 def types_in(url: str) -> list[str]:
-    log = EventLog.open(url)
+    log = EventLog.open(url, migrate=True)
     try:
         return [e.type for e in log.read()]
     finally:
@@ -78,7 +78,7 @@ def test_daemon_polls_records_failures_and_stops_cleanly(
             daemon.communicate()
     assert daemon.returncode == 0, stderr
     assert "Traceback" not in stderr and "stopped" in stderr
-    log = EventLog.open(url)
+    log = EventLog.open(url, migrate=True)
     try:
         failures = [e.data for e in log.read(types=["FeedFailed"])]
         by_article: dict[str, list[str]] = {}

@@ -28,7 +28,7 @@ def clock() -> FrozenClock:
 
 @pytest.fixture
 def event_log(database_url: str, clock: FrozenClock):
-    log = EventLog.open(database_url, clock)
+    log = EventLog.open(database_url, clock, migrate=True)
     yield log
     log.close()
 
@@ -85,7 +85,7 @@ def test_existing_keys(event_log: EventLog) -> None:
 
 def test_concurrent_appenders_never_duplicate_a_key(event_log: EventLog, database_url: str) -> None:
     """Threads with their own connections race to record overlapping keys on shared streams."""
-    logs = [EventLog.open(database_url) for _ in range(4)]
+    logs = [EventLog.open(database_url, migrate=True) for _ in range(4)]
     errors: list[BaseException] = []
 
     def worker(log: EventLog, offset: int) -> None:

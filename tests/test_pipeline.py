@@ -19,7 +19,7 @@ from sqlalchemy import select
 from monitor.cli import main
 from monitor.config import load_config
 from storage.eventlog import EventLog
-from storage.projections import VIEWS, feed_state
+from storage.projections import VIEWS, checkpoints, feed_state
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO_PAGES = REPO / "monitor" / "demo_data" / "articles"
@@ -103,7 +103,7 @@ def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 
 
 def events_by_type(config: Path) -> Counter[str]:
-    log = EventLog.open(load_config(config).storage.url)
+    log = EventLog.open(load_config(config).storage.url, migrate=True)
     try:
         return Counter(e.type for e in log.read())
     finally:
@@ -111,12 +111,13 @@ def events_by_type(config: Path) -> Counter[str]:
 
 
 def snapshot(url: str) -> dict[str, list[dict]]:
-    log = EventLog.open(url)
+    """Every read-model table, checkpoints included, row by row."""
+    log = EventLog.open(url, migrate=True)
     try:
         with log.engine.connect() as conn:
             return {
                 table.name: sorted((dict(r) for r in conn.execute(select(table)).mappings()), key=repr)
-                for view in VIEWS.values() for table in view.tables
+                for table in [*(view.table for view in VIEWS.values()), checkpoints]
             }
     finally:
         log.close()
@@ -222,7 +223,7 @@ def test_failing_feeds_are_events_and_do_not_affect_the_others(
     ], read_timeout="1s")
     code, _, err = cli(capsys, "--config", str(config), "poll")
     assert code == 0  # failures are events, not a failed run
-    log = EventLog.open(load_config(config).storage.url)
+    log = EventLog.open(load_config(config).storage.url, migrate=True)
     try:
         failures = {e.data["feed"]: e.data for e in log.read(types=["FeedFailed"])}
         polled = [e.data for e in log.read(types=["FeedPolled"])]
@@ -235,7 +236,7 @@ def test_failing_feeds_are_events_and_do_not_affect_the_others(
 
     code, out, _ = cli(capsys, "--config", str(config), "digest", "--format", "json")
     assert [item["title"] for item in json.loads(out)["items"]] == [SEEDS[0][2]]
-    log = EventLog.open(load_config(config).storage.url)
+    log = EventLog.open(load_config(config).storage.url, migrate=True)
     try:
         health = {row["feed"]: row for row in snapshot_feeds(log)}
     finally:
@@ -252,7 +253,7 @@ def test_unfetchable_page_falls_back_to_the_feed_text(httpserver: HTTPServer, wr
     httpserver.expect_request("/articles/broken.html").respond_with_data("oops", status=500)
     config = write_config([{"name": "f", "url": f"{base}/feed.xml"}])
     assert cli(capsys, "--config", str(config), "poll")[0] == 0
-    log = EventLog.open(load_config(config).storage.url)
+    log = EventLog.open(load_config(config).storage.url, migrate=True)
     try:
         failed = [e.data for e in log.read(types=["ExtractionFailed"])]
         extracted = [e.data for e in log.read(types=["ArticleExtracted"])]
@@ -278,7 +279,7 @@ def test_an_entry_without_a_date_has_an_unknown_publication_date(
     code, out, _ = cli(capsys, "--config", str(config), "digest", "--format", "json")
     (item,) = json.loads(out)["items"]
     assert item["published_at"] is None
-    log = EventLog.open(load_config(config).storage.url)
+    log = EventLog.open(load_config(config).storage.url, migrate=True)
     try:
         (discovered,) = log.read(types=["ArticleDiscovered"])
     finally:

@@ -1,0 +1,21 @@
+"""Alembic environment: migrations always run on a connection that storage.schema hands over.
+
+Run them with ``news-monitor db upgrade`` (or automatically at start on SQLite), not with the alembic
+command line: storage.schema takes the lock that keeps two workers from migrating at once.
+"""
+
+from __future__ import annotations
+
+from alembic import context
+
+from storage.eventlog import metadata as log_metadata
+from storage.projections import metadata as views_metadata
+
+connection = context.config.attributes["connection"]
+context.configure(
+    connection=connection,
+    target_metadata=[log_metadata, views_metadata],
+    render_as_batch=connection.dialect.name == "sqlite",  # SQLite alters tables by copying them
+)
+with context.begin_transaction():
+    context.run_migrations()
