@@ -299,7 +299,8 @@ class Projections:
     def positions(self) -> dict[str, int]:
         """Each view's checkpoint (0 for a view that has applied nothing yet)."""
         with reading(self.engine) as conn:
-            stored = dict(conn.execute(select(checkpoints.c.name, checkpoints.c.position)).tuples().all())
+            rows = conn.execute(select(checkpoints.c.name, checkpoints.c.position))
+            stored = {name: position for name, position in rows}
         return {name: stored.get(name, 0) for name in VIEWS}
 
     @staticmethod

@@ -6,9 +6,12 @@ import datetime as dt
 import threading
 
 import pytest
+from sqlalchemy import event as sa_event
+from sqlalchemy import func, select, text
 
+from monitor import events as ev
 from monitor.errors import ConcurrencyError, StorageError
-from storage.eventlog import EventLog, NewEvent
+from storage.eventlog import EventLog, NewEvent, Upcasters, events_table
 
 T0 = dt.datetime(2025, 9, 1, 10, 0, tzinfo=dt.UTC)
 
@@ -121,9 +124,134 @@ def test_naive_datetimes_are_refused(event_log: EventLog) -> None:
 def test_unreachable_database_is_one_clear_error(tmp_path) -> None:
     with pytest.raises(StorageError, match="cannot open the event log") as info:
         EventLog.open("postgresql+psycopg://nobody@127.0.0.1:1/none")
-    assert "\n" not in str(info.value)
+    assert "\n" not in str(info.value) and "cannot be reached" in str(info.value)
     with pytest.raises(StorageError, match="invalid database URL"):
         EventLog.open("not a url")
     (tmp_path / "a-file").write_text("not a folder")
     with pytest.raises(StorageError, match="cannot create the folder"):
         EventLog.open(f"sqlite:///{tmp_path / 'a-file' / 'x.sqlite3'}")
+
+
+def test_a_v1_payload_written_by_an_earlier_schema_is_read_upcast(database_url: str) -> None:
+    """ExtractionFailed as the walking skeleton stored it (schema 1, no stage) reads as schema 2."""
+    log = EventLog.open(database_url, migrate=True, upcasters=ev.UPCASTERS)
+    try:
+        article = ev.article_id("https://example.org/a")
+        old = {"article_id": article, "url": "https://example.org/a", "reason": "http_403",
+               "message": "https://example.org/a answered 403 Forbidden", "fallback": "feed_summary"}
+        log.append([NewEvent(ev.article_stream(article), ev.EXTRACTION_FAILED, f"ExtractionFailed:{article}", old, T0,
+                             schema=1),
+                    NewEvent("s", ev.EXTRACTION_FAILED, "ExtractionFailed:b", {**old, "reason": "no_text"}, T0,
+                             schema=1)])
+        current = list(log.read())
+        assert [(e.schema, e.data["stage"]) for e in current] == [(2, "fetch"), (2, "extract")]
+        assert {k: v for k, v in current[0].data.items() if k != "stage"} == old
+        stored = list(log.read(upcast=False))
+        assert [e.schema for e in stored] == [1, 1] and "stage" not in stored[0].data
+        written_now = ev.extraction_failed(article, T0, {k: v for k, v in old.items() if k != "article_id"})
+        assert written_now.schema == ev.SCHEMAS[ev.EXTRACTION_FAILED] == 2
+        assert written_now.data == current[0].data  # the upcaster produces what the code writes today
+    finally:
+        log.close()
+
+
+def test_upcasters_chain_from_any_old_schema() -> None:
+    casts = Upcasters()
+    casts.register("Thing", 1)(lambda d: {**d, "b": d["a"] * 2})
+    casts.register("Thing", 2)(lambda d: {"c": d["b"] + 1})
+    assert casts.latest("Thing") == 3 and casts.latest("Other") == 1
+    assert casts.upcast("Thing", 1, {"a": 1}) == (3, {"c": 3})
+    assert casts.upcast("Thing", 2, {"b": 5}) == (3, {"c": 6})
+    assert casts.upcast("Thing", 3, {"c": 0}) == (3, {"c": 0})
+    original = {"a": 1}
+    casts.upcast("Thing", 1, original)
+    assert original == {"a": 1}  # a step never mutates the stored payload
+
+
+def test_reading_streams_in_batches_through_one_cursor(event_log: EventLog) -> None:
+    """A long read fetches batch by batch from one server-side cursor, and sees one snapshot."""
+    event_log.append([new(f"k{i}") for i in range(50)])
+    reader = event_log.read(batch_size=7)
+    first = [next(reader) for _ in range(10)]
+    event_log.append([new("late")])  # committed while the read is under way
+    rest = list(reader)
+    assert [e.key for e in first + rest] == [f"k{i}" for i in range(50)]
+    assert [e.key for e in event_log.read(after=rest[-1].position)] == ["late"]
+
+
+def test_follow_sees_each_new_event_once_in_order(event_log: EventLog, database_url: str) -> None:
+    event_log.append([new("before")])
+    start = event_log.last_position()
+    stop = threading.Event()
+    seen: list[str] = []
+    writer_log = EventLog.open(database_url, migrate=True)
+
+    def write() -> None:
+        for i in range(30):
+            writer_log.append([new(f"f{i}-a", stream=f"w-{i % 3}"), new(f"f{i}-b")])
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    for recorded in event_log.follow(after=start, poll_interval=0.01, stop=stop, batch_size=5):
+        seen.append(recorded.key)
+        if len(seen) == 60:
+            stop.set()
+    writer.join()
+    writer_log.close()
+    assert seen == [f"f{i}-{part}" for i in range(30) for part in "ab"]
+
+
+def test_follow_stops_when_told_even_with_nothing_new(event_log: EventLog) -> None:
+    stop = threading.Event()
+    stop.set()
+    assert list(event_log.follow(stop=stop)) == []
+
+
+def test_a_corrupt_payload_is_one_clear_error_naming_the_event(event_log: EventLog) -> None:
+    event_log.append([new("good")])
+    with event_log.engine.begin() as conn:
+        bad = "{not json" if conn.dialect.name == "sqlite" else "[1, 2]"  # PostgreSQL's JSONB refuses bad JSON
+        conn.execute(events_table.insert().values(stream="s-x", version=1, type="Thing", schema=1, key="bad",
+                                                  occurred_at=T0, recorded_at=T0, data=None))
+        conn.execute(text("UPDATE events SET data = :bad WHERE key = 'bad'" if conn.dialect.name == "sqlite"
+                          else "UPDATE events SET data = CAST(:bad AS jsonb) WHERE key = 'bad'"), {"bad": bad})
+    with pytest.raises(StorageError, match=r"event \d+ \(Thing, schema 1, key 'bad'\) has a corrupt payload") as info:
+        list(event_log.read())
+    assert "\n" not in str(info.value)
+    assert [e.key for e in event_log.read(limit=1)] == ["good"]  # what comes before it still reads
+
+
+def test_a_locked_sqlite_log_fails_clearly_and_writes_nothing(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'log.sqlite3'}"
+    holder = EventLog.open(url)
+    log = EventLog.open(url, lock_timeout=0.2)
+    try:
+        with holder.engine.begin() as conn:  # another process mid-write holds the lock
+            conn.execute(events_table.insert().values(stream="h", version=1, type="T", schema=1, key="held",
+                                                      occurred_at=T0, recorded_at=T0, data={}))
+            with pytest.raises(StorageError, match="locked by another process") as info:
+                log.append([new("a"), new("b")])
+            assert "\n" not in str(info.value)
+        assert [e.key for e in log.read()] == ["held"]
+        assert log.append([new("a"), new("b")]).recorded == ["a", "b"]  # free again: it works
+    finally:
+        log.close()
+        holder.close()
+
+
+def test_a_full_disk_fails_clearly_and_leaves_no_half_batch(tmp_path) -> None:
+    """SQLite's max_page_count makes the database file full, as a full disk would."""
+    url = f"sqlite:///{tmp_path / 'log.sqlite3'}"
+    log = EventLog.open(url)
+    try:
+        log.append([new("first")])
+        log.engine.dispose()
+        sa_event.listen(log.engine, "connect", lambda dbapi, _: dbapi.execute("PRAGMA max_page_count = 40"))
+        big = [new(f"big-{i}", blob="x" * 2000) for i in range(200)]
+        with pytest.raises(StorageError, match="disk holding the database is full") as info:
+            log.append(big)
+        assert "nothing of this batch was written" in str(info.value)
+        with log.engine.connect() as conn:
+            assert conn.scalar(select(func.count()).select_from(events_table)) == 1
+    finally:
+        log.close()
