@@ -8,11 +8,12 @@ re-polling, restarts and several workers produce the same keys for the same fact
 - ``MentionTagged`` is keyed by article, topic and topic-config version, so a config change may tag
   again while a re-poll never does.
 
-Payloads are versioned: ``SCHEMAS`` gives each type's current schema number, and ``UPCASTERS`` turn a
+Payloads are versioned: monitor.payloads has a pydantic model per type and schema (``SCHEMAS`` is each
+type's current one, and every constructor here checks its payload against it), and ``UPCASTERS`` turn a
 stored payload of an older schema into the current one as it is read (stored events are never
-rewritten). To change a payload's shape: raise its number in ``SCHEMAS``, write the constructor for the
-new shape, and register an upcaster from the old number that produces exactly what the constructor now
-writes. Adding an optional field that readers treat as absent needs no new schema.
+rewritten). To change a payload's shape: add the new schema's model, make the constructor write it,
+and register an upcaster from the old number that produces exactly what the constructor now writes.
+Adding an optional field that readers treat as absent needs no new schema.
 
 History:
 - ``ExtractionFailed`` 2 adds ``stage``: ``fetch`` when the page could not be fetched (or there was no
@@ -26,6 +27,8 @@ import datetime as dt
 import uuid
 from typing import Any
 
+from monitor import payloads
+from monitor.payloads import SCHEMAS
 from storage.eventlog import NewEvent, Upcasters
 
 FEED_POLLED = "FeedPolled"
@@ -36,10 +39,6 @@ EXTRACTION_FAILED = "ExtractionFailed"
 MENTION_TAGGED = "MentionTagged"
 DIGEST_REVIEWED = "DigestReviewed"
 
-SCHEMAS: dict[str, int] = {
-    FEED_POLLED: 1, FEED_FAILED: 1, ARTICLE_DISCOVERED: 1, ARTICLE_EXTRACTED: 1, EXTRACTION_FAILED: 2,
-    MENTION_TAGGED: 1, DIGEST_REVIEWED: 1,
-}
 UPCASTERS = Upcasters()
 
 # Reasons that mean the page was fetched but yielded no article text; every other reason is a fetch failure.
@@ -71,36 +70,42 @@ def feed_stream(feed: str) -> str:
     return f"feed:{feed}"
 
 
+def _event(stream: str, event_type: str, key: str, payload: dict[str, Any], at: dt.datetime) -> NewEvent:
+    """A new event in its type's current schema, its payload checked against that schema's model."""
+    schema = SCHEMAS[event_type]
+    payloads.check(event_type, schema, payload)
+    return NewEvent(stream, event_type, key, payload, at, schema=schema)
+
+
 def feed_polled(feed: str, attempt: str, at: dt.datetime, data: dict[str, Any]) -> NewEvent:
-    return NewEvent(feed_stream(feed), FEED_POLLED, f"{FEED_POLLED}:{feed}:{attempt}", {"feed": feed, **data}, at)
+    return _event(feed_stream(feed), FEED_POLLED, f"{FEED_POLLED}:{feed}:{attempt}", {"feed": feed, **data}, at)
 
 
 def feed_failed(feed: str, attempt: str, at: dt.datetime, data: dict[str, Any]) -> NewEvent:
-    return NewEvent(feed_stream(feed), FEED_FAILED, f"{FEED_FAILED}:{feed}:{attempt}", {"feed": feed, **data}, at)
+    return _event(feed_stream(feed), FEED_FAILED, f"{FEED_FAILED}:{feed}:{attempt}", {"feed": feed, **data}, at)
 
 
 def article_discovered(article: str, published_at: dt.datetime, data: dict[str, Any]) -> NewEvent:
-    return NewEvent(article_stream(article), ARTICLE_DISCOVERED, f"{ARTICLE_DISCOVERED}:{article}",
-                    {"article_id": article, **data}, published_at)
+    return _event(article_stream(article), ARTICLE_DISCOVERED, f"{ARTICLE_DISCOVERED}:{article}",
+                  {"article_id": article, **data}, published_at)
 
 
 def article_extracted(article: str, published_at: dt.datetime, data: dict[str, Any]) -> NewEvent:
-    return NewEvent(article_stream(article), ARTICLE_EXTRACTED, f"{ARTICLE_EXTRACTED}:{article}",
-                    {"article_id": article, **data}, published_at)
+    return _event(article_stream(article), ARTICLE_EXTRACTED, f"{ARTICLE_EXTRACTED}:{article}",
+                  {"article_id": article, **data}, published_at)
 
 
 def extraction_failed(article: str, published_at: dt.datetime, data: dict[str, Any]) -> NewEvent:
-    payload = {"article_id": article, **data, "stage": extraction_stage(data["reason"])}
-    return NewEvent(article_stream(article), EXTRACTION_FAILED, f"{EXTRACTION_FAILED}:{article}", payload,
-                    published_at, schema=SCHEMAS[EXTRACTION_FAILED])
+    return _event(article_stream(article), EXTRACTION_FAILED, f"{EXTRACTION_FAILED}:{article}",
+                  {"article_id": article, **data, "stage": extraction_stage(data["reason"])}, published_at)
 
 
 def mention_tagged(article: str, topic: str, topic_version: str, published_at: dt.datetime,
                    data: dict[str, Any]) -> NewEvent:
-    return NewEvent(article_stream(article), MENTION_TAGGED, f"{MENTION_TAGGED}:{article}:{topic}:{topic_version}",
-                    {"article_id": article, "topic": topic, "topic_version": topic_version, **data}, published_at)
+    return _event(article_stream(article), MENTION_TAGGED, f"{MENTION_TAGGED}:{article}:{topic}:{topic_version}",
+                  {"article_id": article, "topic": topic, "topic_version": topic_version, **data}, published_at)
 
 
 def digest_reviewed(up_to_position: int, at: dt.datetime) -> NewEvent:
-    return NewEvent(REVIEW_STREAM, DIGEST_REVIEWED, f"{DIGEST_REVIEWED}:default:{up_to_position}",
-                    {"up_to_position": up_to_position, "reviewed_at": at.isoformat()}, at)
+    return _event(REVIEW_STREAM, DIGEST_REVIEWED, f"{DIGEST_REVIEWED}:default:{up_to_position}",
+                  {"up_to_position": up_to_position, "reviewed_at": at.isoformat()}, at)

@@ -18,6 +18,7 @@ from typing import IO, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
+from monitor import payloads
 from monitor.errors import MonitorError
 from monitor.events import SCHEMAS, UPCASTERS
 from storage.eventlog import EventLog, RecordedEvent
@@ -85,10 +86,11 @@ def _parse(lines: Iterable[str], source: str) -> Iterator[RecordedEvent]:
         if known is not None and item.schema_ > known:
             raise MonitorError(f"{where}: {item.type} schema {item.schema_} is newer than this version knows "
                                f"({known}): import with the version that exported it, or a newer one")
-        try:
-            UPCASTERS.upcast(item.type, item.schema_, item.data)  # a payload we could not read later is refused now
+        try:  # a payload that could not be read later is refused now
+            schema, current = UPCASTERS.upcast(item.type, item.schema_, item.data)
+            payloads.check(item.type, schema, current)
         except (KeyError, TypeError, ValueError) as exc:
-            raise MonitorError(f"{where}: {item.type} schema {item.schema_} payload cannot be read: {exc}") from exc
+            raise MonitorError(f"{where}: the payload cannot be read: {exc}") from exc
         yield RecordedEvent(
             position=item.position, stream=item.stream, version=item.version, type=item.type,
             schema=item.schema_, key=item.key, occurred_at=item.occurred_at.astimezone(dt.UTC),

@@ -1,0 +1,125 @@
+"""The payload of each event type, one pydantic model per stored schema.
+
+Every event written is checked against the model of its current schema, so a pipeline bug fails at
+the append, not later in a projection. An import checks each line's payload the same way, after
+upcasting it. Models allow extra fields: a payload may carry more detail than its readers need (the
+tagger's full explanation, say), and that never needs a new schema.
+
+An old schema keeps its model here, next to the upcaster that turns it into the next one
+(monitor.events), so what was once written stays documented.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class _Payload(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class FeedPolledV1(_Payload):
+    feed: str
+    url: str
+    status: Literal["ok", "not_modified", "interrupted"] = "ok"
+    http_status: int | None = None
+    final_url: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    entries_seen: int = Field(default=0, ge=0)
+    new_entries: int = Field(default=0, ge=0)
+    duration: float | None = Field(default=None, ge=0)
+
+
+class FeedFailedV1(_Payload):
+    feed: str
+    url: str
+    reason: str = Field(min_length=1)  # a stable code: http_404, timeout, not_a_feed, private_address...
+    message: str
+    http_status: int | None = None
+    retry_after: float | None = None
+
+
+class ArticleDiscoveredV1(_Payload):
+    article_id: str
+    feed: str | None
+    url: str
+    canonical_url: str
+    entry_id: str | None = None
+    title: str | None = None
+    published_at: str | None = None  # ISO 8601; None when the feed gives no date
+
+
+class ArticleExtractedV1(_Payload):
+    article_id: str
+    url: str | None
+    title: str | None = None
+    text: str
+    text_hash: str
+    text_source: Literal["page", "feed_content", "feed_summary", "title"]
+    word_count: int = Field(ge=0)
+    language: str | None = None
+    author: str | None = None
+    page_date: str | None = None
+    published_at: str | None = None
+
+
+class ExtractionFailedV1(_Payload):
+    article_id: str
+    url: str | None
+    reason: str = Field(min_length=1)
+    message: str
+    fallback: str | None = None  # the feed text used instead, if any
+
+
+class ExtractionFailedV2(ExtractionFailedV1):
+    stage: Literal["fetch", "extract"]  # could not fetch the page, or found no article text in it
+
+
+class MentionTaggedV1(_Payload):
+    article_id: str
+    topic: str
+    topic_version: str
+    mention: bool
+    decision: str
+    score: float = Field(ge=0, le=1)
+    sentences: list[str] = []
+    terms: list[Any] = []
+
+
+class DigestReviewedV1(_Payload):
+    up_to_position: int = Field(ge=0)
+    reviewed_at: str
+
+
+MODELS: dict[tuple[str, int], type[_Payload]] = {
+    ("FeedPolled", 1): FeedPolledV1,
+    ("FeedFailed", 1): FeedFailedV1,
+    ("ArticleDiscovered", 1): ArticleDiscoveredV1,
+    ("ArticleExtracted", 1): ArticleExtractedV1,
+    ("ExtractionFailed", 1): ExtractionFailedV1,
+    ("ExtractionFailed", 2): ExtractionFailedV2,
+    ("MentionTagged", 1): MentionTaggedV1,
+    ("DigestReviewed", 1): DigestReviewedV1,
+}
+
+# The schema each type is written in today.
+SCHEMAS: dict[str, int] = {}
+for _type, _schema in MODELS:
+    SCHEMAS[_type] = max(SCHEMAS.get(_type, 0), _schema)
+
+
+def check(event_type: str, schema: int, data: dict[str, Any]) -> None:
+    """Raise ValueError, in one line, when ``data`` is not a valid payload of that type and schema.
+    Types this version does not know pass: a newer version may have written them."""
+    model = MODELS.get((event_type, schema))
+    if model is None:
+        return
+    try:
+        model.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'payload'}: {e['msg']}"
+                             for e in exc.errors()[:3])
+        raise ValueError(f"{event_type} schema {schema}: {problems}") from None
