@@ -43,7 +43,7 @@ class Options:
     def config(self) -> Config:
         config = load_config(self.config_path, database_url=self.database_url)
         if self.auto_migrate:
-            config.storage = config.storage.model_copy(update={"auto_migrate": True})
+            config = config.model_copy(update={"storage": config.storage.model_copy(update={"auto_migrate": True})})
         return config
 
     def log(self) -> EventLog:
@@ -196,6 +196,7 @@ def events(
     try:
         if follow:
             start = log.last_position() if after is None else after
+            print(f"following the log after position {start} (Ctrl-C to stop)", file=sys.stderr, flush=True)
             for event in log.follow(after=start, types=type or None, poll_interval=interval):
                 sys.stdout.write(json.dumps(event.as_dict(), ensure_ascii=False) + "\n")
                 sys.stdout.flush()
@@ -375,7 +376,12 @@ def db_current(ctx: typer.Context) -> None:
     finally:
         engine.dispose()
     head = schema.head_revision()
-    state = "up to date" if current == head else "needs 'news-monitor db upgrade'"
+    if current == head:
+        state = "up to date"
+    elif schema.is_known(current):
+        state = "needs 'news-monitor db upgrade'"
+    else:
+        state = "migrated by a newer version of news-monitor: upgrade news-monitor"
     print(f"revision {current or 'none (empty database)'}; this version needs {head}: {state}")
 
 

@@ -70,9 +70,22 @@ def feed_stream(feed: str) -> str:
     return f"feed:{feed}"
 
 
+def without_nul(value: Any) -> Any:
+    """``value`` with NUL characters removed from every string in it. Feeds and pages do carry them now
+    and then; they mean nothing in text, and PostgreSQL's JSONB cannot store them."""
+    if isinstance(value, str):
+        return value.replace("\x00", "") if "\x00" in value else value
+    if isinstance(value, dict):
+        return {without_nul(k): without_nul(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [without_nul(v) for v in value]
+    return value
+
+
 def _event(stream: str, event_type: str, key: str, payload: dict[str, Any], at: dt.datetime) -> NewEvent:
     """A new event in its type's current schema, its payload checked against that schema's model."""
     schema = SCHEMAS[event_type]
+    payload = without_nul(payload)
     payloads.check(event_type, schema, payload)
     return NewEvent(stream, event_type, key, payload, at, schema=schema)
 

@@ -4,7 +4,8 @@ An export line is an event as stored: position, stream, version, type, schema, k
 payload in its own schema (``news-monitor events`` prints the same shape, upcast). Importing keeps all of
 it; the keys make it idempotent (importing twice adds nothing, an interrupted import can be run again),
 and positions are kept so that a moved log is the same log: one export and one import move a log from
-SQLite to PostgreSQL. Every line is checked before its batch is written, and a bad line stops the import
+SQLite to PostgreSQL (NUL characters, which PostgreSQL cannot store in JSON text, are dropped from the
+payloads; nothing else changes). Every line is checked before its batch is written, and a bad line stops the import
 with its line number; the batches before it are in, whole.
 """
 
@@ -20,7 +21,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 
 from monitor import payloads
 from monitor.errors import MonitorError
-from monitor.events import SCHEMAS, UPCASTERS
+from monitor.events import SCHEMAS, UPCASTERS, without_nul
 from storage.eventlog import EventLog, RecordedEvent
 
 
@@ -94,7 +95,7 @@ def _parse(lines: Iterable[str], source: str) -> Iterator[RecordedEvent]:
         yield RecordedEvent(
             position=item.position, stream=item.stream, version=item.version, type=item.type,
             schema=item.schema_, key=item.key, occurred_at=item.occurred_at.astimezone(dt.UTC),
-            recorded_at=item.recorded_at.astimezone(dt.UTC), data=item.data,
+            recorded_at=item.recorded_at.astimezone(dt.UTC), data=without_nul(item.data),
         )
 
 

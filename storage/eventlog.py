@@ -69,8 +69,10 @@ from sqlalchemy.types import TypeDecorator
 from monitor.errors import ConcurrencyError, StorageError
 from storage.errors import safe_url, translate
 
-# Any fixed 64-bit number: the advisory lock that serialises appends on PostgreSQL.
-_APPEND_LOCK_ID = 0x6E6D_6C6F_6701
+# The advisory lock that serialises appends on PostgreSQL: a fixed 32-bit class plus the schema's hash, so
+# that logs in different schemas of one database do not wait for each other.
+_APPEND_LOCK_CLASS = 0x6E6D_6C01
+APPEND_LOCK_SQL = "SELECT pg_advisory_xact_lock(:lock_class, hashtext(current_schema()))"
 _READ_ONLY = "news_monitor_read_only"
 
 
@@ -241,7 +243,10 @@ def make_engine(url: str, *, lock_timeout: float = 30.0) -> Engine:
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
     try:
-        return create_engine(parsed, pool_pre_ping=True, connect_args={"connect_timeout": 10})
+        # READ COMMITTED, whatever the server's default: each statement after the append lock must see the
+        # rows of the writer that held it (a REPEATABLE READ snapshot, taken at the lock, would not).
+        return create_engine(parsed, pool_pre_ping=True, isolation_level="READ COMMITTED",
+                             connect_args={"connect_timeout": 10})
     except (NoSuchModuleError, ArgumentError) as exc:
         raise StorageError(f"unsupported database URL {url!r}: {exc}") from exc
 
@@ -366,7 +371,7 @@ class EventLog:
 
     def _lock_for_append(self, conn: Connection) -> None:
         if conn.dialect.name == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _APPEND_LOCK_ID})
+            conn.execute(text(APPEND_LOCK_SQL), {"lock_class": _APPEND_LOCK_CLASS})
 
     @staticmethod
     def _check_positions(conn: Connection, fresh: Sequence[NewEvent | RecordedEvent]) -> None:
@@ -462,12 +467,12 @@ class EventLog:
         cursor = after
         wanted = list(types) if types is not None else None
         while not stop.is_set():
-            seen = 0
-            for recorded in self.read(after=cursor, types=wanted, limit=batch_size, batch_size=batch_size):
+            # Fetch the batch first, so that no transaction stays open while the consumer works.
+            batch = list(self.read(after=cursor, types=wanted, limit=batch_size, batch_size=batch_size))
+            for recorded in batch:
                 cursor = recorded.position
-                seen += 1
                 yield recorded
-            if seen < batch_size:
+            if len(batch) < batch_size:
                 stop.wait(poll_interval)
 
     def last_position(self, exclude_types: Iterable[str] = ()) -> int:

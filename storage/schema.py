@@ -25,7 +25,7 @@ from monitor.errors import StorageError
 from storage.errors import safe_url, translate
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
-_MIGRATION_LOCK_ID = 0x6E6D_6D69_6772  # any fixed 64-bit number
+_MIGRATION_LOCK_CLASS = 0x6E6D_6D01  # with the schema's hash: migrations of one schema wait for each other
 
 
 def _config(conn: Connection | None = None) -> Config:
@@ -64,7 +64,8 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
     try:
         with engine.begin() as conn:
             if conn.dialect.name == "postgresql":
-                conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _MIGRATION_LOCK_ID})
+                conn.execute(text("SELECT pg_advisory_xact_lock(:lock_class, hashtext(current_schema()))"),
+                             {"lock_class": _MIGRATION_LOCK_CLASS})
             before = _current(conn)
             _refuse_unknown(before, engine)
             if before == head:
@@ -98,13 +99,17 @@ def prepare(engine: Engine, migrate: bool | None) -> None:
                        "'news-monitor db upgrade' (or start with --auto-migrate)")
 
 
-def _refuse_unknown(current: str | None, engine: Engine) -> None:
-    if current is None:
-        return
+def is_known(revision: str | None) -> bool:
+    """Whether this version has a migration script for ``revision`` (None, an empty database, is known)."""
+    if revision is None:
+        return True
     try:
-        known = ScriptDirectory.from_config(_config()).get_revision(current) is not None
+        return ScriptDirectory.from_config(_config()).get_revision(revision) is not None
     except Exception:  # alembic raises its own errors for revisions it cannot resolve
-        known = False
-    if not known:
+        return False
+
+
+def _refuse_unknown(current: str | None, engine: Engine) -> None:
+    if not is_known(current):
         raise StorageError(f"the database {safe_url(engine)} is at schema revision {current!r}, which this "
                            "version of news-monitor does not know: it was migrated by a newer version")

@@ -21,6 +21,8 @@ down_revision = "0001"
 branch_labels = None
 depends_on = None
 
+# As in the code's metadata: 64-bit on PostgreSQL; SQLite's INTEGER already is (and keeps rowid aliasing).
+_POSITION = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 _POSITION_COLUMNS = (("projection_checkpoints", "position"), ("mentions", "position"), ("review_cursor", "position"))
 
 
@@ -31,7 +33,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("extraction_stage", sa.String(20), nullable=True))
     for table, column in _POSITION_COLUMNS:
         with op.batch_alter_table(table) as batch:
-            batch.alter_column(column, type_=sa.BigInteger(), existing_type=sa.Integer(), existing_nullable=False)
+            batch.alter_column(column, type_=_POSITION, existing_type=sa.Integer(), existing_nullable=False)
     op.create_index("ix_mentions_position", "mentions", ["position"])
 
 
@@ -39,7 +41,7 @@ def downgrade() -> None:
     op.drop_index("ix_mentions_position", table_name="mentions")
     for table, column in _POSITION_COLUMNS:
         with op.batch_alter_table(table) as batch:
-            batch.alter_column(column, type_=sa.Integer(), existing_type=sa.BigInteger(), existing_nullable=False)
+            batch.alter_column(column, type_=sa.Integer(), existing_type=_POSITION, existing_nullable=False)
     with op.batch_alter_table("articles") as batch:
         batch.drop_column("extraction_stage")
     with op.batch_alter_table("projection_checkpoints") as batch:
