@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -12,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from monitor.cli import main
+from storage.eventlog import EventLog, NewEvent
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -36,7 +39,7 @@ def one_line_error(result: subprocess.CompletedProcess) -> str:
 def test_help_and_version() -> None:
     result = run_cli("--help")
     assert result.returncode == 0
-    for command in ("run", "poll", "digest", "review", "events", "tag", "demo", "rebuild"):
+    for command in ("run", "poll", "digest", "review", "events", "tag", "demo", "rebuild", "export", "import", "db"):
         assert command in result.stdout
     assert run_cli("--version").stdout.startswith("news-monitor ")
 
@@ -117,6 +120,37 @@ def test_events_prints_the_raw_log(write_config: Callable[..., Path], capsys: py
     assert lines[0]["type"] == "DigestReviewed" and lines[0]["stream"] == "review:default"
     assert main(["--config", str(config), "events", "--after", str(lines[0]["position"])]) == 0
     assert capsys.readouterr().out == ""
+
+
+def test_events_follow_tails_new_events_until_interrupted(write_config: Callable[..., Path],
+                                                          database_url: str) -> None:
+    """`events --follow` starts at the end of the log, prints each new event once as it is recorded, and
+    stops cleanly on SIGINT."""
+    config = write_config([])
+    assert main(["--config", str(config), "review"]) == 0  # an old event: not printed by --follow
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWS_MONITOR_")}
+    follower = subprocess.Popen([sys.executable, "-m", "monitor", "--config", str(config), "events", "--follow",
+                                 "--interval", "0.05"], cwd=REPO, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+    try:
+        assert follower.stderr is not None
+        assert follower.stderr.readline().startswith("following the log after position ")
+        log = EventLog.open(database_url, migrate=True)
+        try:
+            for i in range(3):
+                log.append([NewEvent(f"s-{i}", "Thing", f"follow-{i}", {"n": i}, dt.datetime.now(dt.UTC))])
+            assert follower.stdout is not None
+            lines = [json.loads(follower.stdout.readline()) for _ in range(3)]
+        finally:
+            log.close()
+        assert [line["key"] for line in lines] == ["follow-0", "follow-1", "follow-2"]
+        assert [line["position"] for line in lines] == sorted(line["position"] for line in lines)
+        follower.send_signal(signal.SIGINT)
+        _, err = follower.communicate(timeout=30)
+    finally:
+        follower.kill()
+    assert follower.returncode == 130 and "Traceback" not in err  # Ctrl-C ends it like tail -f: quietly
+    assert lines[0]["position"] > 1  # it started at the end of the log: the earlier review was not printed
 
 
 def test_console_script_and_module_are_the_same_program() -> None:

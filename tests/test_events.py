@@ -48,3 +48,11 @@ def test_events_carry_their_current_schema_and_keys_from_data() -> None:
     assert tagged.key == f"MentionTagged:{ARTICLE}:india-russia-summit:v7" and tagged.schema == 1
     assert tagged.data["explanation"] == {"x": 1}  # extra detail is kept
     assert ev.article_id("https://news.example/a") == ARTICLE  # the same URL, the same identity
+
+
+def test_nul_characters_are_dropped_from_payloads() -> None:
+    """PostgreSQL's JSONB cannot store U+0000, which feeds sometimes carry; it means nothing in text."""
+    event = ev.article_discovered(ARTICLE, T0, {"feed": "f", "url": "https://news.example/a",
+                                                "canonical_url": "https://news.example/a", "title": "Modi\x00 meets",
+                                                "extra": {"list": ["a\x00b"]}})
+    assert event.data["title"] == "Modi meets" and event.data["extra"] == {"list": ["ab"]}
