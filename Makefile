@@ -38,6 +38,7 @@ lint: $(VENV)/.installed-test
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/tagging_quality.py
+	$(BIN)/python benchmarks/eventlog.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

@@ -30,6 +30,16 @@ def test_compose_has_postgres_with_healthcheck_and_the_daemon() -> None:
     assert env["NEWS_MONITOR_CONFIG"].startswith("/app/config/")
 
 
+def test_compose_migrates_postgresql_before_the_daemon_starts() -> None:
+    """PostgreSQL schemas are upgraded explicitly (the daemon does not migrate them by itself)."""
+    services = yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]
+    migrate, monitor = services["migrate"], services["monitor"]
+    assert " ".join(migrate["command"]) == "news-monitor db upgrade"
+    assert migrate["environment"]["NEWS_MONITOR_DATABASE_URL"] == monitor["environment"]["NEWS_MONITOR_DATABASE_URL"]
+    assert migrate["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert monitor["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+
+
 def test_dockerfile_installs_the_project_and_runs_the_daemon() -> None:
     dockerfile = (REPO / "Dockerfile").read_text()
     assert "pip install ." in dockerfile
