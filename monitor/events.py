@@ -27,12 +27,16 @@ import datetime as dt
 import uuid
 from typing import Any
 
+import orjson
+
 from monitor import payloads
 from monitor.payloads import SCHEMAS
 from storage.eventlog import NewEvent, Upcasters
 
 FEED_POLLED = "FeedPolled"
 FEED_FAILED = "FeedFailed"
+FEED_MOVED = "FeedMoved"
+ARTICLE_REVISED = "ArticleRevised"
 ARTICLE_DISCOVERED = "ArticleDiscovered"
 ARTICLE_EXTRACTED = "ArticleExtracted"
 EXTRACTION_FAILED = "ExtractionFailed"
@@ -72,13 +76,24 @@ def feed_stream(feed: str) -> str:
 
 def without_nul(value: Any) -> Any:
     """``value`` with NUL characters removed from every string in it. Feeds and pages do carry them now
-    and then; they mean nothing in text, and PostgreSQL's JSONB cannot store them."""
+    and then; they mean nothing in text, and PostgreSQL's JSONB cannot store them. (Most payloads have none:
+    one serialisation tells, which is cheaper than rebuilding every dict.)"""
+    if isinstance(value, dict):
+        try:
+            if b"\\u0000" not in orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS):
+                return value
+        except TypeError:
+            pass
+    return _strip_nul(value)
+
+
+def _strip_nul(value: Any) -> Any:
     if isinstance(value, str):
         return value.replace("\x00", "") if "\x00" in value else value
     if isinstance(value, dict):
-        return {without_nul(k): without_nul(v) for k, v in value.items()}
+        return {_strip_nul(k): _strip_nul(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [without_nul(v) for v in value]
+        return [_strip_nul(v) for v in value]
     return value
 
 
@@ -96,6 +111,18 @@ def feed_polled(feed: str, attempt: str, at: dt.datetime, data: dict[str, Any]) 
 
 def feed_failed(feed: str, attempt: str, at: dt.datetime, data: dict[str, Any]) -> NewEvent:
     return _event(feed_stream(feed), FEED_FAILED, f"{FEED_FAILED}:{feed}:{attempt}", {"feed": feed, **data}, at)
+
+
+def feed_moved(feed: str, attempt: str, at: dt.datetime, data: dict[str, Any]) -> NewEvent:
+    """The feed's URL changed for good: a permanent redirect, or autodiscovery from an HTML page."""
+    return _event(feed_stream(feed), FEED_MOVED, f"{FEED_MOVED}:{feed}:{attempt}", {"feed": feed, **data}, at)
+
+
+def article_revised(article: str, revision: str, at: dt.datetime, data: dict[str, Any]) -> NewEvent:
+    """A known entry came back changed (its content, title or link). ``revision`` identifies the new state
+    (a hash of it), so seeing the same revision again is a no-op."""
+    return _event(article_stream(article), ARTICLE_REVISED, f"{ARTICLE_REVISED}:{article}:{revision}",
+                  {"article_id": article, **data}, at)
 
 
 def article_discovered(article: str, published_at: dt.datetime, data: dict[str, Any]) -> NewEvent:

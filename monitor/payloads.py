@@ -31,6 +31,12 @@ class FeedPolledV1(_Payload):
     entries_seen: int = Field(default=0, ge=0)
     new_entries: int = Field(default=0, ge=0)
     duration: float | None = Field(default=None, ge=0)
+    # Added without a new schema (absent in older events, and readers treat them as unknown):
+    requested_url: str | None = None  # the URL polled, when a move made it differ from ``url``
+    revised_entries: int = Field(default=0, ge=0)
+    interval: float | None = Field(default=None, ge=0)  # the schedule decided after this poll
+    next_poll_at: str | None = None
+    schedule: str | None = None
 
 
 class FeedFailedV1(_Payload):
@@ -40,6 +46,37 @@ class FeedFailedV1(_Payload):
     message: str
     http_status: int | None = None
     retry_after: float | None = None
+    requested_url: str | None = None
+    interval: float | None = Field(default=None, ge=0)
+    next_poll_at: str | None = None
+    schedule: str | None = None
+
+
+class FeedMovedV1(_Payload):
+    feed: str
+    url: str  # the configured URL
+    from_url: str
+    to_url: str
+    reason: Literal["permanent_redirect", "autodiscovery"]
+    http_status: int | None = None
+
+
+class ArticleRevisedV1(_Payload):
+    article_id: str
+    feed: str | None
+    changes: list[Literal["title", "content", "url"]] = Field(min_length=1)
+    url: str
+    canonical_url: str
+    entry_id: str | None = None
+    title: str | None = None
+    entry_hash: str
+    previous_entry_hash: str | None = None
+    # The new article text, when the feed's own content is the text (fetch_full_text = false) or the page
+    # was extracted again.
+    text: str | None = None
+    text_hash: str | None = None
+    text_source: Literal["page", "feed_content", "feed_summary", "title"] | None = None
+    word_count: int | None = Field(default=None, ge=0)
 
 
 class ArticleDiscoveredV1(_Payload):
@@ -97,7 +134,9 @@ class DigestReviewedV1(_Payload):
 MODELS: dict[tuple[str, int], type[_Payload]] = {
     ("FeedPolled", 1): FeedPolledV1,
     ("FeedFailed", 1): FeedFailedV1,
+    ("FeedMoved", 1): FeedMovedV1,
     ("ArticleDiscovered", 1): ArticleDiscoveredV1,
+    ("ArticleRevised", 1): ArticleRevisedV1,
     ("ArticleExtracted", 1): ArticleExtractedV1,
     ("ExtractionFailed", 1): ExtractionFailedV1,
     ("ExtractionFailed", 2): ExtractionFailedV2,

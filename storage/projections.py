@@ -16,6 +16,8 @@ raised, and the view rebuilds itself at its next catch-up: no stale read model s
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +35,7 @@ from sqlalchemy import (
     Table,
     Text,
     delete,
+    func,
     select,
     tuple_,
     update,
@@ -82,6 +85,11 @@ feed_state = Table(
     Column("failures", Integer, nullable=False),
     Column("entries_seen", Integer, nullable=False),
     Column("articles", Integer, nullable=False),
+    Column("current_url", Text),  # the URL polled now: the configured one, or where it moved
+    Column("last_moved_at", UTCDateTime()),
+    Column("interval", Float),  # seconds: the feed's normal interval, as the last success decided it
+    Column("schedule", String(40)),  # why the next poll is when it is: adaptive | fixed | ttl | backoff | ...
+    Column("next_poll_at", UTCDateTime()),
 )
 
 articles = Table(
@@ -104,6 +112,11 @@ articles = Table(
     Column("extraction_reason", String(100)),
     Column("extraction_message", Text),
     Column("extraction_stage", String(20)),  # fetch | extract: where a failed extraction failed
+    Column("entry_key", String(64)),  # entry_key(feed, entry_id): finds an entry whose link changed
+    Column("entry_hash", String(64)),  # what the feed entry said (title, summary, content), to see revisions
+    Column("revisions", Integer, nullable=False),
+    Column("revised_at", UTCDateTime()),
+    Index("ix_articles_entry_key", "entry_key"),
 )
 
 mentions = Table(
@@ -146,26 +159,49 @@ class View:
         return list(self.table.primary_key.columns)
 
 
+@functools.cache
+def _template(table: Table) -> dict[str, Any]:
+    """A new row's values: NULL, and 0 for the counters (non-null integers outside the key)."""
+    return {column.name: 0 if isinstance(column.type, Integer) and not column.nullable and not column.primary_key
+            else None for column in table.columns}
+
+
 def _blank(table: Table, key: dict[str, Any]) -> Row:
-    row: Row = {column.name: None for column in table.columns}
-    for column in table.columns:
-        if isinstance(column.type, Integer) and not column.nullable and not column.primary_key:
-            row[column.name] = 0
-    row.update(key)
-    return row
+    return {**_template(table), **key}
 
 
 def _time(value: str | None) -> dt.datetime | None:
     return dt.datetime.fromisoformat(value) if value else None
 
 
+def entry_key(feed: str | None, entry_id: str | None) -> str | None:
+    """A short, indexable key for a feed's entry id (guids are only unique within one feed, and may be
+    longer than an index entry can be)."""
+    if not entry_id:
+        return None
+    return hashlib.sha256(f"{feed or ''}\n{entry_id}".encode()).hexdigest()[:32]
+
+
 # -- feed_state ----------------------------------------------------------------------------------------
+
+def _schedule(row: Row, data: dict[str, Any], *, keep_interval: bool = False) -> None:
+    if "next_poll_at" in data:  # events written before schedules were recorded leave these unknown
+        row.update(next_poll_at=_time(data.get("next_poll_at")), schedule=data.get("schedule"))
+        if not keep_interval:
+            row["interval"] = data.get("interval")
+
+
+def _polled_url(row: Row, data: dict[str, Any]) -> None:
+    row.update(url=data.get("url"), current_url=data.get("requested_url") or data.get("url"))
+
 
 def _feed_polled(row: Row | None, event: RecordedEvent) -> Row:
     data = event.data
     row = row or _blank(feed_state, {"feed": data["feed"]})
     status = data.get("status", "ok")
-    row.update(url=data.get("url"), status=status, http_status=data.get("http_status"),
+    _polled_url(row, data)
+    _schedule(row, data)
+    row.update(status=status, http_status=data.get("http_status"),
                last_polled_at=event.occurred_at, last_success_at=event.occurred_at, consecutive_failures=0,
                polls=row["polls"] + 1, entries_seen=data.get("entries_seen", row["entries_seen"]))
     # Keep the validators of the last full response: some servers omit them on a 304.
@@ -179,11 +215,20 @@ def _feed_polled(row: Row | None, event: RecordedEvent) -> Row:
 def _feed_failed(row: Row | None, event: RecordedEvent) -> Row:
     data = event.data
     row = row or _blank(feed_state, {"feed": data["feed"]})
-    row.update(url=data.get("url"), status="failing", http_status=data.get("http_status"),
+    _polled_url(row, data)
+    _schedule(row, data, keep_interval=True)  # a backoff is not the feed's interval
+    row.update(status="gone" if data.get("reason") == "http_410" else "failing", http_status=data.get("http_status"),
                last_polled_at=event.occurred_at, last_error_at=event.occurred_at,
                last_error_reason=data.get("reason"), last_error_message=data.get("message"),
                consecutive_failures=row["consecutive_failures"] + 1, polls=row["polls"] + 1,
                failures=row["failures"] + 1)
+    return row
+
+
+def _feed_moved(row: Row | None, event: RecordedEvent) -> Row:
+    data = event.data
+    row = row or _blank(feed_state, {"feed": data["feed"]})
+    row.update(url=data.get("url"), current_url=data["to_url"], last_moved_at=event.occurred_at)
     return row
 
 
@@ -201,7 +246,21 @@ def _article_discovered(row: Row | None, event: RecordedEvent) -> Row:
     row.update(url=data["url"], canonical_url=data["canonical_url"], feed=data.get("feed"),
                entry_id=data.get("entry_id"), title=data.get("title"),
                # occurred_at falls back to the discovery time when the feed gives no date; the view says unknown.
-               published_at=_time(data.get("published_at")), discovered_at=event.recorded_at, status="discovered")
+               published_at=_time(data.get("published_at")), discovered_at=event.recorded_at, status="discovered",
+               entry_key=entry_key(data.get("feed"), data.get("entry_id")), entry_hash=data.get("entry_hash"))
+    return row
+
+
+def _article_revised(row: Row | None, event: RecordedEvent) -> Row | None:
+    if row is None:
+        return None
+    data = event.data
+    row.update(url=data["url"], canonical_url=data["canonical_url"], entry_id=data.get("entry_id"),
+               entry_key=entry_key(row["feed"], data.get("entry_id")), entry_hash=data["entry_hash"],
+               title=data.get("title") or row["title"], revisions=row["revisions"] + 1, revised_at=event.occurred_at)
+    if data.get("text") is not None:
+        row.update(text=data["text"], text_hash=data.get("text_hash"), text_source=data.get("text_source"),
+                   word_count=data.get("word_count"), status="extracted")
     return row
 
 
@@ -246,12 +305,13 @@ def _digest_reviewed(_row: Row | None, event: RecordedEvent) -> Row:
 
 
 VIEWS: dict[str, View] = {
-    "feed_state": View("feed_state", 2, feed_state, lambda e: (e.data["feed"],), {
-        "FeedPolled": _feed_polled, "FeedFailed": _feed_failed, "ArticleDiscovered": _feed_article,
+    "feed_state": View("feed_state", 3, feed_state, lambda e: (e.data["feed"],), {
+        "FeedPolled": _feed_polled, "FeedFailed": _feed_failed, "FeedMoved": _feed_moved,
+        "ArticleDiscovered": _feed_article,
     }),
-    "articles": View("articles", 2, articles, lambda e: (e.data["article_id"],), {
+    "articles": View("articles", 3, articles, lambda e: (e.data["article_id"],), {
         "ArticleDiscovered": _article_discovered, "ArticleExtracted": _article_extracted,
-        "ExtractionFailed": _extraction_failed,
+        "ExtractionFailed": _extraction_failed, "ArticleRevised": _article_revised,
     }),
     "mentions": View("mentions", 2, mentions, lambda e: (e.data["article_id"], e.data["topic"]), {
         "MentionTagged": _mention_tagged,
@@ -266,7 +326,7 @@ class Projections:
     """Keeps the read models in step with the log. ``upcasters`` must be the log's, so that the reducers see
     current payloads."""
 
-    def __init__(self, engine: Engine, *, upcasters: Upcasters = NO_UPCASTERS, batch_size: int = 2000) -> None:
+    def __init__(self, engine: Engine, *, upcasters: Upcasters = NO_UPCASTERS, batch_size: int = 500) -> None:
         self.engine = engine
         self.upcasters = upcasters
         self.batch_size = batch_size
@@ -274,14 +334,38 @@ class Projections:
     def catch_up(self, names: Iterable[str] | None = None) -> int:
         """Apply every event not yet applied to each view. Returns how many events were applied."""
         applied = 0
-        for name in names or VIEWS:
-            view = self._view(name)
+        views = [self._view(name) for name in names or VIEWS]
+        try:
+            behind = self._behind(views)
+        except SQLAlchemyError as exc:
+            raise translate(exc, "cannot read the views' checkpoints", self.engine) from exc
+        for view in behind:
+            name = view.name
             try:
                 while (count := self._apply_batch(view)) > 0:
                     applied += count
             except SQLAlchemyError as exc:
                 raise translate(exc, f"cannot update the {name} view", self.engine) from exc
         return applied
+
+    def _behind(self, views: list[View]) -> list[View]:
+        """The views that have something to apply: a view of another version, or one whose checkpoint is
+        before the newest event of a type it reads. Found in one read (each newest position is an index
+        lookup), so that catching up a view with nothing to do takes no write transaction: the daemon
+        catches up after every poll."""
+        newest = {t: select(func.max(events_table.c.position)).where(events_table.c.type == t).scalar_subquery()
+                  for t in sorted({t for view in views for t in view.reducers})}
+        with reading(self.engine) as conn:
+            stored = {name: (position, version) for name, position, version in conn.execute(
+                select(checkpoints.c.name, checkpoints.c.position, checkpoints.c.view_version))}
+            row = conn.execute(select(*(q.label(f"t{i}") for i, q in enumerate(newest.values())))).one()
+        latest = {t: position or 0 for t, position in zip(newest, row, strict=True)}
+        out = []
+        for view in views:
+            position, version = stored.get(view.name, (0, None))
+            if version != view.version or max(latest[t] for t in view.reducers) > position:
+                out.append(view)
+        return out
 
     def rebuild(self, names: Iterable[str] | None = None) -> int:
         """Empty the views and replay the whole log into them."""
@@ -392,4 +476,4 @@ def unreviewed_position(conn: Connection) -> int:
 
 
 __all__ = ["Projections", "VIEWS", "articles", "feed_state", "mentions", "review_cursor", "checkpoints",
-           "unreviewed_position"]
+           "entry_key", "unreviewed_position"]
