@@ -296,9 +296,9 @@ def test_gzip_bomb_is_cut_off_on_the_decoded_size(server, make_fetcher):
     server.expect_request("/bomb").respond_with_data(bomb, content_type="application/xml",
                                                       headers={"Content-Encoding": "gzip"})
     started = time.monotonic()
-    error = fetch_error(make_fetcher(max_body_size=1024 * 1024), url(server, "/bomb"))
+    error = fetch_error(make_fetcher(max_decompressed_size=1024 * 1024), url(server, "/bomb"))
     assert error.reason == "too_large"
-    assert "decoded" in error.message
+    assert "decompresses to more than 1048576 bytes" in error.message
     assert time.monotonic() - started < 2
 
 
@@ -323,7 +323,7 @@ def test_streamed_gzip_bomb_stops_at_the_first_decoded_chunk_and_hangs_up(raw_se
 
     raw = raw_server(bomb)
     started = time.monotonic()
-    error = fetch_error(make_fetcher(max_body_size=1024 * 1024, read_timeout=1), raw.url)
+    error = fetch_error(make_fetcher(max_decompressed_size=1024 * 1024, read_timeout=1), raw.url)
     assert error.reason == "too_large"
     assert time.monotonic() - started < 2
     assert raw.finished.wait(5)
@@ -373,6 +373,17 @@ def test_redirect_loop_is_refused(server, make_fetcher):
     error = fetch_error(make_fetcher(max_redirects=5), url(server, "/a"))
     assert error.reason == "too_many_redirects"
     assert paths(server) == ["/a", "/b", "/a", "/b", "/a", "/b"]  # max_redirects + 1 requests, then stop
+
+
+@pytest.mark.parametrize("location", ["http://[bad/x", "http://127.0.0.1:99999/feed.xml", "http://h:port/"])
+def test_redirect_to_a_malformed_url_is_bad_url_not_a_crash(raw_server, make_fetcher, location):
+    def handle(conn: socket.socket, stop: threading.Event) -> None:  # werkzeug would refuse to send these
+        read_request(conn)
+        conn.sendall(f"HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\n\r\n".encode())
+
+    error = fetch_error(make_fetcher(), raw_server(handle).url)
+    assert error.reason == "bad_url"
+    assert "malformed URL" in str(error), error
 
 
 @pytest.mark.parametrize("location", ["ftp://127.0.0.1/feed.xml", "file:///etc/passwd"])
@@ -574,7 +585,8 @@ def test_connection_dropped_mid_body_is_connection_error(raw_server, make_fetche
 
 @pytest.mark.parametrize("target", [
     "ftp://127.0.0.1/feed.xml", "file:///etc/passwd", "gopher://127.0.0.1/", "javascript:alert(1)",
-    "http:///no-host", "127.0.0.1/feed.xml", "",
+    "http:///no-host", "127.0.0.1/feed.xml", "", "http://[bad/x", "http://127.0.0.1:99999/feed.xml",
+    "http://127.0.0.1:port/feed.xml",
 ])
 def test_non_http_url_is_bad_url(make_fetcher, target):
     error = fetch_error(make_fetcher(allow_private_addresses=False), target)
