@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from monitor.errors import FetchError
-from monitor.feeds import FeedEntry, ParsedFeed, canonical_url, parse_feed
+from monitor.feeds import FeedEntry, ParsedFeed, canonical_url, entry_hash, find_feed_links, parse_feed, plain_text
 
 RSS_HEADERS = {"content-type": "application/rss+xml; charset=utf-8"}
 ATOM_HEADERS = {"content-type": "application/atom+xml"}
@@ -332,3 +332,99 @@ def test_feedparser_corpus_raises_nothing_but_fetch_error(shared_dir: Path):
                 unexpected.append(f"{path.relative_to(shared_dir)}: bad entry {entry!r}")
     assert unexpected == []
     assert parsed > 0.9 * len(files)
+
+
+# -- JSON Feed ------------------------------------------------------------------------------------------
+
+
+def json_feed(version: str = "https://jsonfeed.org/version/1.1", **extra: object) -> bytes:
+    import json
+
+    document = {"version": version, "title": "Example &amp; Co", "home_page_url": "https://example.org/news/",
+                "items": [
+                    {"id": "1", "url": "https://example.org/news/a?utm_source=feed", "title": "Modi meets Putin",
+                     "content_html": "<p>Talks <b>began</b>.</p><p>More.</p>", "summary": "Talks began.",
+                     "date_published": "2025-12-04T09:30:00+05:30"},
+                    {"id": 2, "url": "b.html", "title": "Second", "content_text": "Plain  text",
+                     "date_modified": "2025-12-05T00:00:00Z"},
+                    {"id": "3", "title": "No link, no date"},
+                ], **extra}
+    return json.dumps(document).encode()
+
+
+@pytest.mark.parametrize(("version", "name"), [("https://jsonfeed.org/version/1", "json1"),
+                                               ("https://jsonfeed.org/version/1.1", "json11")])
+def test_json_feed_1_0_and_1_1(version: str, name: str) -> None:
+    parsed = parse_feed(json_feed(version), "https://example.org/feed.json", {"content-type": "application/feed+json"})
+    assert (parsed.version, parsed.title, parsed.bozo) == (name, "Example & Co", False)
+    first, second, third = parsed.entries
+    assert (first.entry_id, first.title, first.summary) == ("1", "Modi meets Putin", "Talks began.")
+    assert first.content == plain_text("<p>Talks <b>began</b>.</p><p>More.</p>")  # HTML read as text
+    assert "<" not in first.content and first.content.splitlines()[-1] == "More."
+    assert first.canonical_url == "https://example.org/news/a"
+    assert first.published_at == dt.datetime(2025, 12, 4, 4, 0, tzinfo=UTC)
+    # A numeric id is read as text; a relative URL resolves against the home page; date_modified stands in.
+    assert (second.entry_id, second.url) == ("2", "https://example.org/news/b.html")
+    assert second.content == "Plain text" and second.published_at == dt.datetime(2025, 12, 5, tzinfo=UTC)
+    assert third.url == "" and third.canonical_url.startswith("urn:news-monitor:") and third.published_at is None
+
+
+def test_json_feed_is_recognised_without_its_content_type() -> None:
+    assert parse_feed(b"\n " + json_feed(), "https://example.org/f", {"content-type": "text/plain"}).version == "json11"
+
+
+def test_a_broken_json_feed_item_is_skipped_and_the_feed_marked_bozo() -> None:
+    import json
+
+    document = json.loads(json_feed())
+    document["items"].insert(1, {"title": "no id"})
+    document["items"].append({"id": "x", "title": ["not", "text"]})
+    parsed = parse_feed(json.dumps(document).encode(), "https://example.org/f.json")
+    assert [e.entry_id for e in parsed.entries] == ["1", "2", "3"]
+    assert parsed.bozo and "items[1].id" in parsed.bozo_message and "items[4].title" in parsed.bozo_message
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    (b"{not json", "invalid JSON"),
+    (b'{"version": "https://jsonfeed.org/version/1.1"}', "items: Field required"),
+    (b'{"version": "https://jsonfeed.org/version/2", "items": []}', "not a JSON Feed 1.x"),
+    (b'{"version": "https://jsonfeed.org/version/1", "items": {"a": 1}}', "items: Input should be a valid list"),
+    (b"[" * 5000 + b"]" * 5000, "depth limit exceeded"),
+    (b'{"a":' * 2000 + b"1" + b"}" * 2000, "invalid JSON"),
+])
+def test_what_is_not_a_json_feed_is_refused_with_its_reason(body: bytes, message: str) -> None:
+    with pytest.raises(FetchError) as caught:
+        parse_feed(body, "https://example.org/f.json", {"content-type": "application/json"})
+    assert caught.value.reason == "not_a_feed"
+    assert message in caught.value.message
+
+
+# -- autodiscovery and entry hashes ----------------------------------------------------------------------
+
+
+def test_find_feed_links_reads_alternate_feed_links_in_order() -> None:
+    page = b"""<!doctype html><html><head><base href="https://example.org/news/">
+    <link rel="stylesheet" href="/s.css"><link rel="alternate" type="text/html" href="/en/">
+    <link rel="Alternate" type="application/atom+xml" href="atom.xml">
+    <link rel="alternate feed" type="application/rss+xml; charset=utf-8" href="https://cdn.example.org/rss">
+    <link rel="alternate" type="application/feed+json" href="feed.json">
+    <link rel="alternate" type="application/rss+xml" href="atom.xml">
+    <link rel="alternate" type="application/rss+xml" href="javascript:alert(1)">
+    </head><body></body></html>"""
+    assert find_feed_links(page, "https://example.org/") == [
+        "https://example.org/news/atom.xml", "https://cdn.example.org/rss", "https://example.org/news/feed.json"]
+
+
+@pytest.mark.parametrize("garbage", [b"", b"\x00\xff\xfe binary", b"<html><head><link rel=alternate></head>",
+                                     b"{}"])
+def test_find_feed_links_in_garbage_is_empty(garbage: bytes) -> None:
+    assert find_feed_links(garbage, "https://example.org/") == []
+
+
+def test_entry_hash_follows_what_a_reader_sees() -> None:
+    base = FeedEntry("id-1", "https://a.example/1", "https://a.example/1", "Title", None, "Summary", "Body")
+    same = FeedEntry("id-2", "https://a.example/moved", "https://a.example/moved", "Title ", None, "Summary",
+                     "Body")
+    changed = FeedEntry("id-1", "https://a.example/1", "https://a.example/1", "Title", None, "Summary", "Body!")
+    assert entry_hash(base) == entry_hash(same)  # link, guid and whitespace are not content
+    assert entry_hash(base) != entry_hash(changed)
