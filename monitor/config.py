@@ -81,7 +81,12 @@ def parse_size(value: Any) -> int:
     return size
 
 
+def _parse_duration_or_zero(value: Any) -> float:
+    return 0.0 if value in (0, "0", "0s") else parse_duration(value)
+
+
 Duration = Annotated[float, BeforeValidator(parse_duration)]
+DurationOrZero = Annotated[float, BeforeValidator(_parse_duration_or_zero)]
 Size = Annotated[int, BeforeValidator(parse_size)]
 
 
@@ -118,20 +123,40 @@ class NetworkSettings(_Settings):
     connect_timeout: Duration = 10.0
     read_timeout: Duration = 20.0
     total_timeout: Duration = 60.0
-    max_body_size: Size = 10 * 1024 * 1024
+    max_body_size: Size = 10 * 1024 * 1024  # bytes received (compressed or not), counted while streaming
+    max_decompressed_size: Size = 20 * 1024 * 1024  # bytes after gzip/deflate/brotli: stops decompression bombs
     max_redirects: int = Field(default=5, ge=0, le=30)
     user_agent: str = "news-monitor/0.1 (+https://github.com/news-monitor/news-monitor)"
 
 
 class SchedulerSettings(_Settings):
-    jitter: Duration = 30.0
-    max_workers: int = Field(default=4, ge=1, le=64)
+    jitter: DurationOrZero = 30.0  # added to each wait: up to this, and up to 10% of it; 0 for none
+    max_workers: int = Field(default=4, ge=1, le=64)  # feeds polled at once, over all hosts
+    max_per_host: int = Field(default=2, ge=1, le=64)  # requests at once to one host (host:port)
+    min_interval: Duration = 300.0  # bounds of the adaptive interval and of server hints (ttl, max-age)
+    max_interval: Duration = 4 * 3600.0
+    default_interval: Duration = 900.0  # an adaptive feed's interval until its entries tell us better
+    max_backoff: Duration = 6 * 3600.0  # cap of the exponential backoff of a failing feed, and of Retry-After
+    shutdown_grace: Duration = 30.0  # on SIGTERM, how long polls in flight may take to finish
+
+    @model_validator(mode="after")
+    def _bounds(self) -> SchedulerSettings:
+        if self.min_interval > self.max_interval:
+            raise _error_at(("min_interval",), f"min_interval ({self.min_interval:g}s) is longer than max_interval "
+                                               f"({self.max_interval:g}s)")
+        return self
+
+
+def _check_interval(value: Any) -> Any:
+    return "adaptive" if isinstance(value, str) and value.strip().lower() == "adaptive" else parse_duration(value)
 
 
 class FeedSettings(_Settings):
     name: str
     url: str
-    interval: Duration = 900.0
+    # "adaptive" (the default): from the feed's observed entry frequency, within the scheduler's bounds;
+    # or a fixed duration such as "15m".
+    interval: Annotated[Literal["adaptive"] | float, BeforeValidator(_check_interval)] = "adaptive"
     fetch_full_text: bool = True
 
     @field_validator("name")

@@ -11,30 +11,84 @@ exception: only a storage error (the pipeline itself cannot run) propagates.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
+import random
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from monitor import events as ev
 from monitor.config import Config, FeedSettings
 from monitor.errors import FetchError, StorageError
 from monitor.extract import Extraction, PageFailure, extract_page, from_feed
-from monitor.feeds import FeedEntry, parse_feed
-from monitor.fetch import Fetcher
+from monitor.feeds import FeedEntry, ParsedFeed, entry_hash, find_feed_links, parse_feed
+from monitor.fetch import Fetcher, FetchResult
+from monitor.schedule import Policy
 from monitor.store import open_log, projections
 from monitor.tagging import Tagger
-from storage.eventlog import NewEvent, reading, utcnow
-from storage.projections import feed_state
+from storage.eventlog import AppendResult, EventLog, NewEvent, reading, utcnow
+from storage.projections import articles, entry_key, feed_state
 
 log = logging.getLogger(__name__)
+
+_KNOWN_COLUMNS = (feed_state.c.feed, feed_state.c.url, feed_state.c.current_url, feed_state.c.etag,
+                  feed_state.c.last_modified, feed_state.c.interval, feed_state.c.consecutive_failures)
+
+
+def count_recorded(result: AppendResult, outcome: PollOutcome) -> None:
+    """Add to the outcome what an append really recorded (a duplicate, written by another worker, is not new)."""
+    for key in result.recorded:
+        if key.startswith(ev.ARTICLE_DISCOVERED):
+            outcome.new_articles += 1
+        elif key.startswith(ev.MENTION_TAGGED):
+            outcome.mentions += 1
+        elif key.startswith(ev.ARTICLE_REVISED):
+            outcome.revised += 1
+
+
+class GroupCommit:
+    """Commits the events of many polls in one transaction (group commit): a cycle over a thousand feeds,
+    most of them answering 304, is a thousand one-event batches, and a transaction per batch costs far
+    more than the event. Each poll's events stay whole (they are added together), every group is one
+    atomic append, and a group is written once it holds ``limit`` events, and at the end of the cycle.
+    A crash loses only the polls of the unwritten group, and they are not lost work: their keys are not
+    in the log and their feeds' validators were not advanced, so the next poll does them again."""
+
+    def __init__(self, log: Any, limit: int = 500) -> None:
+        self.log = log
+        self.limit = limit
+        self._lock = threading.Lock()
+        self._pending: list[tuple[PollOutcome, list[NewEvent]]] = []
+        self._size = 0
+
+    def add(self, outcome: PollOutcome, events: list[NewEvent]) -> None:
+        with self._lock:
+            self._pending.append((outcome, events))
+            self._size += len(events)
+            if self._size < self.limit:
+                return
+            work, self._pending, self._size = self._pending, [], 0
+        self._write(work)
+
+    def flush(self) -> None:
+        with self._lock:
+            work, self._pending, self._size = self._pending, [], 0
+        self._write(work)
+
+    def _write(self, work: list[tuple[PollOutcome, list[NewEvent]]]) -> None:
+        if not work:
+            return
+        recorded = set(self.log.append([event for _, events in work for event in events]).recorded)
+        for outcome, events in work:
+            count_recorded(AppendResult(recorded=[e.key for e in events if e.key in recorded]), outcome)
 
 
 @dataclass
@@ -46,16 +100,37 @@ class PollOutcome:
     entries_seen: int = 0
     new_articles: int = 0
     mentions: int = 0
+    revised: int = 0
+    next_poll_at: dt.datetime | None = None
+    moved_to: str | None = None
+
+
+@dataclass(frozen=True)
+class KnownFeed:
+    """What the feed-state view says about a feed before a poll."""
+
+    url: str  # where to poll it: the configured URL, or where it moved since
+    headers: dict[str, str]  # the validators of the last full response (RFC 9110 §13.1)
+    interval: float | None  # its normal interval, as the last success decided it
+    failures: int  # consecutive failures so far
+
+
+@dataclass
+class Fetched:
+    response: FetchResult
+    parsed: ParsedFeed | None  # None for a 304
+    moved: dict[str, Any] | None = None  # a FeedMoved payload, when the feed's URL changed for good
 
 
 class Monitor:
     def __init__(self, config: Config, *, clock: Callable[[], dt.datetime] = utcnow,
-                 transport: httpx.BaseTransport | None = None) -> None:
+                 transport: httpx.BaseTransport | None = None, rng: random.Random | None = None) -> None:
         self.config = config
         self.clock = clock
         self.log = open_log(config, clock=clock)
         self.projections = projections(self.log)
-        self.fetcher = Fetcher(config.network, transport=transport)
+        self.fetcher = Fetcher(config.network, transport=transport, max_per_host=config.scheduler.max_per_host)
+        self.policy = Policy(config.scheduler, rng)
         self._tagger: Tagger | None = None
         self._tagger_lock = threading.Lock()
         self.stopping = threading.Event()
@@ -84,84 +159,240 @@ class Monitor:
         feeds = [self.config.feed(n) for n in feed_names] if feed_names else list(self.config.feeds)
         self.projections.catch_up()
         workers = max(1, min(self.config.scheduler.max_workers, len(feeds)))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="poll") as pool:
-            return list(pool.map(self.refresh_feed, feeds))  # each catches the projections up
+        # In one cycle each feed is polled once, so what a poll reads of the views (its feed's state, its own
+        # earlier entries) is as of the cycle's start: the states are read once, and the views catch up once,
+        # at the end. The cycle's events are committed in groups (see GroupCommit).
+        states = self.known_feeds()
+        sink = GroupCommit(self.log)
+        try:
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="poll") as pool:
+                return list(pool.map(
+                    lambda feed: self.refresh_feed(feed, catch_up=False, known=states.get(feed.name), sink=sink),
+                    feeds))
+        finally:
+            sink.flush()
+            self.projections.catch_up()
 
-    def refresh_feed(self, feed: FeedSettings) -> PollOutcome:
+    def refresh_feed(self, feed: FeedSettings, *, catch_up: bool = True, known: KnownFeed | None = None,
+                     sink: GroupCommit | None = None) -> PollOutcome:
+        """Poll one feed. ``catch_up``: bring the views up to date before (another worker may have polled this
+        feed) and after (the daemon's polls do; a cycle of ``poll`` does it once for all). ``known``: the
+        feed's state, when the caller read it already. ``sink``: commit the poll's events with others'."""
         attempt = uuid.uuid4().hex
         started_at, started = self.clock(), time.monotonic()
         try:
-            return self._refresh(feed, attempt, started_at, started)
+            if catch_up:
+                self.projections.catch_up()
+            return self._refresh(feed, attempt, started_at, started, known or self.known_feed(feed), sink)
         except StorageError:
             raise
         except Exception as exc:  # a bug must not stop the other feeds or the daemon: record it
             log.exception("polling %s failed unexpectedly", feed.name)
             message = f"internal error: {type(exc).__name__}: {exc}"[:300]
-            self._failed(feed, attempt, started_at, FetchError("internal_error", message))
-            return PollOutcome(feed.name, "failed", "internal_error", message)
+            return self._failed(feed, attempt, started_at, FetchError("internal_error", message),
+                                KnownFeed(feed.url, {}, None, 0), sink)
         finally:
-            self.projections.catch_up()
+            if catch_up:
+                self.projections.catch_up()
 
-    def _conditional_headers(self, feed: FeedSettings) -> dict[str, str]:
+    def known_feed(self, feed: FeedSettings) -> KnownFeed:
+        """The feed's state from its view. A feed whose configured URL changed starts afresh at the new URL."""
         with reading(self.log.engine) as conn:
-            row = conn.execute(select(feed_state.c.url, feed_state.c.etag, feed_state.c.last_modified)
-                               .where(feed_state.c.feed == feed.name)).first()
+            row = conn.execute(select(*_KNOWN_COLUMNS).where(feed_state.c.feed == feed.name)).mappings().first()
+        return self._known(feed, row)
+
+    def known_feeds(self) -> dict[str, KnownFeed]:
+        """Every configured feed's state, in one read."""
+        with reading(self.log.engine) as conn:
+            rows = {row["feed"]: row for row in conn.execute(select(*_KNOWN_COLUMNS)).mappings()}
+        return {feed.name: self._known(feed, rows.get(feed.name)) for feed in self.config.feeds}
+
+    @staticmethod
+    def _known(feed: FeedSettings, row: Any) -> KnownFeed:
+        if row is None:
+            return KnownFeed(feed.url, {}, None, 0)
+        if row["url"] != feed.url:
+            return KnownFeed(feed.url, {}, None, row["consecutive_failures"])
         headers: dict[str, str] = {}
-        if row is not None and row.url == feed.url:
-            if row.etag:
-                headers["If-None-Match"] = row.etag
-            if row.last_modified:
-                headers["If-Modified-Since"] = row.last_modified
-        return headers
+        if row["etag"]:
+            headers["If-None-Match"] = row["etag"]
+        if row["last_modified"]:
+            headers["If-Modified-Since"] = row["last_modified"]
+        return KnownFeed(row["current_url"] or feed.url, headers, row["interval"], row["consecutive_failures"])
 
-    def _failed(self, feed: FeedSettings, attempt: str, at: dt.datetime, error: FetchError) -> None:
-        self.log.append([ev.feed_failed(feed.name, attempt, at, {
-            "url": feed.url, "reason": error.reason, "message": error.message, "http_status": error.status,
-            "retry_after": error.retry_after,
-        })])
+    def _failed(self, feed: FeedSettings, attempt: str, at: dt.datetime, error: FetchError,
+                known: KnownFeed, sink: GroupCommit | None) -> PollOutcome:
+        decision = self.policy.after_failure(feed, at, failures=known.failures + 1, previous=known.interval,
+                                             retry_after=error.retry_after, gone=error.reason == "http_410")
+        outcome = PollOutcome(feed.name, "failed", error.reason, error.message, next_poll_at=decision.next_poll_at)
+        self._commit(outcome, [ev.feed_failed(feed.name, attempt, at, {
+            "url": feed.url, **self._requested(feed, known.url), "reason": error.reason, "message": error.message,
+            "http_status": error.status, "retry_after": error.retry_after, **decision.as_payload(),
+        })], sink)
+        return outcome
 
-    def _refresh(self, feed: FeedSettings, attempt: str, started_at: dt.datetime, started: float) -> PollOutcome:
+    def _commit(self, outcome: PollOutcome, events: list[NewEvent], sink: GroupCommit | None) -> None:
+        if sink is not None:
+            sink.add(outcome, events)
+        else:
+            count_recorded(self.log.append(events), outcome)
+
+    @staticmethod
+    def _requested(feed: FeedSettings, url: str) -> dict[str, str]:
+        return {"requested_url": url} if url != feed.url else {}
+
+    def _fetch(self, feed: FeedSettings, known: KnownFeed) -> Fetched:
+        """GET the feed and parse it. An HTML page that links to a feed is followed once (autodiscovery)."""
+        response = self.fetcher.get(known.url, known.headers)
+        if response.status == 304:
+            return Fetched(response, None)
+        moved = None
         try:
-            response = self.fetcher.get(feed.url, self._conditional_headers(feed))
-            parsed = None if response.status == 304 else parse_feed(response.content, response.url,
-                                                                      response.headers)
+            parsed = parse_feed(response.content, response.url, response.headers)
         except FetchError as error:
-            self._failed(feed, attempt, started_at, error)
-            return PollOutcome(feed.name, "failed", error.reason, error.message)
-        polled = {
-            "url": feed.url, "final_url": response.url, "http_status": response.status,
-            "etag": response.headers.get("etag"), "last_modified": response.headers.get("last-modified"),
-        }
-        if parsed is None:
-            self.log.append([ev.feed_polled(feed.name, attempt, started_at, {
-                **polled, "status": "not_modified", "entries_seen": 0, "new_entries": 0,
-                "duration": round(time.monotonic() - started, 3)})])
-            return PollOutcome(feed.name, "not_modified")
+            links = find_feed_links(response.content, response.url) if error.reason == "not_a_feed" else []
+            if not links:
+                raise
+            page = response
+            try:
+                response = self.fetcher.get(links[0])
+                parsed = parse_feed(response.content, response.url, response.headers)
+            except FetchError as failure:
+                raise FetchError(failure.reason, f"{known.url} is an HTML page; the feed it links to failed: "
+                                                 f"{failure.message}", status=failure.status,
+                                 retry_after=failure.retry_after) from failure
+            moved = {"from_url": known.url, "to_url": response.permanent_url or links[0],
+                     "reason": "autodiscovery", "http_status": page.status}
+        if moved is None and response.permanent_url:
+            moved = {"from_url": known.url, "to_url": response.permanent_url, "reason": "permanent_redirect",
+                     "http_status": next(status for status, _ in response.redirects)}
+        return Fetched(response, parsed, moved)
 
-        unique: dict[str, FeedEntry] = {}
-        for entry in parsed.entries:
-            unique.setdefault(ev.article_id(entry.canonical_url), entry)
-        known = self.log.existing_keys(f"{ev.ARTICLE_DISCOVERED}:{a}" for a in unique)
+    def _refresh(self, feed: FeedSettings, attempt: str, started_at: dt.datetime, started: float,
+                 known: KnownFeed, sink: GroupCommit | None) -> PollOutcome:
+        try:
+            fetched = self._fetch(feed, known)
+        except FetchError as error:
+            return self._failed(feed, attempt, started_at, error, known, sink)
+        response, parsed = fetched.response, fetched.parsed
+        polled: dict[str, Any] = {
+            "url": feed.url, **self._requested(feed, known.url), "final_url": response.url,
+            "http_status": response.status, "etag": response.headers.get("etag"),
+            "last_modified": response.headers.get("last-modified"),
+        }
+        cache_control = response.headers.get("cache-control")
+        if parsed is None:
+            decision = self.policy.after_success(feed, started_at, previous=known.interval,
+                                                 cache_control=cache_control)
+            outcome = PollOutcome(feed.name, "not_modified", next_poll_at=decision.next_poll_at)
+            self._commit(outcome, [ev.feed_polled(feed.name, attempt, started_at, {
+                **polled, "status": "not_modified", "entries_seen": 0, "new_entries": 0,
+                "duration": round(time.monotonic() - started, 3), **decision.as_payload()})], sink)
+            return outcome
+
         outcome = PollOutcome(feed.name, "ok", entries_seen=len(parsed.entries))
+        # Without page fetches an entry takes microseconds, so the whole poll is one atomic batch; with them,
+        # each entry is appended as soon as it is done, so a long poll loses nothing when it is stopped.
+        pending: list[NewEvent] = []
+        flush_each = feed.fetch_full_text
+        for batch in self._entry_batches(feed, parsed.entries, outcome):
+            if flush_each:
+                count_recorded(self.log.append(batch), outcome)
+            else:
+                pending.extend(batch)
+        decision = self.policy.after_success(feed, started_at, entry_dates=[e.published_at for e in parsed.entries],
+                                             previous=known.interval, ttl=parsed.ttl, cache_control=cache_control)
+        if outcome.status == "interrupted":
+            # Forget the validators, so that the next poll gets the full feed and the rest of its entries.
+            polled["etag"] = polled["last_modified"] = None
+        closing = [ev.feed_polled(feed.name, attempt, started_at, {
+            **polled, "status": outcome.status, "feed_title": parsed.title, "format": parsed.version,
+            "bozo": parsed.bozo, "entries_seen": len(parsed.entries), "new_entries": outcome.new_articles,
+            "revised_entries": outcome.revised, "duration": round(time.monotonic() - started, 3),
+            **decision.as_payload()})]
+        if fetched.moved:
+            # After the poll's event, so that the view's current URL ends at the new one.
+            closing.append(ev.feed_moved(feed.name, attempt, started_at, {"url": feed.url, **fetched.moved}))
+            outcome.moved_to = fetched.moved["to_url"]
+        outcome.next_poll_at = decision.next_poll_at
+        self._commit(outcome, pending + closing, sink)
+        return outcome
+
+    # -- entry identity ------------------------------------------------------------------------------
+
+    def _entry_batches(self, feed: FeedSettings, entries: list[FeedEntry],
+                       outcome: PollOutcome) -> Iterator[list[NewEvent]]:
+        """The events of each entry that is new or revised. An entry is the article it was before when its
+        canonical link is known, or, when its link changed, when its guid is (guids are per feed). A
+        publisher that changes every guid but keeps the links therefore adds nothing, and one that moves
+        its links but keeps the guids revises the articles it had."""
+        unique: dict[str, FeedEntry] = {}
+        for entry in entries:
+            unique.setdefault(ev.article_id(entry.canonical_url), entry)
+        by_id, by_entry, logged = self._known_articles(feed, unique)
         for article, entry in unique.items():
-            if f"{ev.ARTICLE_DISCOVERED}:{article}" in known:
+            row = by_id.get(article) or by_entry.get(entry_key(feed.name, entry.entry_id))
+            if row is not None:
+                revised = self._revision(feed, row, entry)
+                if revised is not None:
+                    yield [revised]
+                continue
+            if f"{ev.ARTICLE_DISCOVERED}:{article}" in logged:
                 continue
             if self.stopping.is_set():
                 outcome.status = "interrupted"
-                break
-            result = self.log.append(self.process_entry(feed, article, entry))
-            if result.recorded:
-                outcome.new_articles += 1
-                outcome.mentions += sum(1 for key in result.recorded if key.startswith(ev.MENTION_TAGGED))
-        status = outcome.status
-        if status == "interrupted":
-            # Forget the validators, so that the next poll gets the full feed and the rest of its entries.
-            polled["etag"] = polled["last_modified"] = None
-        self.log.append([ev.feed_polled(feed.name, attempt, started_at, {
-            **polled, "status": status, "feed_title": parsed.title, "format": parsed.version,
-            "bozo": parsed.bozo, "entries_seen": len(parsed.entries), "new_entries": outcome.new_articles,
-            "duration": round(time.monotonic() - started, 3)})])
-        return outcome
+                return
+            yield self.process_entry(feed, article, entry)
+
+    def _known_articles(self, feed: FeedSettings, unique: dict[str, FeedEntry]
+                        ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]], set[str]]:
+        """The articles view's rows for these entries, by article id and by the feed's entry keys; and, for
+        the others, the ArticleDiscovered keys already in the log (the view may lag behind another worker:
+        the log has the last word on what is new). One read transaction."""
+        ids = list(unique)
+        keys = [k for k in (entry_key(feed.name, e.entry_id) for e in unique.values()) if k]
+        columns = (articles.c.article_id, articles.c.feed, articles.c.canonical_url, articles.c.url,
+                   articles.c.entry_key, articles.c.entry_hash, articles.c.title)
+        by_id: dict[str, dict[str, Any]] = {}
+        by_entry: dict[str, dict[str, Any]] = {}
+        with reading(self.log.engine) as conn:
+            for start in range(0, max(len(ids), len(keys)), 500):
+                query = select(*columns).where(or_(articles.c.article_id.in_(ids[start:start + 500]),
+                                                   articles.c.entry_key.in_(keys[start:start + 500])))
+                for row in conn.execute(query).mappings():
+                    by_id[row["article_id"]] = dict(row)
+                    if row["entry_key"] and row["feed"] == feed.name:
+                        by_entry[row["entry_key"]] = dict(row)
+            unknown = {f"{ev.ARTICLE_DISCOVERED}:{a}" for a, e in unique.items()
+                       if a not in by_id and entry_key(feed.name, e.entry_id) not in by_entry}
+            logged = EventLog.present_keys(conn, unknown) if unknown else set()
+        return by_id, by_entry, logged
+
+    def _revision(self, feed: FeedSettings, row: dict[str, Any], entry: FeedEntry) -> NewEvent | None:
+        """An ArticleRevised when this feed's entry for a known article changed: its title or content (as
+        the feed says it), or its link. Another feed's copy of the same article is not a revision."""
+        if row["feed"] != feed.name or not row["entry_hash"]:
+            return None  # older articles recorded no entry hash: nothing to compare with
+        new_hash = entry_hash(entry)
+        changes: list[str] = []
+        if new_hash != row["entry_hash"]:
+            changes.append("title" if entry.title != row["title"] else "content")
+        if entry.canonical_url != row["canonical_url"]:
+            changes.append("url")
+        if not changes:
+            return None
+        data: dict[str, Any] = {
+            "feed": feed.name, "changes": changes, "url": entry.url, "canonical_url": entry.canonical_url,
+            "entry_id": entry.entry_id, "title": entry.title, "entry_hash": new_hash,
+            "previous_entry_hash": row["entry_hash"],
+        }
+        if not feed.fetch_full_text and changes != ["url"]:  # the feed's text is the article's text
+            extraction = from_feed(entry)
+            if extraction is not None:
+                data.update(text=extraction.text, text_hash=extraction.text_hash,
+                            text_source=extraction.text_source, word_count=extraction.word_count)
+        revision = hashlib.sha256(f"{new_hash}|{entry.canonical_url}".encode()).hexdigest()[:16]
+        return ev.article_revised(row["article_id"], revision, self.clock(), data)
 
     # -- one entry -----------------------------------------------------------------------------------
 
@@ -172,7 +403,7 @@ class Monitor:
         published = entry.published_at.isoformat() if entry.published_at else None
         batch = [ev.article_discovered(article, occurred, {
             "feed": feed.name, "url": entry.url, "canonical_url": entry.canonical_url, "entry_id": entry.entry_id,
-            "title": entry.title, "published_at": published,
+            "title": entry.title, "published_at": published, "entry_hash": entry_hash(entry),
         })]
         extraction, failure = self._extract(feed, entry)
         if extraction is None and failure is None:
@@ -191,7 +422,7 @@ class Monitor:
             "language": extraction.language, "author": extraction.author, "page_date": extraction.published,
             "published_at": published,
         }))
-        for topic, result in self.tagger.tag(title, extraction.text, entry.published_at).items():
+        for topic, result in self.tagger.tag(title, extraction.text, entry.published_at, skip_hopeless=True).items():
             if result.decision == "none":
                 continue
             payload: dict[str, Any] = {**result.as_dict(), "title": title, "url": entry.url, "feed": feed.name,

@@ -1,60 +1,120 @@
 """The daemon's scheduler (APScheduler 3.x): it decides *when* a feed is polled, never *what* polling does.
 
-One interval job per feed, with jitter, rebuilt from the config at start. Jobs are the importable
-function ``poll_feed_job`` called with a feed name; the running ``Monitor`` is registered in this module,
-so no closure is ever pickled. SIGINT or SIGTERM stops the scheduler: polls in flight finish the entry
-they are on (each entry is one atomic batch) and record their FeedPolled, so no partial work is appended.
+One job per feed, rebuilt from the config at start. A job is the importable function ``poll_feed_job``
+called with a feed name (the running ``Monitor`` is registered in this module, so no closure is ever
+pickled). The pipeline decides each feed's next poll (monitor.schedule) and records it in the poll's
+event; the job then moves itself to that time. The job's own trigger is only a safety net, firing after
+the longest wait the policy can choose, should a reschedule ever be lost.
+
+At start each feed resumes the schedule that the feed-state view recorded: a feed polled a minute ago
+with a 15-minute interval is not polled again at once because the daemon restarted.
+
+Concurrency: ``max_workers`` polls at once over all feeds; the fetcher limits requests to one host to
+``max_per_host`` whatever the number of feeds on it.
+
+SIGINT or SIGTERM stops the scheduler: no new poll starts, polls in flight finish the entry they are on
+(each entry is one atomic batch) and record their FeedPolled, for up to ``shutdown_grace``; after that the
+daemon exits anyway, and what was not committed is simply not in the log (never half an entry).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import signal
 import threading
 from types import FrameType
 
 from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy import select
 
 from monitor.pipeline import Monitor
+from storage.eventlog import reading
+from storage.projections import feed_state
 
 log = logging.getLogger(__name__)
 
 _current: Monitor | None = None
+_scheduler: BackgroundScheduler | None = None
+_running = 0
+_running_lock = threading.Condition()
+
+
+def job_id(feed_name: str) -> str:
+    return f"feed:{feed_name}"
 
 
 def poll_feed_job(feed_name: str) -> None:
-    """The scheduled job: refresh one feed of the running monitor."""
+    """The scheduled job: refresh one feed of the running monitor, then move the job to its next poll."""
+    global _running
     monitor = _current
     if monitor is None or monitor.stopping.is_set():
         return
+    with _running_lock:
+        _running += 1
+    try:
+        next_at = _poll(monitor, feed_name)
+    finally:
+        with _running_lock:
+            _running -= 1
+            _running_lock.notify_all()
+    scheduler = _scheduler
+    if scheduler is not None and not monitor.stopping.is_set():
+        try:
+            scheduler.modify_job(job_id(feed_name), next_run_time=next_at)
+        except JobLookupError:  # the feed was removed meanwhile
+            pass
+
+
+def _poll(monitor: Monitor, feed_name: str) -> dt.datetime:
     try:
         outcome = monitor.refresh_feed(monitor.config.feed(feed_name))
-    except Exception:  # a storage outage is logged and retried at the next interval; the daemon lives on
+    except Exception:  # a storage outage: logged, and tried again soon; the daemon lives on
         log.exception("poll of %s could not run", feed_name)
-        return
-    log.info("polled %s: %s%s, %d new article(s), %d mention(s)", feed_name, outcome.status,
-             f" ({outcome.reason}: {outcome.message})" if outcome.reason else "", outcome.new_articles,
-             outcome.mentions)
+        return monitor.clock() + dt.timedelta(seconds=monitor.config.scheduler.min_interval)
+    log.info("polled %s: %s%s, %d new article(s), %d revised, %d mention(s); next at %s", feed_name,
+             outcome.status, f" ({outcome.reason}: {outcome.message})" if outcome.reason else "",
+             outcome.new_articles, outcome.revised, outcome.mentions,
+             outcome.next_poll_at.isoformat(timespec="seconds") if outcome.next_poll_at else "?")
+    return outcome.next_poll_at or monitor.clock()
+
+
+def resume_times(monitor: Monitor) -> dict[str, dt.datetime]:
+    """When each configured feed is due, from the feed-state view: its recorded next poll, or now for a feed
+    never polled (or whose configured URL changed since)."""
+    now = monitor.clock()
+    with reading(monitor.log.engine) as conn:
+        rows = {row.feed: row for row in conn.execute(
+            select(feed_state.c.feed, feed_state.c.url, feed_state.c.next_poll_at))}
+    due: dict[str, dt.datetime] = {}
+    for feed in monitor.config.feeds:
+        row = rows.get(feed.name)
+        recorded = row.next_poll_at if row is not None and row.url == feed.url else None
+        due[feed.name] = max(now, recorded) if recorded else now
+    return due
 
 
 def build_scheduler(monitor: Monitor) -> BackgroundScheduler:
+    settings = monitor.config.scheduler
     scheduler = BackgroundScheduler(
-        executors={"default": ThreadPoolExecutor(max_workers=monitor.config.scheduler.max_workers)},
-        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
+        executors={"default": ThreadPoolExecutor(max_workers=settings.max_workers)},
+        # A poll that waited for a free worker still runs (no misfire limit), once (coalesced).
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         timezone="UTC",
     )
-    now = monitor.clock()
-    for feed in monitor.config.feeds:
-        scheduler.add_job(poll_feed_job, "interval", args=[feed.name], id=f"feed:{feed.name}",
-                          name=f"poll {feed.name}", seconds=feed.interval, jitter=monitor.config.scheduler.jitter,
-                          next_run_time=now)
+    safety_net = max(settings.max_interval, settings.max_backoff) * 1.5
+    for name, due in resume_times(monitor).items():
+        scheduler.add_job(poll_feed_job, "interval", args=[name], id=job_id(name), name=f"poll {name}",
+                          seconds=safety_net, next_run_time=due)
     return scheduler
 
 
-def run_daemon(monitor: Monitor, stop: threading.Event | None = None) -> None:
-    """Poll every feed on its interval until SIGINT/SIGTERM (or ``stop`` is set)."""
-    global _current
+def run_daemon(monitor: Monitor, stop: threading.Event | None = None) -> bool:
+    """Poll every feed on its schedule until SIGINT/SIGTERM (or ``stop`` is set). Returns False when polls
+    were still running when the shutdown grace period ran out (the caller should exit without waiting)."""
+    global _current, _scheduler
     stop = stop or threading.Event()
     _current = monitor
 
@@ -66,9 +126,10 @@ def run_daemon(monitor: Monitor, stop: threading.Event | None = None) -> None:
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, _on_signal)
-    scheduler = build_scheduler(monitor)
+    clean = True
     try:
         monitor.projections.catch_up()
+        _scheduler = scheduler = build_scheduler(monitor)
         scheduler.start()
         log.info("news-monitor running: %d feed(s), %d topic(s)", len(monitor.config.feeds),
                  len(monitor.config.topics))
@@ -76,8 +137,17 @@ def run_daemon(monitor: Monitor, stop: threading.Event | None = None) -> None:
             pass
     finally:
         monitor.stopping.set()
-        scheduler.shutdown(wait=True)
-        _current = None
+        if _scheduler is not None:
+            _scheduler.shutdown(wait=False)
+        clean = _wait_for_polls(monitor.config.scheduler.shutdown_grace)
+        _current = _scheduler = None
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        log.info("news-monitor stopped")
+        log.info("news-monitor stopped" if clean else "news-monitor stopped; polls still running after the "
+                 "shutdown grace period were abandoned (only whole entries are in the log)")
+    return clean
+
+
+def _wait_for_polls(grace: float) -> bool:
+    with _running_lock:
+        return _running_lock.wait_for(lambda: _running == 0, timeout=grace)

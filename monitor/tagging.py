@@ -28,7 +28,7 @@ from sklearn.metrics.pairwise import linear_kernel
 
 from monitor.config import Config, RuleNode, TopicSettings
 from monitor.dates import find_dates
-from monitor.text import Span, Term, TermHit, TermIndex, sentences, tokens
+from monitor.text import Span, Term, TermHit, TermIndex, fold, sentences, tokens
 
 SIMILARITY_SATURATION = 0.3
 TITLE_FIELD, TEXT_FIELD = "title", "text"
@@ -43,6 +43,18 @@ def evaluate(rule: RuleNode, present: set[str]) -> bool:
     if rule.any is not None:
         return any(evaluate(r, present) for r in rule.any)
     return not evaluate(rule.not_, present)
+
+
+def could_hold(rule: RuleNode, present: set[str]) -> bool:
+    """Whether ``rule`` could hold in some part of a document whose groups are at most ``present``: as
+    ``evaluate``, but a NOT is assumed to hold (a part may lack what the whole document has)."""
+    if isinstance(rule, str):
+        return rule in present
+    if rule.all is not None:
+        return all(could_hold(r, present) for r in rule.all)
+    if rule.any is not None:
+        return any(could_hold(r, present) for r in rule.any)
+    return True
 
 
 def describe(rule: RuleNode) -> str:
@@ -126,10 +138,24 @@ class CompiledTopic:
         self.id = topic.id
         self.version = config.topic_version(topic)
         self.rule = topic.effective_rule()
+        self.rule_text = describe(self.rule)
         terms = [t for group, labels in topic.keywords.items() for label in labels
                  if (t := Term.compile(group, label)) is not None]
         self.index = TermIndex(terms)
         self.references = ReferenceIndex.build(config.reference_paths(topic))
+        # Per group, a pattern that finds every place one of its terms could start (its first word at a word
+        # start; more than the tokens match, never less): a document where the rule cannot hold is known at
+        # the cost of a few searches, before any sentence is split or tokenised.
+        firsts: dict[str, set[str]] = {}
+        for term in terms:
+            firsts.setdefault(term.group, set()).add(term.words[0])
+        self.screens = {group: re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, sorted(words))) + ")")
+                        for group, words in firsts.items()}
+
+    def may_match(self, title: str, text: str) -> bool:
+        """False when no part of the document can satisfy the rule (so its rule part is 0)."""
+        folded = fold(f"{title}\n{text}")
+        return could_hold(self.rule, {group for group, screen in self.screens.items() if screen.search(folded)})
 
     def units(self, title: str, text: str) -> list[tuple[str, Span]]:
         out: list[tuple[str, Span]] = []
@@ -146,7 +172,14 @@ class CompiledTopic:
             out.append((TEXT_FIELD, span))
         return out
 
-    def tag(self, title: str, text: str, published: dt.date | None, similarity: dict[str, float]) -> TopicResult:
+    def tag(self, title: str, text: str, published: dt.date | None, *, skip_hopeless: bool = False) -> TopicResult:
+        """``skip_hopeless``: when the rule part is so low that no similarity could lift the score to
+        ``possible``, return the decision "none" without computing the similarity (most articles of a
+        busy feed name no term of the topic; the pipeline records nothing for them anyway)."""
+        weight = self.settings.similarity_weight if self.references.names else 0.0
+        if skip_hopeless and weight < self.settings.possible_threshold and not self.may_match(title, text):
+            return TopicResult(topic=self.id, topic_version=self.version, mention=False, decision="none",
+                               score=0.0, rule=self.rule_text, rule_score=0.0, similarity={})
         groups_in_doc: dict[str, set[str]] = {}
         evidence: list[dict[str, Any]] = []
         title_hit = False
@@ -173,11 +206,17 @@ class CompiledTopic:
             rule_score = 0.3
         else:
             rule_score = 0.0
+        if skip_hopeless and (1 - weight) * rule_score + weight < self.settings.possible_threshold:
+            return TopicResult(
+                topic=self.id, topic_version=self.version, mention=False, decision="none",
+                score=round((1 - weight) * rule_score, 4), rule=self.rule_text, rule_score=round(rule_score, 4),
+                similarity={}, groups={g: sorted(labels) for g, labels in sorted(groups_in_doc.items())})
+        # One transform for the whole article and its evidence sentences: each call has a fixed cost.
+        scores = self.references.similarity([f"{title}\n{text}", *(e["text"] for e in evidence)])
+        similarity, per_sentence = scores[0], scores[1:]
         best = max(similarity.values(), default=0.0)
-        weight = self.settings.similarity_weight if similarity else 0.0
         score = round((1 - weight) * rule_score + weight * min(1.0, best / SIMILARITY_SATURATION), 4)
         if evidence and self.references.names:
-            per_sentence = self.references.similarity([e["text"] for e in evidence])
             for item, sims in zip(evidence, per_sentence, strict=True):
                 name, value = max(sims.items(), key=lambda kv: kv[1])
                 item["closest_reference"] = {"document": name, "similarity": value}
@@ -189,7 +228,7 @@ class CompiledTopic:
             decision = "none"
         return TopicResult(
             topic=self.id, topic_version=self.version, mention=decision == "mention", decision=decision,
-            score=score, rule=describe(self.rule), rule_score=round(rule_score, 4), similarity=similarity,
+            score=score, rule=self.rule_text, rule_score=round(rule_score, 4), similarity=similarity,
             evidence=evidence, terms=sorted({t for e in evidence for t in e["terms"]}),
             groups={g: sorted(labels) for g, labels in sorted(groups_in_doc.items())},
         )
@@ -214,10 +253,8 @@ class Tagger:
     def __init__(self, config: Config) -> None:
         self.topics = [CompiledTopic(config, topic) for topic in config.topics]
 
-    def tag(self, title: str, text: str, published: dt.date | dt.datetime | None = None) -> dict[str, TopicResult]:
+    def tag(self, title: str, text: str, published: dt.date | dt.datetime | None = None, *,
+            skip_hopeless: bool = False) -> dict[str, TopicResult]:
         day = published.date() if isinstance(published, dt.datetime) else published
-        results: dict[str, TopicResult] = {}
-        for topic in self.topics:
-            similarity = topic.references.similarity([f"{title}\n{text}"])[0]
-            results[topic.id] = topic.tag(title or "", text or "", day, similarity)
-        return results
+        return {topic.id: topic.tag(title or "", text or "", day, skip_hopeless=skip_hopeless)
+                for topic in self.topics}

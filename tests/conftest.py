@@ -71,7 +71,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def write_config(tmp_path: Path, database_url: str) -> Callable[..., Path]:
     """Write a config with the shipped topics, the given feeds, loopback allowed and the test database."""
 
-    def write(feeds: list[dict[str, Any]], **network: Any) -> Path:
+    def write(feeds: list[dict[str, Any]], *, scheduler: dict[str, Any] | None = None, **network: Any) -> Path:
         document = tomlkit.parse(SHIPPED_CONFIG.read_text(encoding="utf-8"))
         document["storage"]["url"] = database_url
         document["storage"]["auto_migrate"] = True
@@ -82,6 +82,8 @@ def write_config(tmp_path: Path, database_url: str) -> Callable[..., Path]:
         for key, value in network.items():
             document["network"][key] = value
         document["scheduler"]["jitter"] = "1s"
+        for key, value in (scheduler or {}).items():
+            document["scheduler"][key] = value
         feed_array = tomlkit.aot()
         for feed in feeds:
             table = tomlkit.table()

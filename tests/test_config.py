@@ -60,8 +60,10 @@ def test_shipped_config_loads() -> None:
     for feed in config.feeds:
         assert feed.name.strip()
         assert feed.url.startswith(("http://", "https://"))
-        assert feed.interval > 0
+        assert feed.interval == "adaptive"  # the shipped feeds leave their schedule to the policy
     assert config.source == SHIPPED_CONFIG.resolve()
+    assert config.scheduler.max_per_host == 2
+    assert 0 < config.scheduler.min_interval < config.scheduler.default_interval < config.scheduler.max_interval
     assert config.network.max_body_size == 10_000_000
     assert config.network.connect_timeout == 10
     assert config.scheduler.jitter == 30
@@ -156,8 +158,10 @@ BROKEN = [
      "feeds[0].interval: duration must be positive, got '-5m'"),
     ("negative number of seconds", FEED + "interval = -5\n",
      "feeds[0].interval: duration must be positive, got -5"),
-    ("zero duration", '[scheduler]\njitter = "0s"\n',
-     "scheduler.jitter: duration must be positive, got '0s'"),
+    ("zero duration", '[network]\nconnect_timeout = "0s"\n',
+     "network.connect_timeout: duration must be positive, got '0s'"),
+    ("min above max interval", '[scheduler]\nmin_interval = "2h"\nmax_interval = "1h"\n',
+     "scheduler.min_interval: min_interval (7200s) is longer than max_interval (3600s)"),
     ("bad size", '[network]\nmax_body_size = "lots"\n',
      "network.max_body_size: invalid size 'lots' (expected e.g. \"10MB\" or a number of bytes)"),
     ("duplicate feed name", FEED + FEED.replace("feed.xml", "other.xml"),

@@ -268,3 +268,39 @@ def test_title_evidence_offsets_index_the_title_as_given(tagger: Tagger) -> None
     title = "   Modi meets Putin ahead of annual summit  "
     (item,) = [e for e in summit(tagger, title).evidence if e["field"] == "title"]
     assert title[item["start"]:item["end"]] == "Modi meets Putin ahead of annual summit"
+
+
+# --- the pipeline's shortcut: skipping hopeless articles changes no decision -----------------------------
+
+
+@pytest.mark.parametrize(("title", "text"), [
+    ("Monsoon arrives early", "Farmers welcomed the rain. Prices of vegetables fell."),
+    ("Modi's visit", "The Prime Minister met officials."),  # one side only
+    ("India–Russia summit", "Putin’s talks with Modi in New Delhi ended."),
+    ("Putin and Modi speak by phone", "Modi and Putin discussed the summit in a phone call."),  # the NOT group
+    ("Lavróv meets Jaishankar", "Indo-Russian talks in Moscow."),  # accents and hyphens, in the screen too
+])
+def test_skipping_hopeless_articles_changes_no_decision(title: str, text: str) -> None:
+    tagger = Tagger(load_config(SHIPPED_CONFIG))
+    full = tagger.tag(title, text)[TOPIC]
+    quick = tagger.tag(title, text, skip_hopeless=True)[TOPIC]
+    assert quick.decision == full.decision
+    if full.decision != "none":
+        assert quick.as_dict() == full.as_dict()
+
+
+def test_skipping_hopeless_articles_changes_no_decision_on_the_dev_set(shared_dir: Path) -> None:
+    import json
+
+    tagger = Tagger(load_config(SHIPPED_CONFIG))
+    skipped = 0
+    lines = (shared_dir / "data" / "articles" / "dev.jsonl").read_text(encoding="utf-8").splitlines()
+    for line in lines:
+        item = json.loads(line)
+        full = tagger.tag(item.get("title") or "", item.get("text") or "")[TOPIC]
+        quick = tagger.tag(item.get("title") or "", item.get("text") or "", skip_hopeless=True)[TOPIC]
+        assert quick.decision == full.decision, item["id"]
+        if full.decision != "none":
+            assert quick.as_dict() == full.as_dict(), item["id"]
+        skipped += quick.similarity == {}
+    assert skipped > len(lines) / 2  # the shortcut does skip most of them
