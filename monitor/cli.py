@@ -102,8 +102,19 @@ def run(ctx: typer.Context) -> None:
     from monitor.scheduler import run_daemon
 
     logging.getLogger().setLevel(min(logging.getLogger().level, logging.INFO))
-    with Monitor(_options(ctx).config()) as monitor:
-        run_daemon(monitor)
+    monitor = Monitor(_options(ctx).config())
+    clean = True
+    try:
+        clean = run_daemon(monitor)
+    finally:
+        if clean:
+            monitor.close()
+    if not clean:
+        # Polls outlived the shutdown grace period: exit now, without closing what they still use (that
+        # would make them fail and record it) and without waiting for their threads. Their open
+        # transactions die with the process, so the log holds whole entries only.
+        logging.shutdown()
+        os._exit(0)
 
 
 @app.command()
@@ -383,6 +394,98 @@ def db_current(ctx: typer.Context) -> None:
     else:
         state = "migrated by a newer version of news-monitor: upgrade news-monitor"
     print(f"revision {current or 'none (empty database)'}; this version needs {head}: {state}")
+
+
+feeds_app = typer.Typer(no_args_is_help=True, help="The watched feeds: their health, OPML import and export.")
+app.add_typer(feeds_app, name="feeds")
+
+
+@feeds_app.command("status")
+def feeds_status(
+    ctx: typer.Context,
+    output: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
+) -> None:
+    """Each feed's health: status, last success, last error and its reason, failures in a row, next poll.
+
+    Example: news-monitor feeds status --format json
+    """
+    from monitor.status import as_json, feed_status
+    from monitor.store import projections
+
+    if output not in ("text", "json"):
+        raise typer.BadParameter(f"unknown format {output!r} (text or json)", param_hint="--format")
+    options = _options(ctx)
+    config = options.config()
+    log = options.log()
+    try:
+        projections(log).catch_up(["feed_state"])
+        rows = feed_status(log.engine, config)
+    finally:
+        log.close()
+    if output == "json":
+        print(json.dumps([as_json(row) for row in rows], ensure_ascii=False, indent=2))
+        return
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False)
+    for column in ("feed", "status", "last success", "last error", "failures", "next poll", "url"):
+        table.add_column(column, overflow="fold")
+
+    def when(value: dt.datetime | None) -> str:
+        return value.strftime("%Y-%m-%d %H:%M") if value else "-"
+
+    for row in rows:
+        error = f"{when(row['last_error_at'])} {row['last_error_reason']}" if row["last_error_reason"] else "-"
+        table.add_row(row["feed"] + ("" if row["configured"] else " (not in config)"), row["status"] or "-",
+                      when(row["last_success_at"]), error, str(row["consecutive_failures"] or 0),
+                      when(row["next_poll_at"]), row["url"] or "-")
+    Console(highlight=False).print(table)
+
+
+@feeds_app.command("import")
+def feeds_import(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(metavar="FILE.opml", help="An OPML subscription list, e.g. exported from "
+                                                                      "another reader.")],
+    interval: Annotated[str | None, typer.Option(help="Poll the new feeds at this fixed interval, e.g. 15m "
+                                                      "[default: adaptive].")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print what would be added; write nothing.")] = False,
+) -> None:
+    """Add the OPML's feeds that are not configured yet (same URL) at the end of the config file.
+
+    The file's comments and layout are kept; the result is validated before anything is written.
+
+    Example: news-monitor feeds import feeds.opml --interval 30m --dry-run
+    """
+    from monitor.config_edit import resolve_config_path
+    from monitor.opml import import_opml
+
+    path = resolve_config_path(_options(ctx).config_path)
+    outcomes = import_opml(path, file, interval=interval, dry_run=dry_run)
+    for outcome in outcomes:
+        print(outcome)
+    added = sum(outcome.action == "added" for outcome in outcomes)
+    done = "dry run: nothing written" if dry_run else (f"written to {path}" if added else "nothing to write")
+    print(f"{added} feed(s) added, {len(outcomes) - added} skipped ({done})")
+
+
+@feeds_app.command("export")
+def feeds_export(
+    ctx: typer.Context,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file instead of "
+                                                                       "stdout.")] = None,
+) -> None:
+    """Print the configured feeds as an OPML 2.0 subscription list, for another reader.
+
+    Example: news-monitor feeds export --output feeds.opml
+    """
+    from monitor.opml import export_opml, write_opml
+
+    feeds = _options(ctx).config().feeds
+    if output is None:
+        sys.stdout.write(export_opml(feeds))
+    else:
+        print(f"exported {write_opml(feeds, output)} feed(s) to {output}", file=sys.stderr)
 
 
 @app.command()
