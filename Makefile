@@ -39,6 +39,7 @@ lint: $(VENV)/.installed-test
 bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/tagging_quality.py
 	$(BIN)/python benchmarks/eventlog.py
+	$(BIN)/python benchmarks/polling.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
