@@ -273,19 +273,19 @@ def tag(
     """
     from monitor.tagging import Tagger
 
-    tagger = Tagger(_options(ctx).config())
     stream = sys.stdin if input == "-" else _open_input(input)
     try:
-        for number, line in enumerate(stream, 1):
-            if not line.strip():
-                continue
-            item = _parse_item(line, number)
-            results = tagger.tag(item.get("title") or "", item.get("text") or "", _item_date(item, number))
-            out = {"id": item.get("id"), "topics": {tid: r.as_dict() for tid, r in results.items()}}
-            sys.stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
+        items = [(number, _parse_item(line, number)) for number, line in enumerate(stream, 1) if line.strip()]
     finally:
         if stream is not sys.stdin:
             stream.close()
+    # The articles seen so far are the input itself: the similarity learns its common words from them.
+    tagger = Tagger(_options(ctx).config(),
+                    background=[f"{item.get('title') or ''}\n{item.get('text') or ''}" for _, item in items])
+    for number, item in items:
+        results = tagger.tag(item.get("title") or "", item.get("text") or "", _item_date(item, number))
+        out = {"id": item.get("id"), "topics": {tid: r.as_dict() for tid, r in results.items()}}
+        sys.stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
 
 
 def _open_input(path: str, what: str = "--input") -> Any:

@@ -199,16 +199,38 @@ RuleNode = str | Rule
 Rule.model_rebuild()
 
 
+class FieldWeights(_Settings):
+    """The rule part of a topic's score, by where the rule holds: in the title, in a first sentence of the
+    text, for each further sentence. Their sum is capped at 1; the title counts more than a sentence."""
+
+    title: float = Field(default=1.0, ge=0.0, le=1.0)
+    text: float = Field(default=0.7, ge=0.0, le=1.0)
+    further_text: float = Field(default=0.1, ge=0.0, le=1.0)
+    # When every group of the rule occurs in the article but never together in one title or sentence.
+    scattered: float = Field(default=0.3, ge=0.0, le=1.0)
+
+
 class TopicSettings(_Settings):
     id: str
     title: str
     keywords: dict[str, list[str]]
     rule: RuleNode | None = None
     proximity: Annotated[Literal["sentence"] | int, BeforeValidator(_check_proximity)] = "sentence"
+    # Phrases whose words never count as keywords: "Indian Ocean", "Indian Wells", "meeting ... demand*"
+    # ("..." stands for up to three words).
+    exclusions: list[str] = []
+    field_weights: FieldWeights = FieldWeights()
+    # A sentence whose every date ended more than this many days before the article was published looks back
+    # at history ("his last visit to Russia in 2018"): it is shown, marked history, but does not count.
+    # 0 turns this off.
+    history_days: int = Field(default=180, ge=0, le=100_000)
     reference_documents: list[str] = []
     threshold: float = Field(default=0.5, ge=0.0, le=1.0)
     possible_threshold: float = Field(default=0.3, ge=0.0, le=1.0)
     similarity_weight: float = Field(default=0.25, ge=0.0, le=1.0)
+    # How many recent articles the similarity model learns word weights from, beside the reference documents
+    # (0: the references alone).
+    similarity_background: int = Field(default=2000, ge=0, le=1_000_000)
 
     @field_validator("id")
     @classmethod
@@ -353,6 +375,16 @@ def load_config(path: str | os.PathLike[str] | None = None, *, database_url: str
     return config_from_dict(raw, source=config_path.resolve(), database_url=database_url)
 
 
+def _named(raw: dict[str, Any], path: str, loc: tuple[Any, ...]) -> str:
+    """The key path, with the topic's id when it is inside one: "topics[0] ('india-russia').rule"."""
+    topics = raw.get("topics")
+    if len(loc) > 1 and loc[0] == "topics" and isinstance(loc[1], int) and isinstance(topics, list) \
+            and loc[1] < len(topics) and isinstance(topics[loc[1]], dict) and isinstance(topics[loc[1]].get("id"), str):
+        prefix = f"topics[{loc[1]}]"
+        return f"{prefix} ({topics[loc[1]]['id']!r}){path[len(prefix):]}"
+    return path
+
+
 def config_from_dict(raw: dict[str, Any], *, source: Path | None = None, database_url: str | None = None) -> Config:
     name = str(source) if source else "<config>"
     database_url = database_url or os.environ.get("NEWS_MONITOR_DATABASE_URL")
@@ -366,12 +398,12 @@ def config_from_dict(raw: dict[str, Any], *, source: Path | None = None, databas
         first = next((e for e in errors if not (e["type"] == "string_type" and isinstance(e["input"], dict))),
                      errors[0])
         loc = (*first["loc"], *(first["ctx"]["key"] if first["type"] == "config_error" else ()))
-        raise ConfigError(f"{name}: {_key_path(loc)}: {_describe(first)}") from exc
+        raise ConfigError(f"{name}: {_named(raw, _key_path(loc), loc)}: {_describe(first)}") from exc
     for index, topic in enumerate(config.topics):
         for pattern in topic.reference_documents:
             full = pattern if os.path.isabs(pattern) else str(config.base_dir / pattern)
             if not glob.glob(full, recursive=True):
                 raise ConfigError(
-                    f"{name}: topics[{index}].reference_documents: {pattern!r} matches no file"
+                    f"{name}: topics[{index}] ({topic.id!r}).reference_documents: {pattern!r} matches no file"
                 )
     return config

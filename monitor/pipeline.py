@@ -139,8 +139,18 @@ class Monitor:
     def tagger(self) -> Tagger:
         with self._tagger_lock:
             if self._tagger is None:
-                self._tagger = Tagger(self.config)
+                self._tagger = Tagger(self.config, background=self.background_texts())
             return self._tagger
+
+    def background_texts(self) -> list[str]:
+        """The newest articles' titles and texts, oldest first, as many as a topic's similarity learns from."""
+        limit = max((topic.similarity_background for topic in self.config.topics), default=0)
+        if not limit:
+            return []
+        with reading(self.log.engine) as conn:
+            rows = conn.execute(select(articles.c.title, articles.c.text).where(articles.c.text.is_not(None))
+                                .order_by(articles.c.discovered_at.desc()).limit(limit)).all()
+        return [f"{title or ''}\n{text}" for title, text in reversed(rows)]
 
     def close(self) -> None:
         self.fetcher.close()

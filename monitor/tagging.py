@@ -4,11 +4,18 @@ A topic matches in a *unit* (the title, or one sentence of the text; or a window
 topic sets ``proximity = N``) when its rule holds over the keyword groups found there. For the
 India–Russia summit: an India-side term, a Russia-side term and a meeting word in the same sentence.
 
+Exclusions ("Indian Ocean", "meeting ... demand*") mask the words they match: those count for no group.
+
 The score combines two parts, both reported:
-- the rule part: 0.7 for the first matching sentence, +0.1 for each further one, +0.3 when the title
-  matches (capped at 1); 0.3 when the groups all occur in the article but never together in one unit;
+- the rule part, from the topic's ``field_weights``: by default 1.0 when the title matches, 0.7 for the
+  first matching sentence of the text, +0.1 for each further one (capped at 1); 0.3 (``scattered``)
+  when the groups all occur in the article but never together in one unit. A sentence that only looks
+  back (every date it names ended over ``history_days`` before publication) is shown as evidence,
+  marked ``history``, but does not count;
 - the similarity part: the highest TF-IDF cosine similarity to the topic's reference documents, scaled
-  so that 0.3 counts as full similarity.
+  so that 0.3 counts as full similarity. The word weights (IDF) are learnt from the references'
+  paragraphs plus a background of up to ``similarity_background`` articles seen so far, so that words
+  every article uses weigh little.
 
 ``score = (1 - similarity_weight) * rule + similarity_weight * similarity``, and the decision is
 ``mention`` at or above ``threshold``, ``possible`` at or above ``possible_threshold``.
@@ -28,7 +35,7 @@ from sklearn.metrics.pairwise import linear_kernel
 
 from monitor.config import Config, RuleNode, TopicSettings
 from monitor.dates import find_dates
-from monitor.text import Span, Term, TermHit, TermIndex, fold, sentences, tokens
+from monitor.text import Span, Term, TermHit, TermIndex, fold, sentences, tokens, without_excluded
 
 SIMILARITY_SATURATION = 0.3
 TITLE_FIELD, TEXT_FIELD = "title", "text"
@@ -78,16 +85,24 @@ class ReferenceIndex:
     vectorizer: TfidfVectorizer | None
     matrix: Any
 
+    background: int = 0  # how many articles the word weights were learnt from, beside the references
+
     @classmethod
-    def build(cls, paths: Iterable[Path]) -> ReferenceIndex:
+    def build(cls, paths: Iterable[Path], background: list[str] | None = None) -> ReferenceIndex:
         docs = [(p.name, p.read_text(encoding="utf-8")) for p in paths]
         if not docs:
             return cls([], None, None)
         paragraphs = [para for _, body in docs for para in re.split(r"\n\s*\n", body) if para.strip()]
-        vectorizer = TfidfVectorizer(stop_words="english", sublinear_tf=True, ngram_range=(1, 2),
-                                     strip_accents="unicode")
-        vectorizer.fit(paragraphs)
-        return cls([name for name, _ in docs], vectorizer, vectorizer.transform([body for _, body in docs]))
+        options: dict[str, Any] = {"stop_words": "english", "sublinear_tf": True, "ngram_range": (1, 2),
+                                   "strip_accents": "unicode"}
+        vectorizer = TfidfVectorizer(**options).fit(paragraphs)
+        extra = [text for text in background or [] if text.strip()]
+        if extra:
+            # The vocabulary stays the references' (the background's own words would add nothing to their
+            # vectors, and only cost memory); the background makes words every article uses weigh less.
+            vectorizer = TfidfVectorizer(**options, vocabulary=vectorizer.vocabulary_).fit(paragraphs + extra)
+        return cls([name for name, _ in docs], vectorizer, vectorizer.transform([body for _, body in docs]),
+                   len(background or []))
 
     def similarity(self, texts: list[str]) -> list[dict[str, float]]:
         if self.vectorizer is None:
@@ -133,7 +148,7 @@ class TopicResult:
 
 
 class CompiledTopic:
-    def __init__(self, config: Config, topic: TopicSettings) -> None:
+    def __init__(self, config: Config, topic: TopicSettings, background: list[str] | None = None) -> None:
         self.settings = topic
         self.id = topic.id
         self.version = config.topic_version(topic)
@@ -142,7 +157,11 @@ class CompiledTopic:
         terms = [t for group, labels in topic.keywords.items() for label in labels
                  if (t := Term.compile(group, label)) is not None]
         self.index = TermIndex(terms)
-        self.references = ReferenceIndex.build(config.reference_paths(topic))
+        self.exclusions = TermIndex([t for label in topic.exclusions
+                                     if (t := Term.compile("exclusion", label)) is not None])
+        self.references = ReferenceIndex.build(config.reference_paths(topic),
+                                               (background or [])[-topic.similarity_background:]
+                                               if topic.similarity_background else [])
         # Per group, a pattern that finds every place one of its terms could start (its first word at a word
         # start; more than the tokens match, never less): a document where the rule cannot hold is known at
         # the cost of a few searches, before any sentence is split or tokenised.
@@ -182,30 +201,24 @@ class CompiledTopic:
                                score=0.0, rule=self.rule_text, rule_score=0.0, similarity={})
         groups_in_doc: dict[str, set[str]] = {}
         evidence: list[dict[str, Any]] = []
-        title_hit = False
         for field_name, span in self.units(title, text):
             toks = tokens(span.text)
-            hits = self.index.find(toks)
+            hits = without_excluded(self.index.find(toks), self.exclusions.find(toks))
             for hit in hits:
                 groups_in_doc.setdefault(hit.term.group, set()).add(hit.term.label)
             matched = self._matching_hits(hits)
             if matched is None:
                 continue
-            title_hit = title_hit or field_name == TITLE_FIELD
+            dates = find_dates(span.text, published)
             evidence.append({
                 "field": field_name, "text": span.text, "start": span.start, "end": span.end,
                 "terms": sorted({h.term.label for h in matched}),
                 "groups": sorted({h.term.group for h in matched}),
-                "dates": [d.as_dict() for d in find_dates(span.text, published)],
+                "dates": [d.as_dict() for d in dates],
+                "history": self._looks_back(dates, published),
                 "closest_reference": None,
             })
-        body_hits = sum(1 for e in evidence if e["field"] == TEXT_FIELD)
-        if evidence:
-            rule_score = min(1.0, 0.7 + 0.1 * max(0, body_hits - 1) + (0.3 if title_hit else 0.0))
-        elif evaluate(self.rule, set(groups_in_doc)):
-            rule_score = 0.3
-        else:
-            rule_score = 0.0
+        rule_score = self._rule_score(evidence, set(groups_in_doc))
         if skip_hopeless and (1 - weight) * rule_score + weight < self.settings.possible_threshold:
             return TopicResult(
                 topic=self.id, topic_version=self.version, mention=False, decision="none",
@@ -233,6 +246,26 @@ class CompiledTopic:
             groups={g: sorted(labels) for g, labels in sorted(groups_in_doc.items())},
         )
 
+    def _looks_back(self, dates: list[Any], published: dt.date | None) -> bool:
+        """Whether every date a sentence names ended more than ``history_days`` before publication."""
+        days = self.settings.history_days
+        if not days or published is None or not dates:
+            return False
+        horizon = published - dt.timedelta(days=days)
+        return all(ref.end_date < horizon for ref in dates)
+
+    def _rule_score(self, evidence: list[dict[str, Any]], groups_in_doc: set[str]) -> float:
+        weights = self.settings.field_weights
+        current = [e for e in evidence if not e["history"]]
+        body_hits = sum(1 for e in current if e["field"] == TEXT_FIELD)
+        if current:
+            lead = max(weights.title if any(e["field"] == TITLE_FIELD for e in current) else 0.0,
+                       weights.text if body_hits else 0.0)
+            return min(1.0, lead + weights.further_text * max(0, body_hits - 1))
+        if evidence or evaluate(self.rule, groups_in_doc):
+            return weights.scattered
+        return 0.0
+
     def _matching_hits(self, hits: list[TermHit]) -> list[TermHit] | None:
         """The hits that satisfy the rule in this unit, or None when it does not hold."""
         if not hits:
@@ -250,8 +283,9 @@ class CompiledTopic:
 class Tagger:
     """Tags title and text against every configured topic."""
 
-    def __init__(self, config: Config) -> None:
-        self.topics = [CompiledTopic(config, topic) for topic in config.topics]
+    def __init__(self, config: Config, background: list[str] | None = None) -> None:
+        """``background``: texts of articles seen so far, oldest first, for the similarity's word weights."""
+        self.topics = [CompiledTopic(config, topic, background) for topic in config.topics]
 
     def tag(self, title: str, text: str, published: dt.date | dt.datetime | None = None, *,
             skip_hopeless: bool = False) -> dict[str, TopicResult]:

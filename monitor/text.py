@@ -8,7 +8,8 @@ Normalisation folds what should not matter when matching a watch keyword:
 - titles need nothing special: "PM Modi" holds the token "modi".
 
 A keyword term is a phrase of tokens; a token ending in ``*`` matches any token it begins
-("meet*" matches meet, meets, meeting).
+("meet*" matches meet, meets, meeting), and ``...`` (or ``…``) between two words stands for up to
+three words ("meeting ... demand*" matches "meeting India's growing energy demands").
 """
 
 from __future__ import annotations
@@ -96,9 +97,13 @@ def _add_span(spans: list[Span], text: str, start: int, end: int) -> None:
         spans.append(Span(stripped, offset, offset + len(stripped)))
 
 
+GAP = "..."  # in a compiled term: up to GAP_WORDS words of anything
+GAP_WORDS = 3
+
+
 @dataclass(frozen=True)
 class Term:
-    """One configured keyword, compiled: ``words`` are normalised tokens, ``prefix[i]`` marks a ``*``."""
+    """One configured keyword, compiled: ``words`` are normalised tokens (or GAP), ``prefix[i]`` marks a ``*``."""
 
     group: str
     label: str
@@ -109,22 +114,41 @@ class Term:
     def compile(cls, group: str, label: str) -> Term | None:
         words: list[str] = []
         prefix: list[bool] = []
-        for raw in label.split():
+        for raw in label.replace("…", " ... ").split():
+            if raw == GAP:
+                if words and words[-1] != GAP:  # a gap only between words: leading or doubled ones mean nothing
+                    words.append(GAP)
+                    prefix.append(False)
+                continue
             star = raw.endswith("*")
             parts = [t.norm for t in tokens(raw.rstrip("*"))]
             for i, part in enumerate(parts):
                 words.append(part)
                 prefix.append(star and i == len(parts) - 1)
+        if words and words[-1] == GAP:
+            words.pop()
+            prefix.pop()
         return cls(group, label, tuple(words), tuple(prefix)) if words else None
 
+    def match_end(self, toks: list[Token], i: int, w: int = 0) -> int | None:
+        """The index of the last token of a match of words[w:] starting at token i, or None."""
+        if w == len(self.words):
+            return i - 1
+        if self.words[w] == GAP:
+            for skip in range(GAP_WORDS + 1):  # the shortest gap that lets the rest match
+                end = self.match_end(toks, i + skip, w + 1)
+                if end is not None:
+                    return end
+            return None
+        if i >= len(toks):
+            return None
+        norm = toks[i].norm
+        if not (norm.startswith(self.words[w]) if self.prefix[w] else norm == self.words[w]):
+            return None
+        return self.match_end(toks, i + 1, w + 1)
+
     def matches_at(self, toks: list[Token], i: int) -> bool:
-        if i + len(self.words) > len(toks):
-            return False
-        for offset, (word, is_prefix) in enumerate(zip(self.words, self.prefix, strict=True)):
-            norm = toks[i + offset].norm
-            if not (norm.startswith(word) if is_prefix else norm == word):
-                return False
-        return True
+        return self.match_end(toks, i) is not None
 
 
 @dataclass(frozen=True)
@@ -157,7 +181,15 @@ class TermIndex:
             if self.prefixed:
                 candidates = candidates + [t for t in self.prefixed if tok.norm.startswith(t.words[0])]
             for term in candidates:
-                if term.matches_at(toks, i):
-                    last = i + len(term.words) - 1
+                last = term.match_end(toks, i)
+                if last is not None:
                     hits.append(TermHit(term, i, last, tok.start, toks[last].end))
         return hits
+
+
+def without_excluded(hits: list[TermHit], excluded: list[TermHit]) -> list[TermHit]:
+    """The hits that share no token with an exclusion's match: in "Indian Ocean", "Indian" is no keyword."""
+    if not excluded:
+        return hits
+    masked = {t for hit in excluded for t in range(hit.first_token, hit.last_token + 1)}
+    return [hit for hit in hits if not any(t in masked for t in range(hit.first_token, hit.last_token + 1))]

@@ -83,7 +83,8 @@ def test_shipped_rule(tagger: Tagger) -> None:
     result = summit(tagger, "Nothing to see")
     assert result.rule == (
         "((india_leader AND russia_side AND meeting) OR (russia_leader AND india_side AND meeting)"
-        " OR (india_side AND russia_side AND summit)) AND NOT phone_call"
+        " OR (india_side AND russia_side AND summit) OR (india_leader AND russia_leader AND together))"
+        " AND NOT phone_call AND NOT third_party"
     )
 
 
@@ -304,3 +305,88 @@ def test_skipping_hopeless_articles_changes_no_decision_on_the_dev_set(shared_di
             assert quick.as_dict() == full.as_dict(), item["id"]
         skipped += quick.similarity == {}
     assert skipped > len(lines) / 2  # the shortcut does skip most of them
+
+
+# --- exclusions, history, field weights, the similarity background ---------------------------------
+
+
+def small_tagger(**topic: Any) -> Tagger:
+    return Tagger(config_from_dict({"topics": [{
+        "id": "t", "title": "T",
+        "keywords": {"india": ["Modi", "India", "Indian"], "russia": ["Putin", "Russia"], "meeting": ["meet*"]},
+        **topic,
+    }]}))
+
+
+def test_an_exclusion_masks_its_words_for_every_group() -> None:
+    text = "Putin's ships meet in the Indian Ocean. Putin will meet the Indian delegation."
+    plain = small_tagger().tag("", text)["t"]
+    masked = small_tagger(exclusions=["Indian Ocean"]).tag("", text)["t"]
+    assert plain.sentences == ["Putin's ships meet in the Indian Ocean.", "Putin will meet the Indian delegation."]
+    assert masked.sentences == ["Putin will meet the Indian delegation."]
+    gap = small_tagger(exclusions=["meet* ... demand*"]).tag("", "Putin is meeting India's energy demands.")["t"]
+    assert gap.mention is False and gap.evidence == []
+
+
+def test_a_sentence_about_history_is_shown_but_does_not_count() -> None:
+    text = "Modi's last visit to meet Putin in Russia was in 2018."
+    day = dt.date(2024, 7, 1)
+    result = small_tagger().tag("", text, day)["t"]
+    assert [e["history"] for e in result.evidence] == [True]
+    assert result.rule_score == 0.3 and result.mention is False  # scattered, not a current meeting
+    assert small_tagger(history_days=0).tag("", text, day)["t"].rule_score == 0.7
+    assert small_tagger().tag("", text, dt.date(2018, 11, 1))["t"].evidence[0]["history"] is False
+    assert small_tagger().tag("", text, None)["t"].evidence[0]["history"] is False  # no date: nothing is past
+
+
+def test_a_sentence_with_a_recent_date_among_old_ones_is_current() -> None:
+    text = "Modi will meet Putin in Russia on 8 July, as he did in 2018."
+    result = small_tagger().tag("", text, dt.date(2024, 7, 1))["t"]
+    assert result.evidence[0]["history"] is False and result.mention is True
+
+
+@pytest.mark.parametrize(("weights", "title", "text", "rule_score"), [
+    ({}, "Modi meets Putin", "", 1.0),
+    ({}, "", "Modi meets Putin. Putin meets Modi. Modi and Putin meet.", 0.9),
+    ({"title": 0.6}, "Modi meets Putin", "", 0.6),
+    ({"title": 0.6}, "Modi meets Putin", "Modi meets Putin.", 0.7),  # the better of the two, not their sum
+    ({"text": 0.5, "further_text": 0.2}, "", "Modi meets Putin. Putin meets Modi.", 0.7),
+    ({"scattered": 0.2}, "", "Modi spoke. Putin spoke. They will meet.", 0.2),
+])
+def test_field_weights(weights: dict[str, float], title: str, text: str, rule_score: float) -> None:
+    result = small_tagger(field_weights=weights).tag(title, text)["t"]
+    assert result.rule_score == pytest.approx(rule_score)
+
+
+def test_the_background_discounts_common_words_without_growing_the_vocabulary(tmp_path: Path) -> None:
+    (tmp_path / "ref.md").write_text("The annual summit in New Delhi.\n\nLeaders discuss oil and defence.",
+                                     encoding="utf-8")
+    topic = {"id": "t", "title": "T", "keywords": {"a": ["summit"]}, "reference_documents": ["ref.md"]}
+    config = config_from_dict({"topics": [topic]}, source=tmp_path / "monitor.toml")
+    article = ("Oil prices rose.", "Oil and more oil: the oil market in New Delhi.")
+    alone = Tagger(config).topics[0]
+    background = [f"Oil report {i}: oil, oil and oil." for i in range(50)]
+    learnt = Tagger(config, background=background).topics[0]
+    assert learnt.references.background == 50 and alone.references.background == 0
+    assert learnt.references.vectorizer.vocabulary_ == alone.references.vectorizer.vocabulary_
+    before = alone.tag(*article, None).similarity["ref.md"]
+    after = learnt.tag(*article, None).similarity["ref.md"]
+    assert after < before  # "oil" is everywhere in the background: it says less about the reference
+
+
+def test_similarity_background_zero_uses_the_references_alone(tmp_path: Path) -> None:
+    (tmp_path / "ref.md").write_text("The annual summit.\n\nOil and defence.", encoding="utf-8")
+    topic = {"id": "t", "title": "T", "keywords": {"a": ["summit"]}, "reference_documents": ["ref.md"],
+             "similarity_background": 0}
+    config = config_from_dict({"topics": [topic]}, source=tmp_path / "monitor.toml")
+    assert Tagger(config, background=["oil"] * 10).topics[0].references.background == 0
+
+
+@pytest.mark.parametrize(("title", "mention"), [
+    ("Putin, Indian PM travel in same car from airport", True),
+    ("Modi and Putin meet Xi Jinping for trilateral talks", False),
+    ("Modi meets Zelenskyy after Putin visit to Kyiv region", False),
+    ("Putin tells Modi by phone conversation about Ukraine", False),
+])
+def test_shipped_topic_leaders_together_third_parties_and_calls(tagger: Tagger, title: str, mention: bool) -> None:
+    assert summit(tagger, title).mention is mention

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from monitor.text import Term, TermIndex, fold, sentences, tokens
+from monitor.text import Term, TermIndex, fold, sentences, tokens, without_excluded
 
 
 def norms(text: str) -> list[str]:
@@ -170,3 +170,34 @@ def test_dashed_keyword_matches_every_spelling() -> None:
     terms = [Term.compile("both", "India-Russia")]
     for text in ("India–Russia ties", "India Russia ties", "india-russia ties"):
         assert labels(terms, text) == ["India-Russia"], text
+
+
+def test_gap_matches_up_to_three_words() -> None:
+    terms = [Term.compile("x", "meeting ... demand*")]
+    assert terms[0] is not None and terms[0].words == ("meeting", "...", "demand")
+    assert labels(terms, "meeting demand") == ["meeting ... demand*"]
+    assert labels(terms, "meeting India's growing energy demands") == ["meeting ... demand*"]  # three words
+    assert labels(terms, "meeting the country's fast growing energy demands") == []  # five
+    assert labels(terms, "a meeting on Monday") == []
+
+
+def test_gap_hit_spans_the_whole_phrase() -> None:
+    text = "Moscow is meeting India’s energy needs."
+    hits = TermIndex([Term.compile("x", "meeting … need*")]).find(tokens(text))  # the ellipsis character too
+    assert [text[h.start:h.end] for h in hits] == ["meeting India’s energy needs"]
+
+
+def test_leading_trailing_and_doubled_gaps_are_ignored() -> None:
+    term = Term.compile("x", "... India ... ... Russia ...")
+    assert term is not None and term.words == ("india", "...", "russia")
+    assert Term.compile("x", "...") is None
+
+
+def test_excluded_words_count_for_no_group() -> None:
+    toks = tokens("A tanker in the Indian Ocean; Indian officials met.")
+    hits = TermIndex([Term.compile("india", "Indian")]).find(toks)
+    excluded = TermIndex([Term.compile("exclusion", "Indian Ocean")]).find(toks)
+    kept = without_excluded(hits, excluded)
+    assert [(h.start, h.term.label) for h in hits] == [(16, "Indian"), (30, "Indian")]
+    assert [(h.start, h.term.label) for h in kept] == [(30, "Indian")]
+    assert without_excluded(hits, []) == hits
