@@ -489,6 +489,73 @@ def feeds_export(
 
 
 @app.command()
+def retag(
+    ctx: typer.Context,
+    topic: Annotated[str | None, typer.Option("--topic", help="Only this topic (its id).")] = None,
+    since: Annotated[str | None, typer.Option(help="Only articles published at or after this ISO date.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print what would change; write nothing.")] = False,
+    format: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
+) -> None:
+    """Re-run stored articles through the topics' current rules; record tags added, removed or changed.
+
+    Example: news-monitor retag --dry-run
+    """
+    from monitor.pipeline import Monitor
+    from monitor.retag import events_for, feeds_of, plan, print_changes
+
+    if format not in ("text", "json"):
+        raise MonitorError(f"--format: unknown format {format!r} (choose text or json)")
+    after = _parse_since(since)
+    with Monitor(_options(ctx).config()) as monitor:
+        monitor.projections.catch_up()
+        changes = plan(monitor.config, monitor.log, monitor.tagger, topic=topic, since=after)
+        recorded = 0
+        if not dry_run and changes:
+            feeds = feeds_of(monitor.log, (c.article_id for c in changes))
+            for start in range(0, len(changes), 500):
+                result = monitor.log.append(events_for(changes[start:start + 500], feeds))
+                recorded += len(result.recorded)
+            monitor.projections.catch_up()
+    if format == "json":
+        print(json.dumps({"dry_run": dry_run, "recorded": recorded, "changes": [c.as_dict() for c in changes]},
+                         ensure_ascii=False))
+    else:
+        print_changes(changes, Console(highlight=False, soft_wrap=True), dry_run=dry_run, recorded=recorded)
+
+
+@app.command()
+def explain(
+    ctx: typer.Context,
+    article: Annotated[str, typer.Argument(help="The article's id, a unique id prefix, or its URL.")],
+    current: Annotated[bool, typer.Option("--current", help="Also tag it again with the current config "
+                                                            "(nothing is written).")] = False,
+    format: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
+) -> None:
+    """Print why a stored article is or is not tagged: rules, terms, sentences, dates and similarity.
+
+    Example: news-monitor explain 3f2a9c1e
+    """
+    from monitor.pipeline import Monitor
+    from monitor.retag import find_article, print_explanation, stored_explanations
+
+    if format not in ("text", "json"):
+        raise MonitorError(f"--format: unknown format {format!r} (choose text or json)")
+    with Monitor(_options(ctx).config()) as monitor:
+        monitor.projections.catch_up()
+        row = find_article(monitor.log, article)
+        stored = stored_explanations(monitor.log, row["article_id"])
+        now = (monitor.tagger.tag(row["title"] or "", row["text"] or "", row["published_at"])
+               if current else None)
+    if format == "json":
+        out = {"article": {k: (v.isoformat() if isinstance(v, dt.datetime) else v)
+                           for k, v in row.items() if k != "text"},
+               "recorded": stored, "current": {k: r.as_dict() for k, r in now.items()} if now else None}
+        print(json.dumps(out, ensure_ascii=False, default=str))
+    else:
+        print_explanation(row, stored, now, Console(highlight=False, soft_wrap=True))
+
+
+@app.command()
 def demo(ctx: typer.Context) -> None:
     """Show the product work with no network: serve sample feeds locally, poll once, print the digest.
 

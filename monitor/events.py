@@ -41,6 +41,7 @@ ARTICLE_DISCOVERED = "ArticleDiscovered"
 ARTICLE_EXTRACTED = "ArticleExtracted"
 EXTRACTION_FAILED = "ExtractionFailed"
 MENTION_TAGGED = "MentionTagged"
+MENTION_RETRACTED = "MentionRetracted"
 DIGEST_REVIEWED = "DigestReviewed"
 
 UPCASTERS = Upcasters()
@@ -141,8 +142,22 @@ def extraction_failed(article: str, published_at: dt.datetime, data: dict[str, A
 
 
 def mention_tagged(article: str, topic: str, topic_version: str, published_at: dt.datetime,
-                   data: dict[str, Any]) -> NewEvent:
-    return _event(article_stream(article), MENTION_TAGGED, f"{MENTION_TAGGED}:{article}:{topic}:{topic_version}",
+                   data: dict[str, Any], *, supersedes: int | None = None) -> NewEvent:
+    """``supersedes``: for a retag, the position of the tag it replaces (0 when there was none): the same
+    retag of the same state is one event however often it runs, and returning to an earlier config after
+    another one is a new event, not a duplicate of the first."""
+    key = f"{MENTION_TAGGED}:{article}:{topic}:{topic_version}"
+    if supersedes is not None:
+        key += f":after:{supersedes}"
+    return _event(article_stream(article), MENTION_TAGGED, key,
+                  {"article_id": article, "topic": topic, "topic_version": topic_version, **data}, published_at)
+
+
+def mention_retracted(article: str, topic: str, topic_version: str, published_at: dt.datetime,
+                      data: dict[str, Any], *, supersedes: int) -> NewEvent:
+    """A tag that the topic's rules, as they are now, no longer give (``supersedes``: its position)."""
+    return _event(article_stream(article), MENTION_RETRACTED,
+                  f"{MENTION_RETRACTED}:{article}:{topic}:{topic_version}:after:{supersedes}",
                   {"article_id": article, "topic": topic, "topic_version": topic_version, **data}, published_at)
 
 

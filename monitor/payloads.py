@@ -126,6 +126,17 @@ class MentionTaggedV1(_Payload):
     terms: list[Any] = []
 
 
+class MentionRetractedV1(_Payload):
+    article_id: str
+    topic: str
+    topic_version: str  # the version whose rules no longer give the tag
+    previous_decision: str
+    previous_topic_version: str | None = None
+    decision: str  # what the rules give now: "none"
+    score: float = Field(ge=0, le=1)
+    rule_score: float | None = None
+
+
 class DigestReviewedV1(_Payload):
     up_to_position: int = Field(ge=0)
     reviewed_at: str
@@ -141,6 +152,7 @@ MODELS: dict[tuple[str, int], type[_Payload]] = {
     ("ExtractionFailed", 1): ExtractionFailedV1,
     ("ExtractionFailed", 2): ExtractionFailedV2,
     ("MentionTagged", 1): MentionTaggedV1,
+    ("MentionRetracted", 1): MentionRetractedV1,
     ("DigestReviewed", 1): DigestReviewedV1,
 }
 

@@ -300,6 +300,17 @@ def _mention_tagged(_row: Row | None, event: RecordedEvent) -> Row:
     }
 
 
+def _mention_retracted(row: Row | None, event: RecordedEvent) -> Row:
+    """The tag stays visible as retracted (``explain`` shows it), out of every digest."""
+    data = event.data
+    return {
+        **(row or {}), "article_id": data["article_id"], "topic": data["topic"], "position": event.position,
+        "tagged_at": event.recorded_at, "topic_version": data.get("topic_version"), "decision": "retracted",
+        "mention": False, "score": data["score"], "sentences": [], "terms": [],
+        "explanation": {k: v for k, v in data.items() if k not in ("sentences", "terms")},
+    }
+
+
 def _digest_reviewed(_row: Row | None, event: RecordedEvent) -> Row:
     return {"name": "default", "position": event.data["up_to_position"], "reviewed_at": event.occurred_at}
 
@@ -313,8 +324,8 @@ VIEWS: dict[str, View] = {
         "ArticleDiscovered": _article_discovered, "ArticleExtracted": _article_extracted,
         "ExtractionFailed": _extraction_failed, "ArticleRevised": _article_revised,
     }),
-    "mentions": View("mentions", 2, mentions, lambda e: (e.data["article_id"], e.data["topic"]), {
-        "MentionTagged": _mention_tagged,
+    "mentions": View("mentions", 3, mentions, lambda e: (e.data["article_id"], e.data["topic"]), {
+        "MentionTagged": _mention_tagged, "MentionRetracted": _mention_retracted,
     }),
     "review_cursor": View("review_cursor", 2, review_cursor, lambda e: ("default",), {
         "DigestReviewed": _digest_reviewed,

@@ -39,7 +39,8 @@ def one_line_error(result: subprocess.CompletedProcess) -> str:
 def test_help_and_version() -> None:
     result = run_cli("--help")
     assert result.returncode == 0
-    for command in ("run", "poll", "digest", "review", "events", "tag", "demo", "rebuild", "export", "import", "db"):
+    for command in ("run", "poll", "digest", "review", "events", "tag", "demo", "rebuild", "export", "import", "db",
+                    "retag", "explain", "feeds"):
         assert command in result.stdout
     assert run_cli("--version").stdout.startswith("news-monitor ")
 
