@@ -38,6 +38,7 @@ lint: $(VENV)/.installed-test
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/tagging_quality.py
+	$(BIN)/python benchmarks/tagging_speed.py
 	$(BIN)/python benchmarks/eventlog.py
 	$(BIN)/python benchmarks/polling.py
 

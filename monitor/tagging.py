@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.metrics.pairwise import linear_kernel
 
 from monitor.config import Config, RuleNode, TopicSettings
 from monitor.dates import find_dates
@@ -93,8 +93,10 @@ class ReferenceIndex:
         if not docs:
             return cls([], None, None)
         paragraphs = [para for _, body in docs for para in re.split(r"\n\s*\n", body) if para.strip()]
+        # Our fold (lower case, no accents, by a translate table) is sklearn's lowercase + strip_accents at a
+        # fraction of the cost, which is most of tagging's time on a long article.
         options: dict[str, Any] = {"stop_words": "english", "sublinear_tf": True, "ngram_range": (1, 2),
-                                   "strip_accents": "unicode"}
+                                   "preprocessor": fold}
         vectorizer = TfidfVectorizer(**options).fit(paragraphs)
         extra = [text for text in background or [] if text.strip()]
         if extra:
@@ -104,11 +106,35 @@ class ReferenceIndex:
         return cls([name for name, _ in docs], vectorizer, vectorizer.transform([body for _, body in docs]),
                    len(background or []))
 
+    def __post_init__(self) -> None:
+        if self.vectorizer is not None:
+            self._analyze = self.vectorizer.build_analyzer()
+            self._vocabulary: dict[str, int] = self.vectorizer.vocabulary_
+            self._idf = self.vectorizer.idf_
+            self._references = np.asarray(self.matrix.todense())  # a few documents x their vocabulary
+
     def similarity(self, texts: list[str]) -> list[dict[str, float]]:
+        """Cosine similarity of each text to each reference. The same numbers as
+        ``linear_kernel(vectorizer.transform(texts), matrix)`` (a test holds them equal), computed directly:
+        sklearn's input checks cost more than the arithmetic for one article."""
         if self.vectorizer is None:
             return [{} for _ in texts]
-        scores = linear_kernel(self.vectorizer.transform(texts), self.matrix)
-        return [{name: round(float(s), 4) for name, s in zip(self.names, row, strict=True)} for row in scores]
+        return [self._similarity(text) for text in texts]
+
+    def _similarity(self, text: str) -> dict[str, float]:
+        counts: dict[int, int] = {}
+        vocabulary = self._vocabulary
+        for term in self._analyze(text):
+            column = vocabulary.get(term)
+            if column is not None:
+                counts[column] = counts.get(column, 0) + 1
+        if not counts:
+            return dict.fromkeys(self.names, 0.0)
+        columns = np.fromiter(counts, dtype=np.intp, count=len(counts))
+        weights = (np.log(np.fromiter(counts.values(), dtype=float, count=len(counts))) + 1.0) * self._idf[columns]
+        weights /= np.sqrt(weights @ weights)
+        scores = self._references[:, columns] @ weights
+        return {name: round(float(score), 4) for name, score in zip(self.names, scores, strict=True)}
 
 
 @dataclass
@@ -170,25 +196,45 @@ class CompiledTopic:
             firsts.setdefault(term.group, set()).add(term.words[0])
         self.screens = {group: re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, sorted(words))) + ")")
                         for group, words in firsts.items()}
+        # Any term at all, a whole word (or the start of one, for "meet*"): a sentence where this finds
+        # nothing has no hits, and is not tokenised.
+        whole = sorted({t.words[0] for t in terms if not t.prefix[0]})
+        starts = sorted({t.words[0] for t in terms if t.prefix[0]})
+        alternatives = ([r"(?:" + "|".join(map(re.escape, whole)) + r")(?!\w)"] if whole else []) \
+            + ([r"(?:" + "|".join(map(re.escape, starts)) + ")"] if starts else [])
+        self.any_term = re.compile(r"(?<!\w)(?:" + "|".join(alternatives) + ")") if alternatives else None
 
     def may_match(self, title: str, text: str) -> bool:
         """False when no part of the document can satisfy the rule (so its rule part is 0)."""
         folded = fold(f"{title}\n{text}")
         return could_hold(self.rule, {group for group, screen in self.screens.items() if screen.search(folded)})
 
-    def units(self, title: str, text: str) -> list[tuple[str, Span]]:
+    def units(self, title: str, text: str, folded_text: str | None = None) -> list[tuple[str, Span]]:
+        """The title and the sentences of the text, with offsets. With ``folded_text`` (``fold(text)``), lines
+        where no term of the topic occurs are left out unsplit: sentences never cross a line break."""
         out: list[tuple[str, Span]] = []
         if title.strip():
             lead = len(title) - len(title.lstrip())  # offsets index the title as given
             out.append((TITLE_FIELD, Span(title.strip(), lead, lead + len(title.strip()))))
-        body = text
         # Feeds and extractors often repeat the headline as the first line of the text.
-        first_line = body.lstrip().split("\n", 1)[0].strip()
+        first_line = text.lstrip().split("\n", 1)[0].strip()
         skip_first = bool(title.strip()) and first_line == title.strip()
-        for i, span in enumerate(sentences(body)):
-            if skip_first and i == 0 and span.text == first_line:
+        first = True  # the text's first sentence is yet to come
+        offset = 0
+        for line in text.split("\n"):
+            start, offset = offset, offset + len(line) + 1
+            if not line.strip():
                 continue
-            out.append((TEXT_FIELD, span))
+            if folded_text is not None and (self.any_term is None
+                                            or not self.any_term.search(folded_text, start, start + len(line))):
+                first = False
+                continue
+            for span in sentences(line):
+                if skip_first and first and span.text == first_line:
+                    first = False
+                    continue
+                first = False
+                out.append((TEXT_FIELD, Span(span.text, span.start + start, span.end + start)))
         return out
 
     def tag(self, title: str, text: str, published: dt.date | None, *, skip_hopeless: bool = False) -> TopicResult:
@@ -201,9 +247,15 @@ class CompiledTopic:
                                score=0.0, rule=self.rule_text, rule_score=0.0, similarity={})
         groups_in_doc: dict[str, set[str]] = {}
         evidence: list[dict[str, Any]] = []
-        for field_name, span in self.units(title, text):
-            toks = tokens(span.text)
-            hits = without_excluded(self.index.find(toks), self.exclusions.find(toks))
+        folded = {TITLE_FIELD: fold(title), TEXT_FIELD: fold(text)}  # one character per character: sliceable
+        for field_name, span in self.units(title, text, folded[TEXT_FIELD]):
+            folded_span = folded[field_name][span.start:span.end]
+            if self.any_term is None or not self.any_term.search(folded_span):
+                continue
+            toks = tokens(span.text, folded_span)
+            hits = self.index.find(toks)
+            if hits and not self.exclusions.empty:
+                hits = without_excluded(hits, self.exclusions.find(toks))
             for hit in hits:
                 groups_in_doc.setdefault(hit.term.group, set()).add(hit.term.label)
             matched = self._matching_hits(hits)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from typing import NamedTuple
 
 _WORD = re.compile(r"\w+(?:['’]\w+)*", re.UNICODE)
 _POSSESSIVE = re.compile(r"['’]s?$")
@@ -32,42 +33,54 @@ _BOUNDARY = re.compile(
 )
 
 
-@dataclass(frozen=True)
-class Token:
+class Token(NamedTuple):  # a tuple: an article makes thousands, and a dataclass costs more to build
     norm: str
     start: int
     end: int
 
 
-@dataclass(frozen=True)
-class Span:
+class Span(NamedTuple):
     text: str
     start: int
     end: int
+
+
+class _FoldTable(dict[int, str]):
+    """str.translate's table for ``fold``, filled on first sight of each character (a few hundred in all)."""
+
+    def __missing__(self, code: int) -> str:
+        ch = chr(code)
+        if ch.isascii():
+            folded = ch.lower()
+        else:
+            base = "".join(c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c)).lower()
+            folded = base if len(base) == 1 else (ch.lower()[:1] or ch)
+        self[code] = folded
+        return folded
+
+
+_FOLD = _FoldTable()
 
 
 def fold(text: str) -> str:
     """Lower-case and strip diacritics, keeping one output character per input character."""
     if text.isascii():
         return text.lower()
-    out = []
-    for ch in text:
-        if ch.isascii():
-            out.append(ch.lower())
-            continue
-        base = "".join(c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c))
-        base = base.lower()
-        out.append(base[0] if len(base) == 1 else (ch.lower()[:1] or ch))
-    return "".join(out)
+    return text.translate(_FOLD)
 
 
-def tokens(text: str) -> list[Token]:
-    folded = fold(text)
+def tokens(text: str, folded: str | None = None) -> list[Token]:
+    """The words of ``text`` (``folded``: ``fold(text)``, when the caller has it already)."""
+    if folded is None:
+        folded = fold(text)
     out: list[Token] = []
     for match in _WORD.finditer(folded):
-        word = _POSSESSIVE.sub("", match.group())
+        word = match.group()
         start = match.start()
-        for part in word.replace("’", "'").split("'"):
+        if "'" not in word and "’" not in word:
+            out.append(Token(word, start, match.end()))
+            continue
+        for part in _POSSESSIVE.sub("", word).replace("’", "'").split("'"):
             if part:
                 out.append(Token(part, start, start + len(part)))
             start += len(part) + 1  # the part and the apostrophe after it
@@ -165,21 +178,29 @@ class TermIndex:
 
     def __init__(self, terms: list[Term]) -> None:
         self.exact: dict[str, list[Term]] = {}
-        self.prefixed: list[Term] = []
+        prefixed = [term for term in terms if term.prefix[0]]
         for term in terms:
-            if term.prefix[0]:
-                self.prefixed.append(term)
-            else:
+            if not term.prefix[0]:
                 self.exact.setdefault(term.words[0], []).append(term)
         for bucket in self.exact.values():
             bucket.sort(key=lambda t: -len(t.words))
+        # Prefixed first words ("meet*"), bucketed by their first few letters: a token looks at one bucket.
+        self.stem = min((len(term.words[0]) for term in prefixed), default=0)
+        self.prefixed: dict[str, list[Term]] = {}
+        for term in prefixed:
+            self.prefixed.setdefault(term.words[0][:self.stem], []).append(term)
+        self.empty = not terms
 
     def find(self, toks: list[Token]) -> list[TermHit]:
         hits: list[TermHit] = []
+        if self.empty:
+            return hits
         for i, tok in enumerate(toks):
-            candidates = self.exact.get(tok.norm, [])
+            candidates = self.exact.get(tok.norm, ())
             if self.prefixed:
-                candidates = candidates + [t for t in self.prefixed if tok.norm.startswith(t.words[0])]
+                bucket = self.prefixed.get(tok.norm[:self.stem])
+                if bucket:
+                    candidates = [*candidates, *(t for t in bucket if tok.norm.startswith(t.words[0]))]
             for term in candidates:
                 last = term.match_end(toks, i)
                 if last is not None:

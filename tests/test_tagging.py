@@ -390,3 +390,33 @@ def test_similarity_background_zero_uses_the_references_alone(tmp_path: Path) ->
 ])
 def test_shipped_topic_leaders_together_third_parties_and_calls(tagger: Tagger, title: str, mention: bool) -> None:
     assert summit(tagger, title).mention is mention
+
+
+def test_similarity_equals_sklearns_linear_kernel_over_its_transform(tagger: Tagger, shared_dir: Path) -> None:
+    from sklearn.metrics.pairwise import linear_kernel
+
+    references = tagger.topics[0].references
+    seed = next((shared_dir / "seeds").glob("003_*.txt")).read_text(encoding="utf-8")
+    texts = [seed, "Modi meets Putin.", "Nothing in common here: weather and football.", "", "Ünïcödé Lavróv summit"]
+    expected = linear_kernel(references.vectorizer.transform(texts), references.matrix)
+    got = references.similarity(texts)
+    for row, sims in zip(expected, got, strict=True):
+        assert [sims[name] for name in references.names] == pytest.approx([round(float(v), 4) for v in row], abs=1e-4)
+    assert max(got[0].values()) > 0.2 and got[2] == dict.fromkeys(references.names, 0.0)
+
+
+def test_lines_without_a_term_are_left_unsplit_and_the_rest_keep_their_offsets(tagger: Tagger) -> None:
+    from monitor.text import fold
+
+    topic = tagger.topics[0]
+    text = ("Modi meets Putin\nWeather: rain. More rain.\n\n  The Indian Prime Minister met Putin. "
+            "They talked about oil.\nFootball results.")
+    every = topic.units("Modi meets Putin", text)
+    screened = topic.units("Modi meets Putin", text, fold(text))
+    assert [span.text for _, span in every] == [
+        "Modi meets Putin", "Weather: rain.", "More rain.", "The Indian Prime Minister met Putin.",
+        "They talked about oil.", "Football results."]  # the repeated headline counts once
+    assert [span.text for _, span in screened] == [
+        "Modi meets Putin", "The Indian Prime Minister met Putin.", "They talked about oil."]
+    for field_name, span in screened[1:]:
+        assert field_name == "text" and text[span.start:span.end] == span.text
