@@ -91,9 +91,10 @@ def main() -> None:
                f"({prefiltered_seconds / extract_seconds:.1%} of extraction)")
     report.add(f"full-text dev items ({len(full)}), in full", f"{len(full) / full_seconds:,.0f} articles/s")
     report.add(f"seed articles ({len(seeds)} x 20, both mentions)", f"{len(seeds) * 20 / seed_seconds:,.0f} articles/s")
+    median = statistics.median(map(len, texts))
     report.notes.append(f"per page: extraction {extract_seconds / len(pages) * 1000:.1f} ms, tagging "
-                        f"{tag_seconds / len(pages) * 1000:.2f} ms; median text {statistics.median(map(len, texts)):,.0f}"
-                        f" characters; {mentions} of {len(seeds)} seeds tagged as mentions")
+                        f"{tag_seconds / len(pages) * 1000:.2f} ms; median text {median:,.0f} characters; "
+                        f"{mentions} of {len(seeds)} seeds tagged as mentions")
     report.print()
     misses = report.misses()
     print(f"\n{'all targets met' if not misses else 'MISSED: ' + '; '.join(misses)}")
