@@ -216,6 +216,10 @@ class TopicSettings(_Settings):
     keywords: dict[str, list[str]]
     rule: RuleNode | None = None
     proximity: Annotated[Literal["sentence"] | int, BeforeValidator(_check_proximity)] = "sentence"
+    # Sentences that speak of the topic without naming it in full ("The last Summit was held on July 8-9, 2024
+    # in Moscow"): in an article that matches, they are shown as evidence, marked context, with their dates.
+    # They do not count for the score.
+    context_rule: RuleNode | None = None
     # Phrases whose words never count as keywords: "Indian Ocean", "Indian Wells", "meeting ... demand*"
     # ("..." stands for up to three words).
     exclusions: list[str] = []
@@ -252,13 +256,16 @@ class TopicSettings(_Settings):
 
     @model_validator(mode="after")
     def _rule_names_groups(self) -> TopicSettings:
-        rule = self.effective_rule()
-        used = {rule} if isinstance(rule, str) else rule.groups()
-        unknown = sorted(used - set(self.keywords))
-        if unknown:
-            raise _error_at(
-                ("rule",), f"rule names unknown keyword group {unknown[0]!r}{_suggest(unknown[0], self.keywords)}"
-            )
+        for key, rule in (("rule", self.effective_rule()), ("context_rule", self.context_rule)):
+            if rule is None:
+                continue
+            used = {rule} if isinstance(rule, str) else rule.groups()
+            unknown = sorted(used - set(self.keywords))
+            if unknown:
+                raise _error_at(
+                    (key,), f"{key.replace('_', ' ')} names unknown keyword group {unknown[0]!r}"
+                            f"{_suggest(unknown[0], self.keywords)}"
+                )
         return self
 
     def effective_rule(self) -> RuleNode:

@@ -180,6 +180,7 @@ class CompiledTopic:
         self.version = config.topic_version(topic)
         self.rule = topic.effective_rule()
         self.rule_text = describe(self.rule)
+        self.context_rule = topic.context_rule
         terms = [t for group, labels in topic.keywords.items() for label in labels
                  if (t := Term.compile(group, label)) is not None]
         self.index = TermIndex(terms)
@@ -259,8 +260,12 @@ class CompiledTopic:
             for hit in hits:
                 groups_in_doc.setdefault(hit.term.group, set()).add(hit.term.label)
             matched = self._matching_hits(hits)
+            context = False
             if matched is None:
-                continue
+                if self.context_rule is None or not hits or field_name != TEXT_FIELD \
+                        or not evaluate(self.context_rule, {h.term.group for h in hits}):
+                    continue
+                matched, context = hits, True
             dates = find_dates(span.text, published)
             evidence.append({
                 "field": field_name, "text": span.text, "start": span.start, "end": span.end,
@@ -268,8 +273,11 @@ class CompiledTopic:
                 "groups": sorted({h.term.group for h in matched}),
                 "dates": [d.as_dict() for d in dates],
                 "history": self._looks_back(dates, published),
+                "context": context,
                 "closest_reference": None,
             })
+        if all(item["context"] for item in evidence):
+            evidence = []  # context sentences only speak of the topic in an article that names it
         rule_score = self._rule_score(evidence, set(groups_in_doc))
         if skip_hopeless and (1 - weight) * rule_score + weight < self.settings.possible_threshold:
             return TopicResult(
@@ -308,13 +316,13 @@ class CompiledTopic:
 
     def _rule_score(self, evidence: list[dict[str, Any]], groups_in_doc: set[str]) -> float:
         weights = self.settings.field_weights
-        current = [e for e in evidence if not e["history"]]
+        current = [e for e in evidence if not e["history"] and not e["context"]]
         body_hits = sum(1 for e in current if e["field"] == TEXT_FIELD)
         if current:
             lead = max(weights.title if any(e["field"] == TITLE_FIELD for e in current) else 0.0,
                        weights.text if body_hits else 0.0)
             return min(1.0, lead + weights.further_text * max(0, body_hits - 1))
-        if evidence or evaluate(self.rule, groups_in_doc):
+        if any(not e["context"] for e in evidence) or evaluate(self.rule, groups_in_doc):
             return weights.scattered
         return 0.0
 

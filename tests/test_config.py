@@ -200,6 +200,8 @@ BROKEN = [
      "topics[0] ('t').history_days: Input should be greater than or equal to 0"),
     ("exclusions not a list", topic('exclusions = "Indian Ocean"'),
      "topics[0] ('t').exclusions: Input should be a valid list"),
+    ("context rule names an unknown group", topic('context_rule = { all = ["sumit"] }'),
+     "topics[0] ('t').context_rule: context rule names unknown keyword group 'sumit'"),
     ("threshold out of range", topic("threshold = 2"),
      "topics[0] ('t').threshold: Input should be less than or equal to 1"),
 ]

@@ -262,6 +262,10 @@ def test_seed_003_summit_preparations(tagger: Tagger, seeds: dict[str, tuple[str
     dates = resolved(result)
     assert ("2025-12-05", "2025-12-05") in dates
     assert ("2025-11-18", "2025-11-18") in dates
+    assert ("2024-07-08", "2024-07-09") in dates  # "The last Summit was held on July 8-9, 2024": context, history
+    (last,) = [e for e in result.evidence if "July 8-9, 2024" in e["text"]]
+    assert last["context"] is True and last["history"] is True
+    assert any("preparations underway for the upcoming Annual India Russia Summit" in s for s in result.sentences)
     assert result.similarity["annual-summit-2025-preparations.md"] > result.similarity["modi-putin-sco-tianjin-2025.md"]
 
 
@@ -420,3 +424,15 @@ def test_lines_without_a_term_are_left_unsplit_and_the_rest_keep_their_offsets(t
         "Modi meets Putin", "The Indian Prime Minister met Putin.", "They talked about oil."]
     for field_name, span in screened[1:]:
         assert field_name == "text" and text[span.start:span.end] == span.text
+
+
+def test_context_sentences_show_only_in_a_matching_article_and_do_not_count() -> None:
+    context = {"all": ["meeting", {"any": ["india", "russia"]}]}
+    tagger = small_tagger(context_rule=context)
+    text = "Modi will meet Putin. The meeting in Russia is the 23rd."
+    result = tagger.tag("", text, None)["t"]
+    assert [(e["text"], e["context"]) for e in result.evidence] == [
+        ("Modi will meet Putin.", False), ("The meeting in Russia is the 23rd.", True)]
+    assert result.rule_score == 0.7  # the context sentence adds nothing
+    alone = tagger.tag("", "The meeting in Russia is the 23rd.", None)["t"]
+    assert alone.evidence == [] and alone.rule_score == 0.0
