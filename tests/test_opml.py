@@ -206,7 +206,8 @@ def test_edit_config_is_a_base_that_keeps_comments(config_file: Path) -> None:
         document["topics"][0]["keywords"]["russia"] = []
 
     before = config_file.read_bytes()
-    with pytest.raises(ConfigError, match=r"topics\[0\] \('summit'\)\.keywords\.russia: keyword group 'russia' is empty"):
+    expected = r"topics\[0\] \('summit'\)\.keywords\.russia: keyword group 'russia' is empty"
+    with pytest.raises(ConfigError, match=expected):
         edit_config(config_file, empty_group)
     assert config_file.read_bytes() == before
 
