@@ -235,6 +235,9 @@ class TopicSettings(_Settings):
     # How many recent articles the similarity model learns word weights from, beside the reference documents
     # (0: the references alone).
     similarity_background: int = Field(default=2000, ge=0, le=1_000_000)
+    # After a change to this topic's keywords or rules (hot reload), retag the articles published within this
+    # window (e.g. "7d"); unset: retag only when asked (`news-monitor retag`).
+    retag_on_change: Duration | None = None
 
     @field_validator("id")
     @classmethod
@@ -273,10 +276,113 @@ class TopicSettings(_Settings):
         return self.rule if self.rule is not None else Rule(all=list(self.keywords))
 
 
+def _check_crontab(value: Any) -> Any:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"invalid cron schedule {value!r} (expected e.g. \"0 8 * * *\")")
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        CronTrigger.from_crontab(value.strip(), timezone="UTC")
+    except ValueError as exc:
+        raise ValueError(f"invalid cron schedule {value!r} ({exc}; expected five fields: minute hour day "
+                         "month weekday, e.g. \"0 8 * * *\")") from None
+    return " ".join(value.split())
+
+
+def _check_timezone(value: Any) -> Any:
+    import zoneinfo
+
+    try:
+        zoneinfo.ZoneInfo(str(value))
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r} (expected e.g. \"UTC\" or \"Asia/Kolkata\")") from None
+    return value
+
+
+class _Channel(_Settings):
+    name: str | None = None  # how events and logs name the channel; by default its type and position
+
+
+class EmailChannel(_Channel):
+    """SMTP email with a text and an HTML part."""
+
+    type: Literal["email"]
+    smtp_host: str
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    security: Literal["starttls", "ssl", "none"] = "starttls"
+    username: str | None = None
+    password: str | None = None
+    password_env: str | None = None  # read the password from this environment variable instead
+    sender: str = Field(alias="from")
+    to: list[str] = Field(min_length=1)
+    subject: str = "news-monitor digest: {mentions} new mention(s)"
+    timeout: Duration = 30.0
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class WebhookChannel(_Channel):
+    """An HTTP POST of the digest as JSON, signed with HMAC-SHA256 in a header."""
+
+    type: Literal["webhook"]
+    url: str
+    secret: str | None = None
+    secret_env: str | None = None  # read the secret from this environment variable instead
+    timeout: Duration = 30.0
+
+    _url = field_validator("url")(classmethod(lambda cls, v: _check_http_url(v)))
+
+
+class AppriseChannel(_Channel):
+    """Any Apprise URL (Slack, Telegram, Matrix, ntfy, Discord, mailto://, json://...)."""
+
+    type: Literal["apprise"]
+    url: str
+    url_env: str | None = None  # read the URL (it often holds a token) from this environment variable
+
+
+Channel = Annotated[EmailChannel | WebhookChannel | AppriseChannel, Field(discriminator="type")]
+
+
+class DigestSettings(_Settings):
+    # Cron syntax (minute hour day month weekday), e.g. "0 8 * * *" for 08:00 every day; unset: no scheduled
+    # digests. On schedule the daemon records DigestIssued, writes the digest to output_dir and sends it.
+    schedule: Annotated[str | None, BeforeValidator(_check_crontab)] = None
+    timezone: Annotated[str, BeforeValidator(_check_timezone)] = "UTC"
+    # Where issued digests are written; relative paths resolve against the working directory, like the SQLite
+    # file of [storage] url.
+    output_dir: str = "data/digests"
+    formats: list[Literal["html", "markdown", "json", "atom", "text"]] = ["html", "markdown", "json"]
+    send_empty: StrictBool = False  # also send a digest with no new mention
+    retries: int = Field(default=3, ge=0, le=20)  # tries after a channel's first failure
+    retry_delay: Duration = 30.0  # before the first retry; doubled for each further one
+    channels: list[Channel] = []
+
+    def channel_names(self) -> list[str]:
+        """Each channel's name: its own, or its type and position ("webhook-2")."""
+        return [c.name or f"{c.type}-{i + 1}" for i, c in enumerate(self.channels)]
+
+
+class WebSettings(_Settings):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    # Required by every action that writes (mark reviewed), when set. token_env reads it from the environment.
+    token: str | None = None
+    token_env: str | None = None
+    # The address the page is reached at, for the links of /feed.atom (e.g. "https://monitor.example.org");
+    # by default the address of each request.
+    base_url: str | None = None
+    page_size: int = Field(default=100, ge=1, le=5000)
+
+
 class Config(_Settings):
     storage: StorageSettings = StorageSettings()
     network: NetworkSettings = NetworkSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
+    digest: DigestSettings = DigestSettings()
+    web: WebSettings = WebSettings()
     feeds: list[FeedSettings] = []
     topics: list[TopicSettings] = []
 
@@ -314,7 +420,9 @@ class Config(_Settings):
 
     def topic_version(self, topic: TopicSettings) -> str:
         """A short hash of everything that decides a topic's tags: rules, terms and reference texts."""
-        digest = hashlib.sha256(json.dumps(topic.model_dump(mode="json", by_alias=True), sort_keys=True).encode())
+        # retag_on_change says when to retag, not how to tag: it is not part of the version.
+        decisive = topic.model_dump(mode="json", by_alias=True, exclude={"retag_on_change"})
+        digest = hashlib.sha256(json.dumps(decisive, sort_keys=True).encode())
         for path in self.reference_paths(topic):
             digest.update(path.name.encode())
             digest.update(path.read_bytes())

@@ -16,6 +16,8 @@ and register an upcaster from the old number that produces exactly what the cons
 Adding an optional field that readers treat as absent needs no new schema.
 
 History:
+- ``DigestReviewed`` 2 adds ``mentions`` (single tags reviewed, from the web page) and ``source``;
+  ``up_to_position`` may be absent when only single tags are reviewed.
 - ``ExtractionFailed`` 2 adds ``stage``: ``fetch`` when the page could not be fetched (or there was no
   link), ``extract`` when it was fetched but held no article text. The remedies differ (a blocked site
   vs. a page the extractor does not understand), so the digest and the articles view show it.
@@ -24,6 +26,7 @@ History:
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import uuid
 from typing import Any
 
@@ -43,6 +46,11 @@ EXTRACTION_FAILED = "ExtractionFailed"
 MENTION_TAGGED = "MentionTagged"
 MENTION_RETRACTED = "MentionRetracted"
 DIGEST_REVIEWED = "DigestReviewed"
+DIGEST_ISSUED = "DigestIssued"
+DIGEST_DELIVERED = "DigestDelivered"
+DIGEST_DELIVERY_FAILED = "DigestDeliveryFailed"
+CONFIG_CHANGED = "ConfigChanged"
+CONFIG_REJECTED = "ConfigRejected"
 
 UPCASTERS = Upcasters()
 
@@ -57,6 +65,11 @@ def extraction_stage(reason: str) -> str:
 @UPCASTERS.register(EXTRACTION_FAILED, 1)
 def _extraction_failed_v1(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "stage": extraction_stage(data.get("reason", ""))}
+
+
+@UPCASTERS.register(DIGEST_REVIEWED, 1)
+def _digest_reviewed_v1(data: dict[str, Any]) -> dict[str, Any]:
+    return {**data, "mentions": [], "source": None}
 
 
 _ARTICLE_NAMESPACE = uuid.UUID("9b1f6c2e-5d3a-4f0e-8a47-3c2d1e0f9a88")
@@ -161,6 +174,56 @@ def mention_retracted(article: str, topic: str, topic_version: str, published_at
                   {"article_id": article, "topic": topic, "topic_version": topic_version, **data}, published_at)
 
 
-def digest_reviewed(up_to_position: int, at: dt.datetime) -> NewEvent:
-    return _event(REVIEW_STREAM, DIGEST_REVIEWED, f"{DIGEST_REVIEWED}:default:{up_to_position}",
-                  {"up_to_position": up_to_position, "reviewed_at": at.isoformat()}, at)
+def digest_reviewed(up_to_position: int | None, at: dt.datetime, *,
+                    mentions: list[tuple[str, str, int]] = (), source: str | None = None) -> NewEvent:
+    """Reviewing everything up to a position, or single tags ``(article_id, topic, position)``. The key comes
+    from what is reviewed, so reviewing the same thing twice (a double click, two workers) records it once."""
+    refs = sorted(set(mentions))
+    if refs:
+        digest = hashlib.sha256("\n".join(f"{a}\t{t}\t{p}" for a, t, p in refs).encode()).hexdigest()[:24]
+        key = f"{DIGEST_REVIEWED}:default:{up_to_position or 0}:items:{digest}"
+    else:
+        key = f"{DIGEST_REVIEWED}:default:{up_to_position}"
+    return _event(REVIEW_STREAM, DIGEST_REVIEWED, key, {
+        "up_to_position": up_to_position, "source": source, "reviewed_at": at.isoformat(),
+        "mentions": [{"article_id": a, "topic": t, "position": p} for a, t, p in refs]}, at)
+
+
+def digest_stream(digest_id: str) -> str:
+    return f"digest:{digest_id}"
+
+
+def digest_issued(digest_id: str, at: dt.datetime, data: dict[str, Any]) -> NewEvent:
+    """One scheduled digest. Its id is the time it was scheduled for, so several workers (or a restart)
+    issuing the same slot record it once, and only the one that recorded it sends it."""
+    return _event(digest_stream(digest_id), DIGEST_ISSUED, f"{DIGEST_ISSUED}:{digest_id}",
+                  {"digest_id": digest_id, **data}, at)
+
+
+def digest_delivered(digest_id: str, channel: str, at: dt.datetime, data: dict[str, Any]) -> NewEvent:
+    return _event(digest_stream(digest_id), DIGEST_DELIVERED, f"{DIGEST_DELIVERED}:{digest_id}:{channel}",
+                  {"digest_id": digest_id, "channel": channel, **data}, at)
+
+
+def digest_delivery_failed(digest_id: str, channel: str, attempt: int, at: dt.datetime,
+                           data: dict[str, Any]) -> NewEvent:
+    return _event(digest_stream(digest_id), DIGEST_DELIVERY_FAILED,
+                  f"{DIGEST_DELIVERY_FAILED}:{digest_id}:{channel}:{attempt}",
+                  {"digest_id": digest_id, "channel": channel, "attempt": attempt, **data}, at)
+
+
+CONFIG_STREAM = "config:default"
+
+
+def config_changed(version: str, after: int, at: dt.datetime, data: dict[str, Any]) -> NewEvent:
+    """The config in force became ``version``. ``after`` is the position of the last ConfigChanged (0 for
+    none): workers that see the same change record it once, and going back to an earlier config later is a
+    new change, not a duplicate."""
+    return _event(CONFIG_STREAM, CONFIG_CHANGED, f"{CONFIG_CHANGED}:{version}:after:{after}",
+                  {"version": version, **data}, at)
+
+
+def config_rejected(file_hash: str, after: int, at: dt.datetime, data: dict[str, Any]) -> NewEvent:
+    """A saved config that is not valid; the same bad bytes are recorded once per config in force."""
+    return _event(CONFIG_STREAM, CONFIG_REJECTED, f"{CONFIG_REJECTED}:{file_hash}:after:{after}",
+                  {"file_hash": file_hash, **data}, at)

@@ -142,6 +142,73 @@ class DigestReviewedV1(_Payload):
     reviewed_at: str
 
 
+class ReviewedMention(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    article_id: str
+    topic: str
+    position: int = Field(ge=1)  # of the tag reviewed: a later tag of the same article and topic is new again
+
+
+class DigestReviewedV2(_Payload):
+    """Everything up to a position (the CLI's ``review``, a digest marked read), or single mentions (the web
+    page's "mark reviewed", for one item or for all those shown), or both."""
+
+    up_to_position: int | None = Field(default=None, ge=0)
+    mentions: list[ReviewedMention] = []
+    source: Literal["cli", "web", "digest", "api"] | None = None
+    reviewed_at: str
+
+
+class DigestIssuedV1(_Payload):
+    digest_id: str  # the scheduled time it was issued for, e.g. 2026-12-02T08:00:00+00:00
+    scheduled_for: str
+    after_position: int = Field(ge=0)  # the window: mentions recorded after this position...
+    up_to_position: int = Field(ge=0)  # ...and up to this one
+    mentions: int = Field(ge=0)
+    stories: int = Field(ge=0)
+    feeds_polled: int = Field(default=0, ge=0)
+    feeds_failing: int = Field(default=0, ge=0)
+    items: list[ReviewedMention] = []
+    files: dict[str, str] = {}  # format -> path written
+    channels: list[str] = []  # the channels it is sent to
+
+
+class DigestDeliveredV1(_Payload):
+    digest_id: str
+    channel: str
+    channel_type: Literal["email", "webhook", "apprise"]
+    attempts: int = Field(ge=1)
+    detail: str | None = None
+
+
+class DigestDeliveryFailedV1(_Payload):
+    digest_id: str
+    channel: str
+    channel_type: Literal["email", "webhook", "apprise"]
+    attempt: int = Field(ge=1)
+    reason: str = Field(min_length=1)  # smtp_error, http_500, timeout, connection_error, apprise_failed...
+    message: str
+    final: bool  # no retry follows
+
+
+class ConfigChangedV1(_Payload):
+    version: str  # a hash of the resolved config (secrets left out)
+    previous_version: str | None = None
+    source: str  # start | file | sighup | cli
+    file: str | None = None
+    diff: dict[str, Any] = {}  # per topic keywords added/removed; feeds added/removed/changed; other keys
+    summary: list[str] = []  # the diff as readable lines
+    config: dict[str, Any] = {}  # the resolved config, secrets redacted: the next change is diffed against it
+
+
+class ConfigRejectedV1(_Payload):
+    file: str | None = None
+    file_hash: str  # of the rejected bytes: the same bad save is recorded once
+    errors: list[str] = Field(min_length=1)
+    running_version: str | None = None  # the config the daemon keeps running on
+
+
 MODELS: dict[tuple[str, int], type[_Payload]] = {
     ("FeedPolled", 1): FeedPolledV1,
     ("FeedFailed", 1): FeedFailedV1,
@@ -154,6 +221,12 @@ MODELS: dict[tuple[str, int], type[_Payload]] = {
     ("MentionTagged", 1): MentionTaggedV1,
     ("MentionRetracted", 1): MentionRetractedV1,
     ("DigestReviewed", 1): DigestReviewedV1,
+    ("DigestReviewed", 2): DigestReviewedV2,
+    ("DigestIssued", 1): DigestIssuedV1,
+    ("DigestDelivered", 1): DigestDeliveredV1,
+    ("DigestDeliveryFailed", 1): DigestDeliveryFailedV1,
+    ("ConfigChanged", 1): ConfigChangedV1,
+    ("ConfigRejected", 1): ConfigRejectedV1,
 }
 
 # The schema each type is written in today.
