@@ -460,10 +460,9 @@ class Monitor:
     def review(self) -> int:
         """Mark everything recorded so far as reviewed. Returns the position reviewed up to.
 
-        Review events themselves do not count, so reviewing twice with nothing new in between records
-        one event (the second has the same key).
+        Review, digest and config events themselves do not count, so reviewing twice with nothing new in
+        between records one event (the second has the same key).
         """
-        position = self.log.last_position(exclude_types=[ev.DIGEST_REVIEWED])
-        self.log.append([ev.digest_reviewed(position, self.clock())])
-        self.projections.catch_up(["review_cursor"])
-        return position
+        from monitor.review import review_all
+
+        return review_all(self.log, source="cli", clock=self.clock)

@@ -99,7 +99,9 @@ def resume_times(monitor: Monitor) -> dict[str, dt.datetime]:
 def build_scheduler(monitor: Monitor) -> BackgroundScheduler:
     settings = monitor.config.scheduler
     scheduler = BackgroundScheduler(
-        executors={"default": ThreadPoolExecutor(max_workers=settings.max_workers)},
+        # Digests have a worker of their own: a slow SMTP server never holds up a poll, nor a poll a digest.
+        executors={"default": ThreadPoolExecutor(max_workers=settings.max_workers),
+                   DIGEST_EXECUTOR: ThreadPoolExecutor(max_workers=1)},
         # A poll that waited for a free worker still runs (no misfire limit), once (coalesced).
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         timezone="UTC",
@@ -108,7 +110,55 @@ def build_scheduler(monitor: Monitor) -> BackgroundScheduler:
     for name, due in resume_times(monitor).items():
         scheduler.add_job(poll_feed_job, "interval", args=[name], id=job_id(name), name=f"poll {name}",
                           seconds=safety_net, next_run_time=due)
+    sync_digest_job(scheduler, monitor)
     return scheduler
+
+
+DIGEST_JOB = "digest"
+DIGEST_EXECUTOR = "digest"
+
+
+def sync_digest_job(scheduler: BackgroundScheduler, monitor: Monitor) -> None:
+    """Add, move or remove the scheduled-digest job to match ``[digest] schedule`` (at start and on reload)."""
+    from monitor.publish import trigger
+
+    cron = trigger(monitor.config)
+    try:
+        scheduler.remove_job(DIGEST_JOB)
+    except JobLookupError:
+        pass
+    if cron is not None:
+        scheduler.add_job(digest_job, cron, id=DIGEST_JOB, name="scheduled digest", executor=DIGEST_EXECUTOR,
+                          misfire_grace_time=3600)
+
+
+def resume_deliveries_job() -> None:
+    """At start: send what a stop interrupted (monitor.publish.resume_deliveries). Never raises."""
+    from monitor.publish import resume_deliveries
+
+    monitor = _current
+    if monitor is None:
+        return
+    try:
+        resume_deliveries(monitor.config, monitor.log, clock=monitor.clock)
+    except Exception:
+        log.exception("interrupted digest deliveries could not be resumed")
+
+
+def digest_job() -> None:
+    """The scheduled job: issue the digest of the slot that just fired, write it, send it. Never raises."""
+    from monitor.publish import issue_digest, last_slot, trigger
+
+    monitor = _current
+    if monitor is None or monitor.stopping.is_set():
+        return
+    try:
+        cron = trigger(monitor.config)
+        slot = last_slot(cron, monitor.clock()) if cron else None
+        if slot is not None:
+            issue_digest(monitor.config, monitor.log, slot, clock=monitor.clock)
+    except Exception:  # a storage outage or a bug: logged; the next slot tries again, polling goes on
+        log.exception("the scheduled digest could not be issued")
 
 
 def run_daemon(monitor: Monitor, stop: threading.Event | None = None) -> bool:
@@ -131,6 +181,8 @@ def run_daemon(monitor: Monitor, stop: threading.Event | None = None) -> bool:
         monitor.projections.catch_up()
         _scheduler = scheduler = build_scheduler(monitor)
         scheduler.start()
+        if monitor.config.digest.channels:
+            scheduler.add_job(resume_deliveries_job, id="digest-resume", executor=DIGEST_EXECUTOR)
         log.info("news-monitor running: %d feed(s), %d topic(s)", len(monitor.config.feeds),
                  len(monitor.config.topics))
         while not stop.wait(0.5):

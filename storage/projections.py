@@ -142,8 +142,18 @@ review_cursor = Table(
     Column("reviewed_at", UTCDateTime()),
 )
 
+# The single mentions reviewed (the web page's "mark reviewed"): the position of the tag reviewed.
+reviewed_mentions = Table(
+    "reviewed_mentions", metadata,
+    Column("article_id", String(64), primary_key=True),
+    Column("topic", String(100), primary_key=True),
+    Column("position", Position, nullable=False),
+    Column("reviewed_at", UTCDateTime()),
+    Column("source", String(20)),
+)
+
 Row = dict[str, Any]
-Reducer = Callable[[Row | None, RecordedEvent], Row | None]
+Reducer = Callable[..., Row | None]
 
 
 @dataclass(frozen=True)
@@ -153,6 +163,9 @@ class View:
     table: Table
     row_key: Callable[[RecordedEvent], tuple[Any, ...]]  # the primary key of the row an event changes
     reducers: dict[str, Reducer]
+    # For a view where one event changes several rows: their keys. Its reducers are then called with the key
+    # as a third argument, ``(row or None, event, key)``.
+    row_keys: Callable[[RecordedEvent], list[tuple[Any, ...]]] | None = None
 
     @property
     def key_columns(self) -> list[Column[Any]]:
@@ -311,8 +324,24 @@ def _mention_retracted(row: Row | None, event: RecordedEvent) -> Row:
     }
 
 
-def _digest_reviewed(_row: Row | None, event: RecordedEvent) -> Row:
-    return {"name": "default", "position": event.data["up_to_position"], "reviewed_at": event.occurred_at}
+def _digest_reviewed(row: Row | None, event: RecordedEvent) -> Row | None:
+    """The cursor only moves forward: a review of single tags leaves it, and a late "up to" never rewinds it."""
+    up_to = event.data.get("up_to_position")
+    if up_to is None or (row is not None and row["position"] >= up_to):
+        return None
+    return {"name": "default", "position": up_to, "reviewed_at": event.occurred_at}
+
+
+def _reviewed_keys(event: RecordedEvent) -> list[tuple[Any, ...]]:
+    return [(m["article_id"], m["topic"]) for m in event.data.get("mentions") or ()]
+
+
+def _mention_reviewed(row: Row | None, event: RecordedEvent, key: tuple[Any, ...]) -> Row | None:
+    position = max(m["position"] for m in event.data["mentions"] if (m["article_id"], m["topic"]) == key)
+    if row is not None and row["position"] >= position:
+        return None
+    return {"article_id": key[0], "topic": key[1], "position": position, "reviewed_at": event.occurred_at,
+            "source": event.data.get("source")}
 
 
 VIEWS: dict[str, View] = {
@@ -327,9 +356,12 @@ VIEWS: dict[str, View] = {
     "mentions": View("mentions", 3, mentions, lambda e: (e.data["article_id"], e.data["topic"]), {
         "MentionTagged": _mention_tagged, "MentionRetracted": _mention_retracted,
     }),
-    "review_cursor": View("review_cursor", 2, review_cursor, lambda e: ("default",), {
+    "review_cursor": View("review_cursor", 3, review_cursor, lambda e: ("default",), {
         "DigestReviewed": _digest_reviewed,
     }),
+    "reviewed_mentions": View("reviewed_mentions", 1, reviewed_mentions, lambda e: (), {
+        "DigestReviewed": _mention_reviewed,
+    }, row_keys=_reviewed_keys),
 }
 
 
@@ -438,7 +470,8 @@ class Projections:
                 return 0
             batch = [decode_row(row, self.upcasters) for row in rows]
             try:
-                keyed = [(view.row_key(event), event) for event in batch]
+                keyed = ([(key, event) for event in batch for key in view.row_keys(event)] if view.row_keys
+                         else [(view.row_key(event), event) for event in batch])
             except (KeyError, TypeError) as exc:
                 raise StorageError(f"cannot update the {view.name} view: an event lacks {exc} in its payload "
                                    "(a corrupt or foreign event)") from exc
@@ -446,7 +479,8 @@ class Projections:
             changed: set[tuple[Any, ...]] = set()
             for key, event in keyed:
                 try:
-                    new = view.reducers[event.type](state.get(key), event)
+                    reducer = view.reducers[event.type]
+                    new = reducer(state.get(key), event, key) if view.row_keys else reducer(state.get(key), event)
                 except (KeyError, TypeError, ValueError) as exc:
                     raise StorageError(f"cannot update the {view.name} view: event {event.position} ({event.type}) "
                                        f"has a payload it cannot read: {type(exc).__name__}: {exc}") from exc
@@ -486,5 +520,18 @@ def unreviewed_position(conn: Connection) -> int:
     return conn.scalar(select(review_cursor.c.position).where(review_cursor.c.name == "default")) or 0
 
 
-__all__ = ["Projections", "VIEWS", "articles", "feed_state", "mentions", "review_cursor", "checkpoints",
-           "entry_key", "unreviewed_position"]
+def unreviewed_condition(conn: Connection) -> Any:
+    """A WHERE clause over ``mentions`` (outer-joined with ``reviewed_mentions``, see ``with_review``) that
+    holds for the tags nobody has reviewed: after the cursor, and not reviewed one by one since tagged."""
+    return (mentions.c.position > unreviewed_position(conn)) & (
+        reviewed_mentions.c.position.is_(None) | (reviewed_mentions.c.position < mentions.c.position))
+
+
+def with_review(selectable: Any) -> Any:
+    """``mentions`` (or a join starting with it) outer-joined with the single reviews of the same tags."""
+    return selectable.outerjoin(reviewed_mentions, (reviewed_mentions.c.article_id == mentions.c.article_id)
+                                & (reviewed_mentions.c.topic == mentions.c.topic))
+
+
+__all__ = ["Projections", "VIEWS", "articles", "feed_state", "mentions", "review_cursor", "reviewed_mentions",
+           "checkpoints", "entry_key", "unreviewed_position", "unreviewed_condition", "with_review"]

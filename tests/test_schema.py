@@ -32,7 +32,8 @@ from storage.projections import metadata as views_metadata
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED_CONFIG = REPO / "config" / "monitor.toml"
 MIGRATIONS = REPO / "storage" / "migrations"
-TABLES = ("events", "projection_checkpoints", "feed_state", "articles", "mentions", "review_cursor")
+TABLES = ("events", "projection_checkpoints", "feed_state", "articles", "mentions", "review_cursor",
+          "reviewed_mentions")
 T0 = dt.datetime(2025, 12, 4, 9, 0, tzinfo=dt.UTC)
 SPAWN = multiprocessing.get_context("spawn")
 RACERS = 4
@@ -198,11 +199,12 @@ def test_a_walking_skeleton_database_is_recognised_upgraded_and_its_views_rebuil
         feed_row = conn.execute(select(feed_state)).mappings().one()
         assert conn.scalar(select(func.count()).select_from(mentions)) == 0
         assert conn.scalar(select(func.count()).select_from(review_cursor)) == 0
-    # Each view's checkpoint is the last event it reads (mentions and review_cursor read none: 0).
+    # Each view's checkpoint is the last event it reads (mentions and the two review views read none: 0).
     assert views == {"feed_state": (stored[1].position, VIEWS["feed_state"].version),
                      "articles": (stored[2].position, VIEWS["articles"].version),
                      "mentions": (0, VIEWS["mentions"].version),
-                     "review_cursor": (0, VIEWS["review_cursor"].version)}
+                     "review_cursor": (0, VIEWS["review_cursor"].version),
+                     "reviewed_mentions": (0, VIEWS["reviewed_mentions"].version)}
     assert (article_row["status"], article_row["extraction_reason"], article_row["extraction_stage"]) == (
         "failed", "http_403", "fetch")  # stage from the upcast schema-1 event
     assert article_row["title"] == "Modi meets Putin" and article_row["discovered_at"] == stored[1].recorded_at
