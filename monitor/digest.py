@@ -199,15 +199,20 @@ def _stories(items: list[dict[str, Any]], texts: Sequence[str]) -> list[dict[str
         return []
     # One document per article: an article tagged for several topics is the same story.
     first_index: dict[str, int] = {}
+    of_article: dict[str, list[int]] = {}
     for index, item in enumerate(items):
         first_index.setdefault(item["article_id"], index)
+        of_article.setdefault(item["article_id"], []).append(index)
     article_order = list(first_index)
+    # The topic's own terms (Modi, Putin, summit) are shared by every item of a topic: grouping ignores them.
+    terms: dict[str, set[str]] = {a: set() for a in article_order}
+    for item in items:
+        terms[item["article_id"]].update(item["terms"] or ())
     docs = [StoryDoc(items[first_index[a]]["title"] or "", texts[first_index[a]][:_STORY_TEXT_CHARS],
-                     _published(items[first_index[a]])) for a in article_order]
+                     _published(items[first_index[a]]), terms=tuple(sorted(terms[a]))) for a in article_order]
     stories = []
     for group in group_stories(docs):
-        members = {article_order[i] for i in group}
-        indexes = [i for i, item in enumerate(items) if item["article_id"] in members]
+        indexes = sorted(i for member in group for i in of_article[article_order[member]])
         lead = max(indexes, key=lambda i: (items[i]["score"], -i))
         dates = [d for i in indexes if (d := _published(items[i]))]
         first = min(dates) if dates else None
