@@ -40,6 +40,15 @@ def test_compose_migrates_postgresql_before_the_daemon_starts() -> None:
     assert monitor["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
 
 
+def test_compose_serves_the_review_page_on_loopback_only() -> None:
+    services = yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]
+    web, monitor = services["web"], services["monitor"]
+    assert web["command"][:2] == ["news-monitor", "serve"]
+    assert web["environment"]["NEWS_MONITOR_DATABASE_URL"] == monitor["environment"]["NEWS_MONITOR_DATABASE_URL"]
+    assert all(port.startswith("127.0.0.1:") for port in web["ports"])  # never published on every interface
+    assert web["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+
+
 def test_dockerfile_installs_the_project_and_runs_the_daemon() -> None:
     dockerfile = (REPO / "Dockerfile").read_text()
     assert "pip install ." in dockerfile

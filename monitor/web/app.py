@@ -1,0 +1,408 @@
+"""``news-monitor serve``: the review page, server-rendered, usable without JavaScript.
+
+Routes (GET never writes; every write appends ``DigestReviewed`` through ``monitor.review``):
+
+    GET  /              the review page: filters, mentions (unreviewed first), feeds panel
+    POST /review        mark the ``item`` fields reviewed, then 303 back to the same filtered page
+    POST /login         set the token cookie (when ``[web] token`` is set), then 303 back
+    GET  /api/mentions  the digest as JSON (the page's filters as query parameters; ``text=1`` adds texts)
+    POST /api/review    JSON ``{"items": [{"article_id", "topic", "position"}]}``
+    GET  /feed.atom     the mentions as an Atom feed
+    GET  /healthz       JSON; 503 when the database cannot be read
+    GET  /metrics       Prometheus text exposition
+
+Security: everything from a feed is escaped (Jinja2 autoescape; highlights are built from escaped pieces);
+a strict Content-Security-Policy allows no script at all; with a token configured, every write needs it
+(``Authorization: Bearer`` or the HttpOnly, SameSite=Strict cookie that ``/login`` sets); a POST whose
+``Origin`` or ``Referer`` names another host is refused (CSRF).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import math
+import os
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader
+from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from monitor.config import Config
+from monitor.digest import STATUSES, Filters, build_digest
+from monitor.errors import MonitorError
+from monitor.review import mark_reviewed
+from monitor.status import feed_status
+from monitor.store import open_log, projections
+from monitor.web import present
+from monitor.web.metrics import MonitorCollector, exposition, metrics_registry
+from storage.eventlog import EventLog, reading
+from storage.projections import mentions, unreviewed_condition, with_review
+
+TEMPLATES = Path(__file__).parent / "templates"
+CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; "
+       "base-uri 'none'; frame-ancestors 'none'")
+SECURITY_HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff",
+                    "Referrer-Policy": "same-origin"}
+COOKIE = "token"
+MAX_ITEMS = 5000  # items one review may name: more than a page ever shows
+FILTER_KEYS = ("topic", "feed", "from", "to", "min_score", "status")
+
+
+class BadRequest(Exception):
+    """A filter or form value that cannot be used: a 400 with a one-line message."""
+
+
+class Unauthorized(Exception):
+    """A write without the configured token: a 401, nothing appended."""
+
+
+class Forbidden(Exception):
+    """A write from another site (CSRF): a 403, nothing appended."""
+
+
+def resolve_token(config: Config) -> str | None:
+    """``[web] token``, or the environment variable ``[web] token_env`` names; None when neither is set."""
+    if config.web.token:
+        return config.web.token
+    if config.web.token_env:
+        return os.environ.get(config.web.token_env) or None
+    return None
+
+
+class WebState:
+    """What the routes share: the config, the log, the token and the templates."""
+
+    def __init__(self, config: Config, log: EventLog) -> None:
+        self.config = config
+        self.log = log
+        self.projections = projections(log)
+        self.token = resolve_token(config)
+        # The cookie holds a value derived from the token, not the token itself: a leaked cookie does not
+        # reveal the secret that the API's Bearer header takes.
+        self.cookie_value = (hmac.new(self.token.encode(), b"news-monitor web session", hashlib.sha256).hexdigest()
+                             if self.token else None)
+        self._catch_up_lock = threading.Lock()
+        self.env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, trim_blocks=True,
+                               lstrip_blocks=True)
+        self.env.globals.update(when=present.when, short=present.short, iso=present.iso)
+        self.metrics = metrics_registry(MonitorCollector(self.metrics_snapshot))
+
+    def catch_up(self, names: list[str] | None = None) -> None:
+        # One catch-up at a time from this process: concurrent requests would only queue on the write lock.
+        with self._catch_up_lock:
+            self.projections.catch_up(names)
+
+    def render(self, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+        return HTMLResponse(self.env.get_template(name).render(**context), status_code=status_code)
+
+    def metrics_snapshot(self) -> tuple[dict[tuple[str, str], int], list[dict[str, Any]], int]:
+        """Counted in SQL (not through build_digest, which also groups stories): a scrape stays cheap."""
+        self.catch_up()
+        with reading(self.log.engine) as conn:
+            unreviewed = unreviewed_condition(conn)
+            query = (select(mentions.c.topic, unreviewed.label("unreviewed"), func.count())
+                     .select_from(with_review(mentions)).where(mentions.c.mention.is_(True))
+                     .group_by(mentions.c.topic, unreviewed))
+            counts = {(topic, "unreviewed" if is_new else "reviewed"): count
+                      for topic, is_new, count in conn.execute(query)}
+        for topic in {t.id for t in self.config.topics} | {topic for topic, _ in counts}:
+            for state in ("unreviewed", "reviewed"):
+                counts.setdefault((topic, state), 0)
+        return counts, feed_status(self.log.engine, self.config), self.log.last_position()
+
+    # -- authorisation ------------------------------------------------------------------------------
+
+    def authorized(self, request: Request) -> bool:
+        if self.token is None:
+            return True
+        header = request.headers.get("authorization", "")
+        scheme, _, credentials = header.partition(" ")
+        if scheme.lower() == "bearer" and credentials:
+            return hmac.compare_digest(credentials.strip().encode(), self.token.encode())
+        cookie = request.cookies.get(COOKIE)
+        return bool(cookie) and hmac.compare_digest(cookie.encode(), self.cookie_value.encode())  # type: ignore[union-attr]
+
+    def check_write(self, request: Request) -> None:
+        check_same_origin(request, self.config.web.base_url)
+        if not self.authorized(request):
+            raise Unauthorized("a token is required to mark mentions reviewed")
+
+
+def check_same_origin(request: Request, base_url: str | None) -> None:
+    """Refuse a POST that another site's page made: its Origin (or, without one, its Referer) must name this
+    host. Requests without either (curl, scripts) are left to the token."""
+    allowed = {request.headers.get("host", "").lower()}
+    if base_url:
+        allowed.add(urlsplit(base_url).netloc.lower())
+    for header in ("origin", "referer"):
+        value = request.headers.get(header)
+        if value is None:
+            continue
+        if urlsplit(value).netloc.lower() not in allowed or value == "null":
+            raise Forbidden(f"cross-site request refused ({header} {value!r} is not this site)")
+        return
+
+
+# -- filters ------------------------------------------------------------------------------------------
+
+def parse_filters(params: Any, *, default_status: str = "unreviewed") -> tuple[Filters, dict[str, str]]:
+    """The filters of a query string, and the same values cleaned (to put in links and redirects).
+    Raises BadRequest with a one-line message for a value that cannot be read."""
+    raw = {key: (params.get(key) or "").strip() for key in FILTER_KEYS}
+    status = raw["status"] or default_status
+    if status not in STATUSES:
+        raise BadRequest(f"status: unknown value {status!r} (choose {', '.join(STATUSES)})")
+    dates: dict[str, dt.date | None] = {}
+    for key in ("from", "to"):
+        try:
+            dates[key] = dt.date.fromisoformat(raw[key]) if raw[key] else None
+        except ValueError:
+            raise BadRequest(f"{key}: not a date {raw[key]!r} (expected YYYY-MM-DD)") from None
+    min_score = None
+    if raw["min_score"]:
+        try:
+            min_score = float(raw["min_score"])
+        except ValueError:
+            raise BadRequest(f"min_score: not a number {raw['min_score']!r}") from None
+        if not math.isfinite(min_score):
+            raise BadRequest(f"min_score: not a number {raw['min_score']!r}")
+    try:
+        filters = Filters(topic=raw["topic"] or None, feed=raw["feed"] or None, date_from=dates["from"],
+                          date_to=dates["to"], min_score=min_score, status=status)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
+    query = {key: value for key, value in raw.items() if value}
+    query["status"] = status
+    return filters, query
+
+
+def parse_items(values: list[str]) -> list[tuple[str, str, int]]:
+    """Form fields ``item=article_id|topic|position``."""
+    if len(values) > MAX_ITEMS:
+        raise BadRequest(f"too many items ({len(values)}; at most {MAX_ITEMS} at once)")
+    refs = []
+    for value in values:
+        parts = value.split("|")
+        if len(parts) != 3 or not parts[0] or not parts[1] or not parts[2].isdigit():
+            raise BadRequest(f"item: expected article_id|topic|position, got {value[:80]!r}")
+        refs.append((parts[0], parts[1], int(parts[2])))
+    return refs
+
+
+def check_known(state: WebState, refs: list[tuple[str, str, int]]) -> None:
+    """Every ref must name a recorded tag: a review of something never shown would be noise in the log.
+    Its position may be older than the tag's current one (the page was shown before a retag)."""
+    ids = sorted({ref[0] for ref in refs})
+    known: dict[tuple[str, str], int] = {}
+    with reading(state.log.engine) as conn:
+        for start in range(0, len(ids), 500):
+            query = select(mentions.c.article_id, mentions.c.topic, mentions.c.position).where(
+                mentions.c.article_id.in_(ids[start:start + 500]))
+            known.update({(a, t): p for a, t, p in conn.execute(query)})
+    for article_id, topic, position in refs:
+        if known.get((article_id, topic), -1) < position:
+            raise BadRequest(f"item: no tag {article_id}|{topic}|{position} in the log")
+
+
+def _order(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Unreviewed first; within each, newest tag first (highest log position)."""
+    return sorted(items, key=lambda item: (item["reviewed"], -item["position"]))
+
+
+# -- the app ------------------------------------------------------------------------------------------
+
+def create_app(config: Config, *, log: EventLog | None = None) -> FastAPI:
+    """The review app over ``log`` (opened from the config when not given, and then closed with the app)."""
+    owns_log = log is None
+    state = WebState(config, log if log is not None else open_log(config))
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owns_log:
+            state.log.close()
+
+    app = FastAPI(title="news-monitor", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
+    app.state.web = state
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Any) -> Response:
+        response = await call_next(request)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        if response.headers.get("content-type", "").startswith("text/html"):
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    def wants_json(request: Request) -> bool:
+        return request.url.path.startswith("/api/") or request.url.path in ("/healthz", "/metrics", "/feed.atom")
+
+    def error(request: Request, status: int, message: str, **extra: Any) -> Response:
+        if wants_json(request):
+            return JSONResponse({"error": message}, status_code=status, headers=extra.pop("headers", None))
+        return state.render("error.html", status, status=status, message=message,
+                            login=status == 401 and state.token is not None, **extra)
+
+    @app.exception_handler(BadRequest)
+    async def bad_request(request: Request, exc: BadRequest) -> Response:
+        return error(request, 400, str(exc))
+
+    @app.exception_handler(Unauthorized)
+    async def unauthorized(request: Request, exc: Unauthorized) -> Response:
+        return error(request, 401, str(exc), headers={"WWW-Authenticate": 'Bearer realm="news-monitor"'},
+                     back=request.url.query)
+
+    @app.exception_handler(Forbidden)
+    async def forbidden(request: Request, exc: Forbidden) -> Response:
+        return error(request, 403, str(exc))
+
+    @app.exception_handler(MonitorError)
+    async def storage_error(request: Request, exc: MonitorError) -> Response:
+        return error(request, 503, f"the event log cannot be read: {' '.join(str(exc).split())}")
+
+    @app.exception_handler(SQLAlchemyError)
+    async def database_error(request: Request, exc: SQLAlchemyError) -> Response:
+        return error(request, 503, f"the database cannot be read: {type(exc).__name__}")
+
+    @app.get("/", response_class=HTMLResponse)
+    def index(request: Request) -> Response:
+        filters, query = parse_filters(request.query_params)
+        state.catch_up()
+        digest = build_digest(state.log.engine, filters=filters, limit=config.web.page_size, with_text=True)
+        feeds = feed_status(state.log.engine, config)
+        items = [present.present_item(item) for item in _order(digest.items)]
+        marked = request.query_params.get("marked", "")
+        return state.render(
+            "index.html", filters=filters, query=query, query_string=urlencode(query), items=items,
+            counts=digest.counts, feeds=feeds, topics=_topics(state), feed_names=[f["feed"] for f in feeds],
+            statuses=STATUSES, can_write=state.authorized(request), needs_token=state.token is not None,
+            page_size=config.web.page_size, marked=int(marked) if marked.isdigit() else None)
+
+    @app.post("/review")
+    async def review(request: Request) -> Response:
+        form = await request.form(max_fields=MAX_ITEMS + 10)
+        _, query = parse_filters(request.query_params)
+        state.check_write(request)
+        refs = parse_items([str(v) for v in form.getlist("item")])
+        recorded = await _run(lambda: _review(state, refs))
+        return RedirectResponse("/?" + urlencode({**query, "marked": len(refs) if recorded else 0}), status_code=303)
+
+    @app.post("/login")
+    async def login(request: Request) -> Response:
+        form = await request.form()
+        _, query = parse_filters(request.query_params)
+        check_same_origin(request, config.web.base_url)
+        given = str(form.get("token") or "")
+        if state.token is None:
+            return RedirectResponse("/?" + urlencode(query), status_code=303)
+        if not hmac.compare_digest(given.encode(), state.token.encode()):
+            raise Unauthorized("wrong token")
+        response = RedirectResponse("/?" + urlencode(query), status_code=303)
+        response.set_cookie(COOKIE, state.cookie_value or "", httponly=True, samesite="strict",
+                            secure=request.url.scheme == "https" or (config.web.base_url or "").startswith("https:"),
+                            path="/")
+        return response
+
+    @app.get("/api/mentions")
+    def api_mentions(request: Request) -> Response:
+        filters, _ = parse_filters(request.query_params)
+        with_text = request.query_params.get("text") in ("1", "true", "yes")
+        state.catch_up()
+        digest = build_digest(state.log.engine, filters=filters, limit=config.web.page_size, with_text=with_text)
+        return Response(json.dumps(digest.as_dict(), ensure_ascii=False), media_type="application/json")
+
+    @app.post("/api/review")
+    async def api_review(request: Request) -> Response:
+        state.check_write(request)
+        if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+            raise BadRequest("expected Content-Type: application/json")
+        try:
+            body = json.loads(await request.body())
+            refs = parse_items([f"{i['article_id']}|{i['topic']}|{i['position']}" for i in body["items"]])
+        except (ValueError, TypeError, KeyError) as exc:
+            raise BadRequest('expected {"items": [{"article_id": …, "topic": …, "position": …}]}') from exc
+        recorded = await _run(lambda: _review(state, refs))
+        return JSONResponse({"recorded": recorded, "items": len(refs)})
+
+    @app.get("/feed.atom")
+    def feed_atom(request: Request) -> Response:
+        from monitor.render import to_atom
+
+        filters, _ = parse_filters(request.query_params, default_status="all")
+        state.catch_up()
+        digest = build_digest(state.log.engine, filters=filters, limit=config.web.page_size)
+        base = (config.web.base_url or str(request.base_url)).rstrip("/") + "/"
+        self_url = base + "feed.atom" + (f"?{request.url.query}" if request.url.query else "")
+        body = to_atom(digest, feed_id=base + "feed.atom", self_url=self_url, site_url=base,
+                       title="news-monitor mentions")
+        return Response(body, media_type="application/atom+xml; charset=utf-8")
+
+    @app.get("/healthz")
+    def healthz() -> Response:
+        try:
+            state.catch_up(["feed_state"])
+            position = state.log.last_position()
+            feeds = feed_status(state.log.engine, config)
+        except (MonitorError, SQLAlchemyError) as exc:
+            return JSONResponse({"status": "error", "database": "error", "message": " ".join(str(exc).split())},
+                                status_code=503)
+        return JSONResponse({"status": "ok", "database": "ok", "last_position": position, "feeds": len(feeds),
+                             "feeds_failing": sum(1 for f in feeds if f["status"] in ("failing", "gone"))})
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        return Response(exposition(state.metrics), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    return app
+
+
+async def _run(work: Any) -> Any:
+    from starlette.concurrency import run_in_threadpool
+
+    return await run_in_threadpool(work)
+
+
+def _review(state: WebState, refs: list[tuple[str, str, int]]) -> bool:
+    if not refs:
+        return False
+    state.catch_up()
+    check_known(state, refs)
+    return mark_reviewed(state.log, refs, source="web")
+
+
+def _topics(state: WebState) -> list[str]:
+    """The configured topics, and any other the log has tags for (a topic removed from the config)."""
+    with reading(state.log.engine) as conn:
+        logged = {row[0] for row in conn.execute(select(mentions.c.topic).distinct())}
+    configured = [t.id for t in state.config.topics]
+    return configured + sorted(logged - set(configured))
+
+
+def serve(config: Config, host: str | None = None, port: int | None = None) -> None:
+    """Run the review page with uvicorn until interrupted (127.0.0.1:8080 unless the config or flags say)."""
+    import socket
+
+    import uvicorn
+
+    host, port = host or config.web.host, port or config.web.port
+    # Bind here, so that a port in use or a bad address is one MonitorError line like any other failure.
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        listener = socket.create_server((host, port), family=family)
+    except OSError as exc:
+        raise MonitorError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    with listener:
+        app = create_app(config)
+        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", server_header=False))
+        server.run(sockets=[listener])
