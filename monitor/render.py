@@ -23,7 +23,6 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from rich.console import Console
-from rich.padding import Padding
 from rich.text import Text
 
 from monitor import __version__
@@ -155,6 +154,11 @@ def _meta(item: dict[str, Any]) -> list[str]:
 
 # --- rich and plain text --------------------------------------------------------------------------------
 
+def _indent(text: Text, width: int) -> Text:
+    """Indented by spaces rather than rich's Padding, which crops what a soft-wrapping console would keep."""
+    return Text.assemble(" " * width, text)
+
+
 def print_text(digest: Any, console: Console) -> None:
     """The digest on a rich console. Feed text goes in ``Text`` objects: "[bold]" in a title stays text."""
     console.print(Text.assemble(("news-monitor digest", "bold"), " — ", header(digest)), highlight=False)
@@ -167,18 +171,18 @@ def print_text(digest: Any, console: Console) -> None:
         for story, items in stories:
             console.print()
             console.print(Text.assemble(("■ ", "cyan"), (story.get("title") or "", "bold cyan")), highlight=False)
-            console.print(Padding(Text(outlets_line(story), style="cyan"), (0, 0, 0, 2)), highlight=False)
+            console.print(_indent(Text(outlets_line(story), style="cyan"), 2), highlight=False)
             for item in items:
                 title = Text.assemble("• ", (item.get("title") or item.get("url") or "", "bold"))
-                console.print(Padding(title, (0, 0, 0, 2)), highlight=False)
-                console.print(Padding(Text(" · ".join(_meta(item)), style="dim"), (0, 0, 0, 4)), highlight=False)
-                console.print(Padding(Text(item.get("url") or "", style="blue"), (0, 0, 0, 4)), highlight=False)
+                console.print(_indent(title, 2), highlight=False)
+                console.print(_indent(Text(" · ".join(_meta(item)), style="dim"), 4), highlight=False)
+                console.print(_indent(Text(item.get("url") or "", style="blue"), 4), highlight=False)
                 for sentence in item.get("sentences", []):
                     line = Text.assemble(("› ", "cyan"), *((s, TERM_STYLE if term else "")
                                                            for s, term in highlight(sentence, item.get("terms", []))))
-                    console.print(Padding(line, (0, 0, 0, 4)), highlight=False)
+                    console.print(_indent(line, 4), highlight=False)
                 for ref in item.get("dates", []):
-                    console.print(Padding(Text(f"date: {date_label(ref)}", style="dim"), (0, 0, 0, 6)),
+                    console.print(_indent(Text(f"date: {date_label(ref)}", style="dim"), 6),
                                   highlight=False)
 
 
