@@ -29,7 +29,7 @@ def test_demo_prints_the_summit_articles_and_no_near_miss(tmp_path: Path) -> Non
                             text=True, timeout=180)
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "3 new mention(s)" in out
+    assert "3 new mentions in 3 stories" in out  # the header counts: the three summit articles, three events
     for title in SUMMIT:
         assert title in out
     feed_titles = _titles("feeds", ".rss") + _titles("feeds", ".atom")
