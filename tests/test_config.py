@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config import config_from_dict, load_config, parse_duration, parse_size
+from monitor.config import config_errors, config_from_dict, load_config, parse_duration, parse_size
 from monitor.errors import ConfigError
 from tests.conftest import SHIPPED_CONFIG
 
@@ -21,6 +21,10 @@ india = ["India", "Modi"]
 russia = ["Russia", "Putin"]
 {groups}
 """
+
+
+CHANNEL = ('[[digest.channels]]\ntype = "email"\nsmtp_host = "smtp.example.org"\nfrom = "monitor@example.org"\n'
+           'to = ["me@example.org"]\n')
 
 
 def topic(extra: str = "", groups: str = "") -> str:
@@ -42,8 +46,8 @@ def load_error(path: Path) -> str:
 
 
 def strip_prefix(message: str, path: Path) -> str:
-    """The message without its "<file>: " prefix (the file is named as given or resolved)."""
-    for prefix in (f"{path.resolve()}: ", f"{path}: "):
+    """The message without its "<file>:" prefix (the file is named as given or resolved): "<line>: <key>: ..."."""
+    for prefix in (f"{path.resolve()}:", f"{path}:"):
         if message.startswith(prefix):
             return message[len(prefix):]
     raise AssertionError(f"message does not start with the file name {path}: {message!r}")
@@ -134,76 +138,94 @@ def test_durations_and_sizes_in_a_file(tmp_path: Path) -> None:
 
 BROKEN = [
     ("unknown top-level key", "[netwrk]\nmax_redirects = 3\n",
-     "netwrk: unknown key 'netwrk' (did you mean 'network'?)"),
+     "1: netwrk: unknown key 'netwrk' (did you mean 'network'?)"),
     ("unknown key in a section", "[network]\nconect_timeout = \"5s\"\n",
-     "network.conect_timeout: unknown key 'conect_timeout' (did you mean 'connect_timeout'?)"),
+     "2: network.conect_timeout: unknown key 'conect_timeout' (did you mean 'connect_timeout'?)"),
     ("unknown key in a feed", FEED + 'intervall = "15m"\n',
-     "feeds[0].intervall: unknown key 'intervall' (did you mean 'interval'?)"),
+     "4: feeds[0].intervall: unknown key 'intervall' (did you mean 'interval'?)"),
     ("wrong type", '[network]\nmax_redirects = "many"\n',
-     "network.max_redirects: Input should be a valid integer, unable to parse string as an integer"),
+     "2: network.max_redirects: Input should be a valid integer, unable to parse string as an integer"),
     ("out of range", "[network]\nmax_redirects = 100\n",
-     "network.max_redirects: Input should be less than or equal to 30"),
+     "2: network.max_redirects: Input should be less than or equal to 30"),
     ("ftp URL", '[[feeds]]\nname = "a"\nurl = "ftp://x"\n',
-     "feeds[0].url: invalid URL 'ftp://x' (expected an http:// or https:// URL)"),
+     "3: feeds[0].url: invalid URL 'ftp://x' (expected an http:// or https:// URL)"),
     ("not a URL", '[[feeds]]\nname = "a"\nurl = "not a url"\n',
-     "feeds[0].url: invalid URL 'not a url' (expected an http:// or https:// URL)"),
+     "3: feeds[0].url: invalid URL 'not a url' (expected an http:// or https:// URL)"),
     ("missing URL", '[[feeds]]\nname = "a"\n',
-     "feeds[0].url: Field required"),
+     "1: feeds[0].url: Field required"),
     ("bad duration", FEED + 'interval = "soon"\n',
-     "feeds[0].interval: invalid duration 'soon' (expected e.g. \"30s\", \"15m\", \"1h30m\")"),
+     "4: feeds[0].interval: invalid duration 'soon' (expected e.g. \"30s\", \"15m\", \"1h30m\")"),
     ("bad duration in the second feed",
      FEED + '[[feeds]]\nname = "b"\nurl = "https://example.com/b"\ninterval = "soon"\n',
-     "feeds[1].interval: invalid duration 'soon' (expected e.g. \"30s\", \"15m\", \"1h30m\")"),
+     "7: feeds[1].interval: invalid duration 'soon' (expected e.g. \"30s\", \"15m\", \"1h30m\")"),
     ("negative duration", FEED + 'interval = "-5m"\n',
-     "feeds[0].interval: duration must be positive, got '-5m'"),
+     "4: feeds[0].interval: duration must be positive, got '-5m'"),
     ("negative number of seconds", FEED + "interval = -5\n",
-     "feeds[0].interval: duration must be positive, got -5"),
+     "4: feeds[0].interval: duration must be positive, got -5"),
     ("zero duration", '[network]\nconnect_timeout = "0s"\n',
-     "network.connect_timeout: duration must be positive, got '0s'"),
+     "2: network.connect_timeout: duration must be positive, got '0s'"),
     ("min above max interval", '[scheduler]\nmin_interval = "2h"\nmax_interval = "1h"\n',
-     "scheduler.min_interval: min_interval (7200s) is longer than max_interval (3600s)"),
+     "2: scheduler.min_interval: min_interval (7200s) is longer than max_interval (3600s)"),
     ("bad size", '[network]\nmax_body_size = "lots"\n',
-     "network.max_body_size: invalid size 'lots' (expected e.g. \"10MB\" or a number of bytes)"),
+     "2: network.max_body_size: invalid size 'lots' (expected e.g. \"10MB\" or a number of bytes)"),
     ("duplicate feed name", FEED + FEED.replace("feed.xml", "other.xml"),
-     "feeds[1].name: duplicate feed name 'a' (already used by feeds[0])"),
+     "5: feeds[1].name: duplicate feed name 'a' (already used by feeds[0])"),
     ("duplicate topic id", topic() + topic(),
-     "topics[1] ('t').id: duplicate topic id 't' (already used by topics[0])"),
+     "12: topics[1] ('t').id: duplicate topic id 't' (already used by topics[0])"),
     ("empty keyword group", topic(groups="meeting = []"),
-     "topics[0] ('t').keywords.meeting: keyword group 'meeting' is empty"),
+     "9: topics[0] ('t').keywords.meeting: keyword group 'meeting' is empty"),
     ("blank keyword group", topic(groups='meeting = ["  "]'),
-     "topics[0] ('t').keywords.meeting: keyword group 'meeting' is empty"),
+     "9: topics[0] ('t').keywords.meeting: keyword group 'meeting' is empty"),
     ("keyword group not a list", topic(groups='meeting = "talks"'),
-     "topics[0] ('t').keywords.meeting: Input should be a valid list"),
+     "9: topics[0] ('t').keywords.meeting: Input should be a valid list"),
     ("rule names an unknown group", topic('rule = { all = ["india", "rusia"] }'),
-     "topics[0] ('t').rule: rule names unknown keyword group 'rusia' (did you mean 'russia'?)"),
+     "5: topics[0] ('t').rule: rule names unknown keyword group 'rusia' (did you mean 'russia'?)"),
     ("rule is an unknown group", topic('rule = "indai"'),
-     "topics[0] ('t').rule: rule names unknown keyword group 'indai' (did you mean 'india'?)"),
+     "5: topics[0] ('t').rule: rule names unknown keyword group 'indai' (did you mean 'india'?)"),
     ("nested rule names an unknown group", topic('rule = { all = ["india", { not = "phone" }] }'),
-     "topics[0] ('t').rule: rule names unknown keyword group 'phone'"),
+     "5: topics[0] ('t').rule: rule names unknown keyword group 'phone'"),
     ("rule with two operators", topic('rule = { all = ["india"], any = ["russia"] }'),
-     "topics[0] ('t').rule: a rule needs exactly one of 'all', 'any' or 'not'"),
+     "5: topics[0] ('t').rule: a rule needs exactly one of 'all', 'any' or 'not'"),
     ("nested rule with two operators", topic('rule = { all = ["india", { any = ["russia"], not = "india" }] }'),
-     "topics[0] ('t').rule.all[1]: a rule needs exactly one of 'all', 'any' or 'not'"),
+     "5: topics[0] ('t').rule.all[1]: a rule needs exactly one of 'all', 'any' or 'not'"),
     ("rule with an empty operator", topic("rule = { any = [] }"),
-     "topics[0] ('t').rule: 'all' and 'any' need at least one member"),
+     "5: topics[0] ('t').rule: 'all' and 'any' need at least one member"),
     ("rule with an unknown operator", topic('rule = { and = ["india", "russia"] }'),
-     "topics[0] ('t').rule.and: unknown key 'and' (did you mean 'any'?)"),
+     "5: topics[0] ('t').rule.and: unknown key 'and' (did you mean 'any'?)"),
     ("reference glob matches nothing", topic('reference_documents = ["reference/*.md"]'),
-     "topics[0] ('t').reference_documents: 'reference/*.md' matches no file"),
+     "5: topics[0] ('t').reference_documents: 'reference/*.md' matches no file"),
     ("bad topic id", topic().replace('id = "t"', 'id = "India Russia"'),
-     "topics[0] ('India Russia').id: invalid topic id 'India Russia' (lowercase letters, digits, '-' and '_')"),
+     "3: topics[0] ('India Russia').id: invalid topic id 'India Russia' (lowercase letters, digits, '-' and '_')"),
     ("field weight out of range", topic("field_weights = { title = 1.5 }"),
-     "topics[0] ('t').field_weights.title: Input should be less than or equal to 1"),
+     "5: topics[0] ('t').field_weights.title: Input should be less than or equal to 1"),
     ("unknown field weight", topic("field_weights = { body = 0.5 }"),
-     "topics[0] ('t').field_weights.body: unknown key 'body'"),
+     "5: topics[0] ('t').field_weights.body: unknown key 'body'"),
     ("negative history window", topic("history_days = -1"),
-     "topics[0] ('t').history_days: Input should be greater than or equal to 0"),
+     "5: topics[0] ('t').history_days: Input should be greater than or equal to 0"),
     ("exclusions not a list", topic('exclusions = "Indian Ocean"'),
-     "topics[0] ('t').exclusions: Input should be a valid list"),
+     "5: topics[0] ('t').exclusions: Input should be a valid list"),
     ("context rule names an unknown group", topic('context_rule = { all = ["sumit"] }'),
-     "topics[0] ('t').context_rule: context rule names unknown keyword group 'sumit'"),
+     "5: topics[0] ('t').context_rule: context rule names unknown keyword group 'sumit'"),
     ("threshold out of range", topic("threshold = 2"),
-     "topics[0] ('t').threshold: Input should be less than or equal to 1"),
+     "5: topics[0] ('t').threshold: Input should be less than or equal to 1"),
+    # The line of an element of a multi-line array, and of a key in a table of an array of tables.
+    ("a term that is not a string", topic(groups='meeting = [\n    "talks",\n    "met", 4,\n]'),
+     "11: topics[0] ('t').keywords.meeting[2]: Input should be a valid string"),
+    ("not a boolean", '[network]\nallow_private_addresses = "yes"\n',
+     "2: network.allow_private_addresses: Input should be a valid boolean"),
+    ("a channel without its host", CHANNEL.replace('smtp_host = "smtp.example.org"\n', ""),
+     "1: digest.channels[0].smtp_host: Field required"),
+    ("unknown key in a channel", CHANNEL + "smtp_prot = 25\n",
+     "6: digest.channels[0].smtp_prot: unknown key 'smtp_prot' (did you mean 'smtp_port'?)"),
+    ("bad webhook URL", '[[digest.channels]]\ntype = "webhook"\nurl = "example.org/hook"\n',
+     "3: digest.channels[0].url: invalid URL 'example.org/hook' (expected an http:// or https:// URL)"),
+    ("bad cron schedule", '[digest]\nschedule = "at eight"\n',
+     "2: digest.schedule: invalid cron schedule 'at eight' (Wrong number of fields; got 2, expected 5; expected "
+     "five fields: minute hour day month weekday, e.g. \"0 8 * * *\")"),
+    ("invalid TOML", '[network]\nmax_redirects = 5\nuser_agent = = "x"\n',
+     "3: invalid TOML: Invalid value (column 14)"),
+    ("a key defined twice", '[network]\nmax_redirects = 5\n\n[network]\nmax_redirects = 6\n',
+     "4: invalid TOML: Cannot declare ('network',) twice (column 9)"),
 ]
 
 
@@ -213,11 +235,9 @@ def test_broken_config_message(tmp_path: Path, text: str, expected: str) -> None
     assert strip_prefix(load_error(path), path) == expected
 
 
-def test_invalid_toml_names_the_line(tmp_path: Path) -> None:
-    path = write(tmp_path, "[network]\nmax_redirects = 5\nuser_agent = = \"x\"\n")
-    problem = strip_prefix(load_error(path), path)
-    assert problem.startswith("invalid TOML: ")
-    assert "line 3" in problem
+def test_invalid_toml_at_the_end_names_the_last_line(tmp_path: Path) -> None:
+    path = write(tmp_path, '[network]\nmax_redirects = 5\nuser_agent = "x"\nmax_body_size = [1,\n')
+    assert load_error(path) == f"{path}:4: invalid TOML: Invalid value (at the end of the file)"
 
 
 def test_reference_glob_resolves_next_to_the_config(tmp_path: Path) -> None:
@@ -266,3 +286,78 @@ def test_database_url_without_storage_section(tmp_path: Path, monkeypatch: pytes
     assert load_config(path).storage.url == "sqlite:///data/news-monitor.sqlite3"
     monkeypatch.setenv("NEWS_MONITOR_DATABASE_URL", "sqlite:///from-env.sqlite3")
     assert load_config(path).storage.url == "sqlite:///from-env.sqlite3"
+
+
+# --- every error, in the order of the file ---------------------------------------------------------------
+
+
+def test_every_error_is_listed_in_file_order(tmp_path: Path) -> None:
+    path = write(tmp_path, '[[feeds]]\nname = "a"\nurl = "ftp://x"\n\n[network]\nmax_redirects = 100\n'
+                           'conect_timeout = "5s"\n')
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert config_errors(info.value) == [
+        f"{path}:3: feeds[0].url: invalid URL 'ftp://x' (expected an http:// or https:// URL)",
+        f"{path}:6: network.max_redirects: Input should be less than or equal to 30",
+        f"{path}:7: network.conect_timeout: unknown key 'conect_timeout' (did you mean 'connect_timeout'?)",
+    ]
+    assert str(info.value) == config_errors(info.value)[0]
+
+
+def test_a_key_in_the_shipped_config_is_named_by_its_line(tmp_path: Path) -> None:
+    text = SHIPPED_CONFIG.read_text(encoding="utf-8").replace('"Kremlin", "Russian Federation"',
+                                                               '"Kremlin", 7, "Russian Federation"')
+    path = write(tmp_path, text.replace('reference_documents = ["reference/*.md"]', "reference_documents = []"))
+    line = text[:text.index('"Kremlin", 7')].count("\n") + 1
+    assert load_error(path) == (f"{path}:{line}: topics[0] ('india-russia-summit').keywords.russia_side[5]: "
+                                "Input should be a valid string")
+
+
+# --- environment overrides: NEWS_MONITOR_<SECTION>_<KEY> --------------------------------------------------
+
+
+def test_env_overrides_take_toml_values_or_strings(tmp_path: Path) -> None:
+    path = write(tmp_path, '[network]\ntotal_timeout = "60s"\nmax_redirects = 5\n')
+    env = {"NEWS_MONITOR_NETWORK_TOTAL_TIMEOUT": "30s", "NEWS_MONITOR_SCHEDULER_MAX_WORKERS": "8",
+           "NEWS_MONITOR_NETWORK_ALLOW_PRIVATE_ADDRESSES": "true", "NEWS_MONITOR_WEB_TOKEN": '"quoted"',
+           "NEWS_MONITOR_DIGEST_FORMATS": '["json"]', "NEWS_MONITOR_STORAGE_URL": "sqlite:///env.sqlite3",
+           # The program's own variables are not settings.
+           "NEWS_MONITOR_DEBUG": "1", "NEWS_MONITOR_SHARED": "/x", "NEWS_MONITOR_AUTO_MIGRATE": "1",
+           "NEWS_MONITOR_TEST_DATABASE_URL": "postgresql://x", "NEWS_MONITOR_CONFIG": str(path)}
+    config = load_config(path, env=env)
+    assert config.network.total_timeout == 30 and config.network.max_redirects == 5
+    assert config.scheduler.max_workers == 8
+    assert config.network.allow_private_addresses is True
+    assert config.web.token == "quoted"
+    assert config.digest.formats == ["json"]
+    assert config.storage.url == "sqlite:///env.sqlite3"
+    # The command line's --database-url (and NEWS_MONITOR_DATABASE_URL, its variable) wins over them all.
+    assert load_config(path, env=env, database_url="sqlite:///flag.sqlite3").storage.url == "sqlite:///flag.sqlite3"
+    env["NEWS_MONITOR_DATABASE_URL"] = "sqlite:///database-url.sqlite3"
+    assert load_config(path, env=env).storage.url == "sqlite:///database-url.sqlite3"
+
+
+@pytest.mark.parametrize(("variable", "value", "expected"), [
+    ("NEWS_MONITOR_NETWORK_CONECT_TIMEOUT", "5s",
+     "env NEWS_MONITOR_NETWORK_CONECT_TIMEOUT: network.conect_timeout: unknown key 'conect_timeout' (did you mean "
+     "'connect_timeout'?)"),
+    ("NEWS_MONITOR_NETWORK_TOTAL_TIMEOUT", "soon",
+     "env NEWS_MONITOR_NETWORK_TOTAL_TIMEOUT: network.total_timeout: invalid duration 'soon' (expected e.g. \"30s\", "
+     "\"15m\", \"1h30m\")"),
+    ("NEWS_MONITOR_SCHEDULER_MAX_WORKERS", "many",
+     "env NEWS_MONITOR_SCHEDULER_MAX_WORKERS: scheduler.max_workers: Input should be a valid integer, unable to parse "
+     "string as an integer"),
+    ("NEWS_MONITOR_WEB_PORT", "0",
+     "env NEWS_MONITOR_WEB_PORT: web.port: Input should be greater than or equal to 1"),
+])
+def test_a_bad_env_override_names_the_variable(tmp_path: Path, variable: str, value: str, expected: str) -> None:
+    path = write(tmp_path, FEED)
+    with pytest.raises(ConfigError) as info:
+        load_config(path, env={variable: value})
+    assert str(info.value) == expected
+
+
+def test_a_variable_named_by_an_env_key_is_a_secret_not_an_override(tmp_path: Path) -> None:
+    path = write(tmp_path, '[web]\ntoken_env = "NEWS_MONITOR_WEB_SECRET_TOKEN"\n')
+    config = load_config(path, env={"NEWS_MONITOR_WEB_SECRET_TOKEN": "abc", "NEWS_MONITOR_OTHER_THING": "x"})
+    assert config.web.token_env == "NEWS_MONITOR_WEB_SECRET_TOKEN" and config.web.token is None
