@@ -94,7 +94,8 @@ def _parse_since(value: str | None) -> dt.datetime | None:
 
 @app.command()
 def run(ctx: typer.Context) -> None:
-    """Run the daemon: poll every feed on its interval until SIGINT or SIGTERM.
+    """Run the daemon: poll every feed on its interval until SIGINT or SIGTERM. A saved config file (or SIGHUP)
+    is applied without a restart.
 
     Example: news-monitor --config config/monitor.toml run
     """
@@ -105,7 +106,7 @@ def run(ctx: typer.Context) -> None:
     monitor = Monitor(_options(ctx).config())
     clean = True
     try:
-        clean = run_daemon(monitor)
+        clean = run_daemon(monitor, load=_options(ctx).config)  # a reload reads the file as the start did
     finally:
         if clean:
             monitor.close()
@@ -136,35 +137,84 @@ def poll(
             console.print(f"{outcome.feed}: {outcome.status} ({detail})", markup=False, highlight=False)
 
 
+DIGEST_FORMATS = ("text", "markdown", "html", "json", "atom")
+
+
+def _parse_day(value: str | None, option: str) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise MonitorError(f"{option}: invalid date {value!r} (expected e.g. 2025-09-01)") from None
+
+
 @app.command()
 def digest(
     ctx: typer.Context,
-    since: Annotated[str | None, typer.Option(help="Mentions recorded since this ISO date, instead of since "
-                                                   "the last review.")] = None,
-    format: Annotated[str, typer.Option("--format", help="text, markdown or json.")] = "text",
+    since: Annotated[str | None, typer.Option(help="Mentions recorded since this ISO date, instead of the "
+                                                   "unreviewed ones.")] = None,
+    format: Annotated[str, typer.Option("--format", help="text, markdown, html (a standalone page), json or "
+                                                         "atom.")] = "text",
+    topic: Annotated[str | None, typer.Option(help="Only this topic (its id).")] = None,
+    feed: Annotated[str | None, typer.Option(help="Only articles from this feed.")] = None,
+    date_from: Annotated[str | None, typer.Option("--from", help="Only articles published on or after this "
+                                                                 "date.")] = None,
+    date_to: Annotated[str | None, typer.Option("--to", help="Only articles published on or before this "
+                                                             "date.")] = None,
+    min_score: Annotated[float | None, typer.Option("--min-score", help="Only mentions scoring at least this "
+                                                                        "(0-1).")] = None,
+    status: Annotated[str | None, typer.Option(help="unreviewed (the default), reviewed or all.")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file instead of "
+                                                                       "stdout.")] = None,
+    mark_reviewed: Annotated[bool, typer.Option("--mark-reviewed", help="Then mark the mentions shown as "
+                                                                         "reviewed (appends DigestReviewed).")] = False,
 ) -> None:
-    """Print the mentions recorded since the last review (or since a date).
+    """Print the new mentions, grouped by story and by day, with their sentences, dates and scores.
 
-    Example: news-monitor digest --format markdown
+    Example: news-monitor digest --format markdown --feed tass-world --min-score 0.6
+    Example: news-monitor digest --format html -o digest.html --mark-reviewed
     """
-    from monitor.digest import build_digest, print_text, to_json, to_markdown
+    from monitor import render
+    from monitor.digest import Filters, build_digest
+    from monitor.review import mark_reviewed as review_items
     from monitor.store import projections
 
-    if format not in ("text", "markdown", "json"):
-        raise MonitorError(f"--format: unknown format {format!r} (choose text, markdown or json)")
+    if format not in DIGEST_FORMATS:
+        raise MonitorError(f"--format: unknown format {format!r} (choose {', '.join(DIGEST_FORMATS)})")
     after = _parse_since(since)
+    try:
+        filters = Filters(topic=topic, feed=feed, date_from=_parse_day(date_from, "--from"),
+                          date_to=_parse_day(date_to, "--to"), min_score=min_score,
+                          status=status or ("all" if after else "unreviewed"))  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise MonitorError(str(exc)) from None
+    config = _options(ctx).config()
     log = _options(ctx).log()
     try:
         projections(log).catch_up()
-        result = build_digest(log.engine, after)
+        result = build_digest(log.engine, after, filters=filters)
+        if format == "text" and output is None:
+            render.print_text(result, Console(highlight=False, soft_wrap=True))
+        else:
+            from monitor.publish import render as render_format
+
+            content = render_format(result, format, config)
+            if output is None:
+                sys.stdout.write(content if content.endswith("\n") else content + "\n")
+            else:
+                try:
+                    output.write_text(content, encoding="utf-8")
+                except OSError as exc:
+                    raise MonitorError(f"--output: cannot write {output}: {exc.strerror}") from exc
+                print(f"wrote {len(result.items)} mention(s) in {len(result.stories)} stories to {output}",
+                      file=sys.stderr)
+        if mark_reviewed:
+            recorded = review_items(log, result.refs(), source="digest")
+            print(f"marked {len(result.items)} mention(s) reviewed" if recorded else "nothing new to mark reviewed",
+                  file=sys.stderr)
     finally:
         log.close()
-    if format == "json":
-        print(to_json(result))
-    elif format == "markdown":
-        print(to_markdown(result), end="")
-    else:
-        print_text(result, Console(highlight=False, soft_wrap=True))
 
 
 @app.command()
@@ -178,6 +228,25 @@ def review(ctx: typer.Context) -> None:
     with Monitor(_options(ctx).config()) as monitor:
         position = monitor.review()
     print(f"reviewed up to position {position}")
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str | None, typer.Option(help="Address to listen on [default: [web] host, 127.0.0.1].")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on [default: [web] port, 8080].",
+                                             min=1, max=65535)] = None,
+) -> None:
+    """Serve the review page: mentions (unreviewed first), filters, mark reviewed, feed health, Atom, metrics.
+
+    Example: news-monitor serve --port 8080
+    """
+    from monitor.web import serve as serve_web
+
+    config = _options(ctx).config()
+    bound = f"{host or config.web.host}:{port or config.web.port}"
+    print(f"serving the review page on http://{bound}/ (Ctrl-C to stop)", file=sys.stderr, flush=True)
+    serve_web(config, host, port)
 
 
 @app.command()
@@ -329,7 +398,8 @@ def _item_date(item: dict[str, Any], number: int) -> dt.date | None:
 @app.command()
 def rebuild(
     ctx: typer.Context,
-    projection: Annotated[str | None, typer.Argument(help="feed_state, articles, mentions or review_cursor; "
+    projection: Annotated[str | None, typer.Argument(help="feed_state, articles, mentions, review_cursor or "
+                                                          "reviewed_mentions; "
                                                           "all by default.")] = None,
 ) -> None:
     """Drop a read model (or all) and replay the log into it.
@@ -396,7 +466,8 @@ def db_current(ctx: typer.Context) -> None:
     print(f"revision {current or 'none (empty database)'}; this version needs {head}: {state}")
 
 
-feeds_app = typer.Typer(no_args_is_help=True, help="The watched feeds: their health, OPML import and export.")
+feeds_app = typer.Typer(no_args_is_help=True, help="The watched feeds: list, add, remove, their health, OPML "
+                                                     "import and export.")
 app.add_typer(feeds_app, name="feeds")
 
 
@@ -488,6 +559,163 @@ def feeds_export(
         print(f"exported {write_opml(feeds, output)} feed(s) to {output}", file=sys.stderr)
 
 
+@feeds_app.command("list")
+def feeds_list(
+    ctx: typer.Context,
+    format: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
+) -> None:
+    """List the configured feeds: name, URL, interval, whether pages are fetched.
+
+    Example: news-monitor feeds list --format json
+    """
+    from monitor.config_edit import feed_table
+
+    if format not in ("text", "json"):
+        raise MonitorError(f"--format: unknown format {format!r} (choose text or json)")
+    rows = feed_table(_options(ctx).config())
+    if format == "json":
+        print(json.dumps(rows, ensure_ascii=False))
+        return
+    for row in rows:
+        interval = row["interval"] if row["interval"] == "adaptive" else f"{row['interval']:g}s"
+        pages = "" if row["fetch_full_text"] else "  (feed text only)"
+        print(f"{row['name']}  {row['url']}  every {interval}{pages}")
+
+
+@feeds_app.command("add")
+def feeds_add(
+    ctx: typer.Context,
+    url: Annotated[str, typer.Argument(help="The feed's URL (http or https).")],
+    name: Annotated[str | None, typer.Option("--name", help="Its name [default: from the URL's host].")] = None,
+    interval: Annotated[str | None, typer.Option("--interval", help="A fixed interval such as 15m "
+                                                                    "[default: adaptive].")] = None,
+) -> None:
+    """Add a feed at the end of the config file, keeping its comments; a running daemon picks it up.
+
+    Example: news-monitor feeds add https://example.org/rss.xml --name example --interval 30m
+    """
+    from monitor.config_edit import add_feed
+
+    added = add_feed(_options(ctx).config_path, url, name=name, interval=interval)
+    print(f"feed added: {added} ({url})")
+
+
+@feeds_app.command("remove")
+def feeds_remove(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The feed's name (see feeds list).")],
+) -> None:
+    """Remove a feed from the config file, keeping the rest as it is; its events stay in the log.
+
+    Example: news-monitor feeds remove tass-world
+    """
+    from monitor.config_edit import remove_feed
+
+    print(f"feed removed: {name} ({remove_feed(_options(ctx).config_path, name)})")
+
+
+keywords_app = typer.Typer(no_args_is_help=True, help="The topics' keyword groups: list, add and remove terms.")
+app.add_typer(keywords_app, name="keywords")
+
+
+@keywords_app.command("list")
+def keywords_list(
+    ctx: typer.Context,
+    topic: Annotated[str | None, typer.Option("--topic", help="Only this topic (its id).")] = None,
+    format: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
+) -> None:
+    """List each topic's keyword groups and their terms.
+
+    Example: news-monitor keywords list --topic india-russia-summit
+    """
+    from monitor.config_edit import keyword_table
+
+    if format not in ("text", "json"):
+        raise MonitorError(f"--format: unknown format {format!r} (choose text or json)")
+    table = keyword_table(_options(ctx).config(), topic)
+    if format == "json":
+        print(json.dumps(table, ensure_ascii=False))
+        return
+    for topic_id, groups in table.items():
+        print(topic_id)
+        for group, terms in groups.items():
+            print(f"  {group} ({len(terms)}): {', '.join(terms)}")
+
+
+def _print_keyword_edit(edit: Any, done: str, skipped: str) -> None:
+    where = f"{edit.topic} {edit.group}"
+    for term in edit.changed:
+        print(f"{where}: {done} {term!r}")
+    for term in edit.unchanged:
+        print(f"{where}: {term!r} {skipped}, unchanged")
+    if not edit.changed:
+        print("nothing changed")
+
+
+@keywords_app.command("add")
+def keywords_add(
+    ctx: typer.Context,
+    topic: Annotated[str, typer.Argument(help="The topic's id.")],
+    group: Annotated[str, typer.Argument(help="The keyword group, e.g. russia_side.")],
+    terms: Annotated[list[str], typer.Argument(help="The terms to add.")],
+) -> None:
+    """Add terms to a topic's keyword group, keeping the file's comments and layout.
+
+    Example: news-monitor keywords add india-russia-summit russia_side Rosneft "Russian Deputy PM"
+    """
+    from monitor.config_edit import add_keywords
+
+    _print_keyword_edit(add_keywords(_options(ctx).config_path, topic, group, terms), "added", "already present")
+
+
+@keywords_app.command("remove")
+def keywords_remove(
+    ctx: typer.Context,
+    topic: Annotated[str, typer.Argument(help="The topic's id.")],
+    group: Annotated[str, typer.Argument(help="The keyword group, e.g. russia_side.")],
+    terms: Annotated[list[str], typer.Argument(help="The terms to remove.")],
+) -> None:
+    """Remove terms from a topic's keyword group, keeping the file's comments and layout.
+
+    Example: news-monitor keywords remove india-russia-summit russia_side Rosneft
+    """
+    from monitor.config_edit import remove_keywords
+
+    _print_keyword_edit(remove_keywords(_options(ctx).config_path, topic, group, terms), "removed", "not present")
+
+
+config_app = typer.Typer(no_args_is_help=True, help="The configuration: check it and print it resolved.")
+app.add_typer(config_app, name="config")
+
+
+@config_app.command("check")
+def config_check(
+    ctx: typer.Context,
+    format: Annotated[str, typer.Option("--format", help="toml or json.")] = "toml",
+    file: Annotated[Path | None, typer.Option("--file", help="Check this file instead of --config.")] = None,
+) -> None:
+    """Validate the config; print it resolved (defaults, then the file, then NEWS_MONITOR_* overrides), or every
+    error as a line FILE:LINE: KEY: PROBLEM on stderr with exit code 1.
+
+    Example: news-monitor config check --format json
+    """
+    from monitor.config import config_errors, env_overrides
+    from monitor.config_diff import resolved_text
+    from monitor.errors import ConfigError
+
+    if format not in ("toml", "json"):
+        raise MonitorError(f"--format: unknown format {format!r} (choose toml or json)")
+    options = _options(ctx)
+    try:
+        config = Options(file, options.database_url, options.auto_migrate).config() if file else options.config()
+    except ConfigError as exc:
+        for line in config_errors(exc):
+            print(line, file=sys.stderr)
+        raise typer.Exit(1) from None
+    overrides = [name for name, _ in env_overrides(config.model_dump(by_alias=True)).values()]
+    sys.stdout.write(resolved_text(config, format, overrides=overrides))
+
+
 @app.command()
 def retag(
     ctx: typer.Context,
@@ -562,7 +790,7 @@ def demo(ctx: typer.Context) -> None:
     Example: news-monitor demo
     """
     from monitor.demo import run_demo
-    from monitor.digest import print_text
+    from monitor.render import print_text
 
     console = Console(highlight=False, soft_wrap=True)
     result, outcomes = run_demo(_options(ctx).config())

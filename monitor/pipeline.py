@@ -142,6 +142,14 @@ class Monitor:
                 self._tagger = Tagger(self.config, background=self.background_texts())
             return self._tagger
 
+    def apply_config(self, config: Config) -> None:
+        """Use ``config`` from now on (hot reload, monitor.reload): the next poll tags with its topics and
+        schedules with its policy. A poll in flight finishes with the config it started with."""
+        with self._tagger_lock:
+            self.config = config
+            self.policy = Policy(config.scheduler, self.policy.rng)
+            self._tagger = None
+
     def background_texts(self) -> list[str]:
         """The newest articles' titles and texts, oldest first, as many as a topic's similarity learns from."""
         limit = max((topic.similarity_background for topic in self.config.topics), default=0)

@@ -23,6 +23,7 @@ import datetime as dt
 import logging
 import signal
 import threading
+from collections.abc import Callable
 from types import FrameType
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -30,7 +31,9 @@ from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import select
 
+from monitor.config import Config, SchedulerSettings
 from monitor.pipeline import Monitor
+from monitor.reload import install_sighup, start_reloader
 from storage.eventlog import reading
 from storage.projections import feed_state
 
@@ -106,12 +109,17 @@ def build_scheduler(monitor: Monitor) -> BackgroundScheduler:
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         timezone="UTC",
     )
-    safety_net = max(settings.max_interval, settings.max_backoff) * 1.5
     for name, due in resume_times(monitor).items():
-        scheduler.add_job(poll_feed_job, "interval", args=[name], id=job_id(name), name=f"poll {name}",
-                          seconds=safety_net, next_run_time=due)
+        add_feed_job(scheduler, settings, name, due)
     sync_digest_job(scheduler, monitor)
     return scheduler
+
+
+def add_feed_job(scheduler: BackgroundScheduler, settings: SchedulerSettings, name: str, due: dt.datetime) -> None:
+    """The job of one feed, first run at ``due`` (at start; and for a feed a config reload adds)."""
+    safety_net = max(settings.max_interval, settings.max_backoff) * 1.5
+    scheduler.add_job(poll_feed_job, "interval", args=[name], id=job_id(name), name=f"poll {name}",
+                      seconds=safety_net, next_run_time=due, replace_existing=True)
 
 
 DIGEST_JOB = "digest"
@@ -161,9 +169,11 @@ def digest_job() -> None:
         log.exception("the scheduled digest could not be issued")
 
 
-def run_daemon(monitor: Monitor, stop: threading.Event | None = None) -> bool:
+def run_daemon(monitor: Monitor, stop: threading.Event | None = None, *,
+               load: Callable[[], Config] | None = None) -> bool:
     """Poll every feed on its schedule until SIGINT/SIGTERM (or ``stop`` is set). Returns False when polls
-    were still running when the shutdown grace period ran out (the caller should exit without waiting)."""
+    were still running when the shutdown grace period ran out (the caller should exit without waiting).
+    A changed config file, or SIGHUP, reloads the config with ``load`` (monitor.reload)."""
     global _current, _scheduler
     stop = stop or threading.Event()
     _current = monitor
@@ -177,9 +187,13 @@ def run_daemon(monitor: Monitor, stop: threading.Event | None = None) -> bool:
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, _on_signal)
     clean = True
+    reloader = None
     try:
         monitor.projections.catch_up()
         _scheduler = scheduler = build_scheduler(monitor)
+        reloader = start_reloader(monitor, scheduler, load)
+        if threading.current_thread() is threading.main_thread():
+            previous[signal.SIGHUP] = install_sighup(reloader)
         scheduler.start()
         if monitor.config.digest.channels:
             scheduler.add_job(resume_deliveries_job, id="digest-resume", executor=DIGEST_EXECUTOR)
@@ -189,6 +203,8 @@ def run_daemon(monitor: Monitor, stop: threading.Event | None = None) -> bool:
             pass
     finally:
         monitor.stopping.set()
+        if reloader is not None:
+            reloader.stop()
         if _scheduler is not None:
             _scheduler.shutdown(wait=False)
         clean = _wait_for_polls(monitor.config.scheduler.shutdown_grace)
