@@ -34,7 +34,7 @@ from storage.projections import (
 Status = Literal["unreviewed", "reviewed", "all"]
 STATUSES: tuple[str, ...] = ("unreviewed", "reviewed", "all")
 # Story grouping reads this much of each article: the lede and body carry the facts that rewrites share.
-_STORY_TEXT_CHARS = 4000
+_STORY_TEXT_CHARS = 2500
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ about different events of the same visit stay apart.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import zlib
 from collections.abc import Sequence
@@ -192,10 +193,18 @@ def _timestamp(value: dt.datetime | None) -> float:
     return value.timestamp()
 
 
+@functools.cache
+def _lsh_setup() -> tuple[tuple[int, int], MinHash]:
+    """The LSH bands and rows for the threshold (datasketch finds them by numerical integration, which costs
+    more than grouping a digest: done once), and one set of permutations for every MinHash."""
+    probe = MinHashLSH(threshold=COPY_JACCARD, num_perm=NUM_PERM)
+    # CRC-32 as the shingle hash: fast, and the same in every process.
+    return (probe.b, probe.r), MinHash(num_perm=NUM_PERM, seed=1, hashfunc=zlib.crc32)
+
+
 def _copy_pairs(features: list[_Features]) -> list[tuple[int, int]]:
-    lsh = MinHashLSH(threshold=COPY_JACCARD, num_perm=NUM_PERM)
-    # One set of permutations for all; CRC-32 as the shingle hash: fast, and the same in every process.
-    template = MinHash(num_perm=NUM_PERM, seed=1, hashfunc=zlib.crc32)
+    params, template = _lsh_setup()
+    lsh = MinHashLSH(threshold=COPY_JACCARD, num_perm=NUM_PERM, params=params)
     hashes: dict[int, LeanMinHash] = {}
     for i, feat in enumerate(features):
         if len(feat.shingles) < 3:  # a title-only item: the rewrite signals decide

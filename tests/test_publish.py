@@ -184,3 +184,66 @@ def test_the_daemon_schedules_digests_on_a_worker_of_their_own(
         assert len(receiver) == 1
     finally:
         monitor.close()
+
+
+def test_a_hanging_channel_never_holds_up_a_poll(database_url: str, tmp_path: Path, httpserver: HTTPServer) -> None:
+    """The real scheduler: while the digest's webhook hangs, a feed due meanwhile is still polled."""
+    import http.server
+    import threading
+    import time
+
+    from tests.test_pipeline import rss
+
+    arrived, release = threading.Event(), threading.Event()
+
+    class Hanging(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (the stdlib's name)
+            self.rfile.read(int(self.headers["Content-Length"]))
+            arrived.set()
+            release.wait(20)
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    hook = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hanging)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    base = httpserver.url_for("").rstrip("/")
+    httpserver.expect_request("/feed.xml").respond_with_data(
+        rss(base, [("other", "Monsoon rains arrive early", "2025-06-01")]), content_type="application/rss+xml")
+    config = config_for(database_url, tmp_path, network={"allow_private_addresses": True},
+                        scheduler={"max_workers": 1, "jitter": "0"},
+                        feeds=[{"name": "local", "url": f"{base}/feed.xml", "interval": "1h",
+                                "fetch_full_text": False}],
+                        digest={"schedule": "0 8 * * *", "output_dir": str(tmp_path / "digests"),
+                                "channels": [{"type": "webhook", "url": f"http://127.0.0.1:{hook.server_port}/h",
+                                              "timeout": "30s"}]})
+    open_seeded(config, FIRST).close()
+    monitor = Monitor(config)
+    jobs = scheduler.build_scheduler(monitor)
+    scheduler._current, scheduler._scheduler = monitor, jobs
+    try:
+        jobs.pause_job(scheduler.job_id("local"))  # the feed waits until the digest hangs
+        jobs.start()
+        jobs.modify_job(scheduler.DIGEST_JOB, next_run_time=dt.datetime.now(dt.UTC))
+        assert arrived.wait(15), "the digest was not sent"
+        jobs.resume_job(scheduler.job_id("local"))
+        jobs.modify_job(scheduler.job_id("local"), next_run_time=dt.datetime.now(dt.UTC))
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not list(monitor.log.read(types=[ev.FEED_POLLED])):
+            time.sleep(0.1)
+        polled = list(monitor.log.read(types=[ev.FEED_POLLED]))
+        assert polled and not list(monitor.log.read(types=[ev.DIGEST_DELIVERED]))  # polled while it hung
+        release.set()
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and not list(monitor.log.read(types=[ev.DIGEST_DELIVERED])):
+            time.sleep(0.1)
+        assert len(list(monitor.log.read(types=[ev.DIGEST_DELIVERED]))) == 1
+    finally:
+        release.set()
+        jobs.shutdown(wait=True)
+        scheduler._current = scheduler._scheduler = None
+        monitor.close()
+        hook.shutdown()
