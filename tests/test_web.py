@@ -523,6 +523,8 @@ def test_healthz_and_metrics(client: TestClient, seeded: Seeded) -> None:
     assert health.status_code == 200
     assert health.json() == {"status": "ok", "database": "ok", "last_position": position, "feeds": 4,
                              "feeds_failing": 1}
+    head = client.head("/healthz")  # uptime checks often send HEAD
+    assert head.status_code == 200 and head.content == b""
 
     (item,) = api(client, topic=QUAKE)
     client.post("/api/review", json={"items": [{"article_id": item["article_id"], "topic": QUAKE,

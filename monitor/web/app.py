@@ -275,7 +275,7 @@ def create_app(config: Config, *, log: EventLog | None = None) -> FastAPI:
     async def database_error(request: Request, exc: SQLAlchemyError) -> Response:
         return error(request, 503, f"the database cannot be read: {type(exc).__name__}")
 
-    @app.get("/", response_class=HTMLResponse)
+    @app.api_route("/", methods=["GET", "HEAD"], response_class=HTMLResponse)
     def index(request: Request) -> Response:
         filters, query = parse_filters(request.query_params)
         state.catch_up()
@@ -335,7 +335,7 @@ def create_app(config: Config, *, log: EventLog | None = None) -> FastAPI:
         recorded = await _run(lambda: _review(state, refs))
         return JSONResponse({"recorded": recorded, "items": len(refs)})
 
-    @app.get("/feed.atom")
+    @app.api_route("/feed.atom", methods=["GET", "HEAD"])
     def feed_atom(request: Request) -> Response:
         from monitor.render import to_atom
 
@@ -348,7 +348,7 @@ def create_app(config: Config, *, log: EventLog | None = None) -> FastAPI:
                        title="news-monitor mentions")
         return Response(body, media_type="application/atom+xml; charset=utf-8")
 
-    @app.get("/healthz")
+    @app.api_route("/healthz", methods=["GET", "HEAD"])  # load balancers and uptime checks often use HEAD
     def healthz() -> Response:
         try:
             state.catch_up(["feed_state"])
