@@ -169,17 +169,31 @@ def digest(
                                                                        "stdout.")] = None,
     mark_reviewed: Annotated[bool, typer.Option("--mark-reviewed", help="Then mark the mentions shown as "
                                                                          "reviewed (appends DigestReviewed).")] = False,
+    issue: Annotated[bool, typer.Option("--issue", help="Issue a digest now, as the schedule does: record "
+                                                        "DigestIssued, write it to [digest] output_dir, send it "
+                                                        "to the channels.")] = False,
 ) -> None:
     """Print the new mentions, grouped by story and by day, with their sentences, dates and scores.
 
     Example: news-monitor digest --format markdown --feed tass-world --min-score 0.6
     Example: news-monitor digest --format html -o digest.html --mark-reviewed
+    Example: news-monitor digest --issue
     """
     from monitor import render
     from monitor.digest import Filters, build_digest
     from monitor.review import mark_reviewed as review_items
     from monitor.store import projections
 
+    if issue:
+        given = [name for name, value in (("--since", since), ("--topic", topic), ("--feed", feed),
+                                          ("--from", date_from), ("--to", date_to), ("--min-score", min_score),
+                                          ("--status", status), ("--output", output)) if value is not None]
+        given += ["--mark-reviewed"] * mark_reviewed + ["--format"] * (format != "text")
+        if given:
+            raise MonitorError("--issue: an issued digest holds every mention since the last one; it cannot be "
+                               f"combined with {', '.join(given)}")
+        _issue_now(ctx)
+        return
     if format not in DIGEST_FORMATS:
         raise MonitorError(f"--format: unknown format {format!r} (choose {', '.join(DIGEST_FORMATS)})")
     after = _parse_since(since)
@@ -215,6 +229,32 @@ def digest(
                   file=sys.stderr)
     finally:
         log.close()
+
+
+def _issue_now(ctx: typer.Context) -> None:
+    from monitor.publish import issue_digest
+
+    config = _options(ctx).config()
+    log = _options(ctx).log()
+    try:
+        now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        issued = issue_digest(config, log, now)
+    finally:
+        log.close()
+    if not issued.recorded:
+        print(f"digest {issued.digest_id} was issued already")
+        return
+    digest = issued.digest
+    assert digest is not None
+    print(f"issued digest {issued.digest_id}: {len(digest.items)} mention(s) in {len(digest.stories)} stories")
+    for fmt, path in (issued.files or {}).items():
+        print(f"  wrote {fmt}: {path}")
+    for name, delivery in (issued.deliveries or {}).items():
+        outcome = (f"delivered ({delivery.detail})" if delivery.delivered
+                   else f"failed after {delivery.attempts} attempt(s): {delivery.reason}: {delivery.message}")
+        print(f"  {name}: {outcome}")
+    if not config.digest.channels:
+        print("  no channels configured ([[digest.channels]])")
 
 
 @app.command()

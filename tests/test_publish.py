@@ -247,3 +247,31 @@ def test_a_hanging_channel_never_holds_up_a_poll(database_url: str, tmp_path: Pa
         scheduler._current = scheduler._scheduler = None
         monitor.close()
         hook.shutdown()
+
+
+def test_the_cli_issues_a_digest_now_and_refuses_filters_with_it(
+        database_url: str, tmp_path: Path, httpserver: HTTPServer, receiver: list[Request],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import tomlkit
+
+    from monitor.cli import main
+
+    config = digest_config(database_url, tmp_path, httpserver)
+    open_seeded(config, FIRST).close()
+    path = tmp_path / "monitor.toml"
+    path.write_text(tomlkit.dumps({
+        "storage": {"url": database_url, "auto_migrate": True},
+        "digest": {"output_dir": str(tmp_path / "out"), "formats": ["markdown"], "channels": [
+            {"type": "webhook", "name": "hook", "url": httpserver.url_for("/hook"), "secret": SECRET}]}}),
+        encoding="utf-8")
+
+    assert main(["--config", str(path), "digest", "--issue"]) == 0
+    out = capsys.readouterr().out
+    assert "2 mention(s) in 2 stories" in out and "hook: delivered" in out
+    [written] = list((tmp_path / "out").glob("digest-*.md"))
+    assert "Putin to visit New Delhi" in written.read_text(encoding="utf-8")
+    assert len(receiver) == 1
+
+    assert main(["--config", str(path), "digest", "--issue", "--feed", "feed-a"]) == 1
+    assert "--issue: an issued digest holds every mention since the last one; it cannot be combined with --feed" \
+        in " ".join(capsys.readouterr().err.split())
