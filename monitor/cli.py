@@ -769,7 +769,7 @@ def retag(
     Example: news-monitor retag --dry-run
     """
     from monitor.pipeline import Monitor
-    from monitor.retag import events_for, feeds_of, plan, print_changes
+    from monitor.retag import plan, print_changes, record
 
     if format not in ("text", "json"):
         raise MonitorError(f"--format: unknown format {format!r} (choose text or json)")
@@ -779,10 +779,7 @@ def retag(
         changes = plan(monitor.config, monitor.log, monitor.tagger, topic=topic, since=after)
         recorded = 0
         if not dry_run and changes:
-            feeds = feeds_of(monitor.log, (c.article_id for c in changes))
-            for start in range(0, len(changes), 500):
-                result = monitor.log.append(events_for(changes[start:start + 500], feeds))
-                recorded += len(result.recorded)
+            recorded = record(monitor.log, changes)
             monitor.projections.catch_up()
     if format == "json":
         print(json.dumps({"dry_run": dry_run, "recorded": recorded, "changes": [c.as_dict() for c in changes]},

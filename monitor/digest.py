@@ -113,22 +113,22 @@ def build_digest(engine: Engine, since: dt.datetime | None = None, *, filters: F
     now = clock() if clock else dt.datetime.now(dt.UTC)
     with reading(engine) as conn:
         end = up_to_position if up_to_position is not None else _last_position(conn)
-        after = after_position or 0
-        if not windowed and filters.status == "unreviewed":
-            after = unreviewed_position(conn)
-        reviewed = not_(unreviewed_condition(conn))
+        cursor = unreviewed_position(conn)  # read once: every condition below uses the same snapshot of it
+        unreviewed_now = unreviewed_condition(cursor)
+        after = cursor if not windowed and filters.status == "unreviewed" else after_position or 0
+        reviewed = not_(unreviewed_now)
         columns = [mentions, articles.c.url, articles.c.title, articles.c.feed, articles.c.published_at,
                    articles.c.text, reviewed.label("reviewed")]
         query = select(*columns).select_from(with_review(mentions.join(
             articles, articles.c.article_id == mentions.c.article_id))).where(mentions.c.mention.is_(True))
-        query = query.where(*_conditions(conn, filters, since, after_position, up_to_position))
+        query = query.where(*_conditions(unreviewed_now, filters, since, after_position, up_to_position))
         query = query.order_by(mentions.c.position.desc())
         if limit is not None:
             query = query.limit(limit)
         rows = list(reversed(conn.execute(query).mappings().all()))
         feeds = conn.execute(select(feed_state.c.status, feed_state.c.polls)).all()
         unreviewed = conn.scalar(select(func.count()).select_from(with_review(mentions))
-                                 .where(mentions.c.mention.is_(True), unreviewed_condition(conn))) or 0
+                                 .where(mentions.c.mention.is_(True), unreviewed_now)) or 0
     items = [_item(row, with_text) for row in rows]
     stories = _stories(items, [row["text"] or "" for row in rows])
     return Digest(items, since, after, feeds_total=len(feeds),
@@ -141,7 +141,7 @@ def _last_position(conn: Connection) -> int:
     return conn.scalar(select(func.max(events_table.c.position))) or 0
 
 
-def _conditions(conn: Connection, filters: Filters, since: dt.datetime | None, after: int | None,
+def _conditions(unreviewed: Any, filters: Filters, since: dt.datetime | None, after: int | None,
                 up_to: int | None) -> list[Any]:
     out: list[Any] = []
     if since is not None:
@@ -151,9 +151,9 @@ def _conditions(conn: Connection, filters: Filters, since: dt.datetime | None, a
     if up_to is not None:
         out.append(mentions.c.position <= up_to)
     if filters.status == "unreviewed":
-        out.append(unreviewed_condition(conn))
+        out.append(unreviewed)
     elif filters.status == "reviewed":
-        out.append(not_(unreviewed_condition(conn)))
+        out.append(not_(unreviewed))
     if filters.topic:
         out.append(mentions.c.topic == filters.topic)
     if filters.feed:

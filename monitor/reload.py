@@ -184,7 +184,7 @@ class Reloader:
 
     def retag(self, config: Config, topics: list[tuple[str, float]]) -> int:
         """Retag each topic's articles published within its window; return the events recorded. Never raises."""
-        from monitor.retag import events_for, feeds_of, plan
+        from monitor.retag import plan, record
 
         recorded = 0
         with self._retag_lock:
@@ -193,10 +193,7 @@ class Reloader:
                     since = self.monitor.clock() - dt.timedelta(seconds=window)
                     self.monitor.projections.catch_up()
                     changes = plan(config, self.monitor.log, self.monitor.tagger, topic=topic, since=since)
-                    feeds = feeds_of(self.monitor.log, (c.article_id for c in changes))
-                    count = 0
-                    for start in range(0, len(changes), 500):
-                        count += len(self.monitor.log.append(events_for(changes[start:start + 500], feeds)).recorded)
+                    count = record(self.monitor.log, changes)
                     self.monitor.projections.catch_up()
                     recorded += count
                     log.info("retagged %s since %s: %d change(s), %d event(s) recorded", topic,

@@ -162,6 +162,16 @@ def feeds_of(log: EventLog, article_ids: Iterable[str]) -> dict[str, str | None]
     return found
 
 
+def record(log: EventLog, changes: list[Change]) -> int:
+    """Append the events of ``changes``, 500 at a time (each an atomic batch); return how many were recorded
+    (a retag already recorded, by another worker or an earlier run, records nothing)."""
+    if not changes:
+        return 0
+    feeds = feeds_of(log, (c.article_id for c in changes))
+    return sum(len(log.append(events_for(changes[start:start + 500], feeds)).recorded)
+               for start in range(0, len(changes), 500))
+
+
 # -- explain -----------------------------------------------------------------------------------------------
 
 def find_article(log: EventLog, ref: str) -> dict[str, Any]:

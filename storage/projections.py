@@ -520,10 +520,11 @@ def unreviewed_position(conn: Connection) -> int:
     return conn.scalar(select(review_cursor.c.position).where(review_cursor.c.name == "default")) or 0
 
 
-def unreviewed_condition(conn: Connection) -> Any:
+def unreviewed_condition(cursor: int) -> Any:
     """A WHERE clause over ``mentions`` (outer-joined with ``reviewed_mentions``, see ``with_review``) that
-    holds for the tags nobody has reviewed: after the cursor, and not reviewed one by one since tagged."""
-    return (mentions.c.position > unreviewed_position(conn)) & (
+    holds for the tags nobody has reviewed: after the cursor (``unreviewed_position``), and not reviewed one
+    by one since tagged."""
+    return (mentions.c.position > cursor) & (
         reviewed_mentions.c.position.is_(None) | (reviewed_mentions.c.position < mentions.c.position))
 
 

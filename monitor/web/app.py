@@ -47,7 +47,7 @@ from monitor.store import open_log, projections
 from monitor.web import present
 from monitor.web.metrics import MonitorCollector, exposition, metrics_registry
 from storage.eventlog import EventLog, reading
-from storage.projections import mentions, unreviewed_condition, with_review
+from storage.projections import mentions, unreviewed_condition, unreviewed_position, with_review
 
 TEMPLATES = Path(__file__).parent / "templates"
 CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; "
@@ -110,7 +110,7 @@ class WebState:
         """Counted in SQL (not through build_digest, which also groups stories): a scrape stays cheap."""
         self.catch_up()
         with reading(self.log.engine) as conn:
-            unreviewed = unreviewed_condition(conn)
+            unreviewed = unreviewed_condition(unreviewed_position(conn))
             query = (select(mentions.c.topic, unreviewed.label("unreviewed"), func.count())
                      .select_from(with_review(mentions)).where(mentions.c.mention.is_(True))
                      .group_by(mentions.c.topic, unreviewed))
