@@ -44,8 +44,8 @@ from report import Report  # benchmarks/report.py: run as a script, this folder 
 from sqlalchemy import MetaData, Table, and_, create_engine, func, select, text
 from sqlalchemy.engine import Engine, make_url
 
-from monitor import events as ev
-from monitor.digest import build_digest
+from monitor.digest.build import build_digest
+from monitor.events import catalogue as ev
 from storage.eventlog import EventLog, NewEvent, events_table
 from storage.projections import (
     Projections,

@@ -25,15 +25,15 @@ from typing import Any
 import httpx
 from sqlalchemy import or_, select
 
-from monitor import events as ev
-from monitor.config import Config, FeedSettings
+from monitor.config.model import Config, FeedSettings
 from monitor.errors import FetchError, StorageError
-from monitor.extract import Extraction, PageFailure, extract_page, from_feed
-from monitor.feeds import FeedEntry, ParsedFeed, entry_hash, find_feed_links, parse_feed
-from monitor.fetch import Fetcher, FetchResult
-from monitor.schedule import Policy
-from monitor.store import open_log, projections
-from monitor.tagging import Tagger
+from monitor.events import catalogue as ev
+from monitor.ingest.extract import Extraction, PageFailure, extract_page, from_feed
+from monitor.ingest.fetch import Fetcher, FetchResult
+from monitor.ingest.parse import FeedEntry, ParsedFeed, entry_hash, find_feed_links, parse_feed
+from monitor.ingest.policy import Policy
+from monitor.tagging.rules import Tagger
+from monitor.views.log import open_log, projections
 from storage.eventlog import AppendResult, EventLog, NewEvent, reading, utcnow
 from storage.projections import articles, entry_key, feed_state
 
@@ -143,7 +143,7 @@ class Monitor:
             return self._tagger
 
     def apply_config(self, config: Config) -> None:
-        """Use ``config`` from now on (hot reload, monitor.reload): the next poll tags with its topics and
+        """Use ``config`` from now on (hot reload, monitor.daemon.reload): the next poll tags with its topics and
         schedules with its policy. A poll in flight finishes with the config it started with."""
         with self._tagger_lock:
             self.config = config
@@ -471,6 +471,6 @@ class Monitor:
         Review, digest and config events themselves do not count, so reviewing twice with nothing new in
         between records one event (the second has the same key).
         """
-        from monitor.review import review_all
+        from monitor.views.review import review_all
 
         return review_all(self.log, source="cli", clock=self.clock)

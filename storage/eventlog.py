@@ -294,7 +294,7 @@ class EventLog:
              upcasters: Upcasters = NO_UPCASTERS, lock_timeout: float = 30.0) -> EventLog:
         """Open the log at ``url``. ``migrate``: True upgrades the schema to head, False never does, None
         (the default) upgrades SQLite automatically and requires PostgreSQL to be at head already."""
-        from storage import schema  # the migrations import this module
+        from storage import migrate as schema  # the migrations import this module
 
         engine = make_engine(url, lock_timeout=lock_timeout)
         try:

@@ -7,9 +7,9 @@ import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from monitor import events as ev
-from monitor.config import Config, config_from_dict
-from monitor.store import open_log, projections
+from monitor.config.model import Config, config_from_dict
+from monitor.events import catalogue as ev
+from monitor.views.log import open_log, projections
 from storage.eventlog import EventLog
 
 T0 = dt.datetime(2025, 12, 4, 9, 0, tzinfo=dt.UTC)

@@ -17,12 +17,12 @@ from pytest_httpserver import HTTPServer
 from sqlalchemy import select
 
 from monitor.cli import main
-from monitor.config import load_config
+from monitor.config.model import load_config
 from storage.eventlog import EventLog
 from storage.projections import VIEWS, checkpoints, feed_state
 
 REPO = Path(__file__).resolve().parents[1]
-DEMO_PAGES = REPO / "monitor" / "demo_data" / "articles"
+DEMO_PAGES = REPO / "monitor" / "demo" / "data" / "articles"
 
 # Our own sample pages (written for the demo): near misses and unrelated news.
 OTHER_PAGES = [

@@ -1,6 +1,6 @@
 """``news-monitor serve``: the review page, server-rendered, usable without JavaScript.
 
-Routes (GET never writes; every write appends ``DigestReviewed`` through ``monitor.review``):
+Routes (GET never writes; every write appends ``DigestReviewed`` through ``monitor.views.review``):
 
     GET  /              the review page: filters, mentions (unreviewed first), feeds panel
     POST /review        mark the ``item`` fields reviewed, then 303 back to the same filtered page
@@ -38,12 +38,12 @@ from jinja2 import Environment, FileSystemLoader
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from monitor.config import Config
-from monitor.digest import STATUSES, Filters, build_digest
+from monitor.config.model import Config
+from monitor.digest.build import STATUSES, Filters, build_digest
 from monitor.errors import MonitorError
-from monitor.review import mark_reviewed
-from monitor.status import feed_status
-from monitor.store import open_log, projections
+from monitor.views.log import open_log, projections
+from monitor.views.review import mark_reviewed
+from monitor.views.status import feed_status
 from monitor.web import present
 from monitor.web.metrics import MonitorCollector, exposition, metrics_registry
 from storage.eventlog import EventLog, reading
@@ -337,7 +337,7 @@ def create_app(config: Config, *, log: EventLog | None = None) -> FastAPI:
 
     @app.api_route("/feed.atom", methods=["GET", "HEAD"])
     def feed_atom(request: Request) -> Response:
-        from monitor.render import to_atom
+        from monitor.digest.render import to_atom
 
         filters, _ = parse_filters(request.query_params, default_status="all")
         state.catch_up()

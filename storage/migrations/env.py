@@ -1,7 +1,7 @@
-"""Alembic environment: migrations always run on a connection that storage.schema hands over.
+"""Alembic environment: migrations always run on a connection that storage.migrate hands over.
 
 Run them with ``news-monitor db upgrade`` (or automatically at start on SQLite), not with the alembic
-command line: storage.schema takes the lock that keeps two workers from migrating at once.
+command line: storage.migrate takes the lock that keeps two workers from migrating at once.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The schema of the walking skeleton: the event log and four read models.
 
-Databases created before migrations existed hold exactly this schema; storage.schema stamps them with
+Databases created before migrations existed hold exactly this schema; storage.migrate stamps them with
 this revision before upgrading.
 
 Revision ID: 0001

@@ -1,0 +1,652 @@
+"""The configuration: one typed, validated table of settings.
+
+``config/monitor.toml`` overlays the defaults declared here. Every setting has a type, a default and a
+check; an unknown key is an error. A problem is reported as one line that names the file, the key path
+(``topics[0].keywords.russia_side``) and what is wrong.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import glob
+import hashlib
+import json
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from monitor.config.lines import line_of, toml_error_line
+from monitor.errors import ConfigError
+
+DEFAULT_CONFIG_PATH = Path("config/monitor.toml")
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)", re.IGNORECASE)
+_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|kib|mb|mib|gb|gib)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {"b": 1, "kb": 1000, "kib": 1024, "mb": 1000**2, "mib": 1024**2, "gb": 1000**3, "gib": 1024**3}
+_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from ``"15m"``, ``"1h30m"``, ``"45s"``, ``"2d"`` or a plain number of seconds."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as \"15m\"")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str):
+        text = value.strip()
+        if text.startswith("-"):
+            raise ValueError(f"duration must be positive, got {value!r}")
+        pos, seconds = 0, 0.0
+        for match in _DURATION_PART.finditer(text):
+            if text[pos:match.start()].strip():
+                break
+            seconds += float(match.group(1)) * _DURATION_UNITS[match.group(2).lower()]
+            pos = match.end()
+        if not text or pos != len(text):
+            raise ValueError(f"invalid duration {value!r} (expected e.g. \"30s\", \"15m\", \"1h30m\")")
+    else:
+        raise ValueError(f"invalid duration {value!r} (expected e.g. \"15m\")")
+    if seconds <= 0:
+        raise ValueError(f"duration must be positive, got {value!r}")
+    return seconds
+
+
+def parse_size(value: Any) -> int:
+    """Bytes from ``"10MB"``, ``"512 KiB"`` or a plain integer."""
+    if isinstance(value, bool):
+        raise ValueError("expected a size such as \"10MB\"")
+    if isinstance(value, int):
+        size = value
+    elif isinstance(value, str) and (m := _SIZE.match(value)):
+        size = int(float(m.group(1)) * _SIZE_UNITS[(m.group(2) or "b").lower()])
+    else:
+        raise ValueError(f"invalid size {value!r} (expected e.g. \"10MB\" or a number of bytes)")
+    if size <= 0:
+        raise ValueError(f"size must be positive, got {value!r}")
+    return size
+
+
+def _parse_duration_or_zero(value: Any) -> float:
+    return 0.0 if value in (0, "0", "0s") else parse_duration(value)
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+DurationOrZero = Annotated[float, BeforeValidator(_parse_duration_or_zero)]
+Size = Annotated[int, BeforeValidator(parse_size)]
+
+
+def _error_at(key: tuple[str | int, ...], message: str) -> PydanticCustomError:
+    """A validation error about ``key`` below the value being validated (its path continues with ``key``)."""
+    return PydanticCustomError("config_error", message, {"key": key})
+
+
+def _check_http_url(value: str) -> str:
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"invalid URL {value!r} (expected an http:// or https:// URL)")
+    return value.strip()
+
+
+def _check_proximity(value: Any) -> Any:
+    if value == "sentence" or (isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 1000):
+        return value
+    raise ValueError(f"invalid proximity {value!r} (expected \"sentence\" or a number of words from 1 to 1000)")
+
+
+class _Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StorageSettings(_Settings):
+    url: str = "sqlite:///data/news-monitor.sqlite3"
+    lock_timeout: Duration = 30.0  # how long a SQLite writer waits for another one before giving up
+    auto_migrate: StrictBool = False  # PostgreSQL: upgrade the schema at start (SQLite always does)
+
+
+class NetworkSettings(_Settings):
+    allow_private_addresses: StrictBool = False
+    connect_timeout: Duration = 10.0
+    read_timeout: Duration = 20.0
+    total_timeout: Duration = 60.0
+    max_body_size: Size = 10 * 1024 * 1024  # bytes received (compressed or not), counted while streaming
+    max_decompressed_size: Size = 20 * 1024 * 1024  # bytes after gzip/deflate/brotli: stops decompression bombs
+    max_redirects: int = Field(default=5, ge=0, le=30)
+    user_agent: str = "news-monitor/0.1 (+https://github.com/news-monitor/news-monitor)"
+
+
+class SchedulerSettings(_Settings):
+    jitter: DurationOrZero = 30.0  # added to each wait: up to this, and up to 10% of it; 0 for none
+    max_workers: int = Field(default=4, ge=1, le=64)  # feeds polled at once, over all hosts
+    max_per_host: int = Field(default=2, ge=1, le=64)  # requests at once to one host (host:port)
+    min_interval: Duration = 300.0  # bounds of the adaptive interval and of server hints (ttl, max-age)
+    max_interval: Duration = 4 * 3600.0
+    default_interval: Duration = 900.0  # an adaptive feed's interval until its entries tell us better
+    max_backoff: Duration = 6 * 3600.0  # cap of the exponential backoff of a failing feed, and of Retry-After
+    shutdown_grace: Duration = 30.0  # on SIGTERM, how long polls in flight may take to finish
+
+    @model_validator(mode="after")
+    def _bounds(self) -> SchedulerSettings:
+        if self.min_interval > self.max_interval:
+            raise _error_at(("min_interval",), f"min_interval ({self.min_interval:g}s) is longer than max_interval "
+                                               f"({self.max_interval:g}s)")
+        return self
+
+
+def _check_interval(value: Any) -> Any:
+    return "adaptive" if isinstance(value, str) and value.strip().lower() == "adaptive" else parse_duration(value)
+
+
+class FeedSettings(_Settings):
+    name: str
+    url: str
+    # "adaptive" (the default): from the feed's observed entry frequency, within the scheduler's bounds;
+    # or a fixed duration such as "15m".
+    interval: Annotated[Literal["adaptive"] | float, BeforeValidator(_check_interval)] = "adaptive"
+    fetch_full_text: bool = True
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("feed name must not be empty")
+        return value.strip()
+
+    _url = field_validator("url")(classmethod(lambda cls, v: _check_http_url(v)))
+
+
+class Rule(_Settings):
+    """A boolean rule over keyword groups: exactly one of ``all``, ``any``, ``not``, or a group name."""
+
+    all: list[RuleNode] | None = None
+    any: list[RuleNode] | None = None
+    not_: RuleNode | None = Field(default=None, alias="not")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _one_operator(self) -> Rule:
+        given = [k for k in ("all", "any", "not_") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("a rule needs exactly one of 'all', 'any' or 'not'")
+        if (self.all is not None and not self.all) or (self.any is not None and not self.any):
+            raise ValueError("'all' and 'any' need at least one member")
+        return self
+
+    def groups(self) -> set[str]:
+        members = self.all or self.any or [self.not_]
+        out: set[str] = set()
+        for member in members:
+            out |= {member} if isinstance(member, str) else member.groups()
+        return out
+
+
+RuleNode = str | Rule
+Rule.model_rebuild()
+
+
+class FieldWeights(_Settings):
+    """The rule part of a topic's score, by where the rule holds: in the title, in a first sentence of the
+    text, for each further sentence. Their sum is capped at 1; the title counts more than a sentence."""
+
+    title: float = Field(default=1.0, ge=0.0, le=1.0)
+    text: float = Field(default=0.7, ge=0.0, le=1.0)
+    further_text: float = Field(default=0.1, ge=0.0, le=1.0)
+    # When every group of the rule occurs in the article but never together in one title or sentence.
+    scattered: float = Field(default=0.3, ge=0.0, le=1.0)
+
+
+class TopicSettings(_Settings):
+    id: str
+    title: str
+    keywords: dict[str, list[str]]
+    rule: RuleNode | None = None
+    proximity: Annotated[Literal["sentence"] | int, BeforeValidator(_check_proximity)] = "sentence"
+    # Sentences that speak of the topic without naming it in full ("The last Summit was held on July 8-9, 2024
+    # in Moscow"): in an article that matches, they are shown as evidence, marked context, with their dates.
+    # They do not count for the score.
+    context_rule: RuleNode | None = None
+    # Phrases whose words never count as keywords: "Indian Ocean", "Indian Wells", "meeting ... demand*"
+    # ("..." stands for up to three words).
+    exclusions: list[str] = []
+    field_weights: FieldWeights = FieldWeights()
+    # A sentence whose every date ended more than this many days before the article was published looks back
+    # at history ("his last visit to Russia in 2018"): it is shown, marked history, but does not count.
+    # 0 turns this off.
+    history_days: int = Field(default=180, ge=0, le=100_000)
+    reference_documents: list[str] = []
+    threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    possible_threshold: float = Field(default=0.3, ge=0.0, le=1.0)
+    similarity_weight: float = Field(default=0.25, ge=0.0, le=1.0)
+    # How many recent articles the similarity model learns word weights from, beside the reference documents
+    # (0: the references alone).
+    similarity_background: int = Field(default=2000, ge=0, le=1_000_000)
+    # After a change to this topic's keywords or rules (hot reload), retag the articles published within this
+    # window (e.g. "7d"); unset: retag only when asked (`news-monitor retag`).
+    retag_on_change: Duration | None = None
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, value: str) -> str:
+        if not _ID.match(value):
+            raise ValueError(f"invalid topic id {value!r} (lowercase letters, digits, '-' and '_')")
+        return value
+
+    @field_validator("keywords")
+    @classmethod
+    def _keywords(cls, groups: dict[str, list[str]]) -> dict[str, list[str]]:
+        if not groups:
+            raise ValueError("a topic needs at least one keyword group")
+        for name, terms in groups.items():
+            cleaned = [t for t in terms if t.strip()]
+            if not cleaned:
+                raise _error_at((name,), f"keyword group {name!r} is empty")
+        return groups
+
+    @model_validator(mode="after")
+    def _rule_names_groups(self) -> TopicSettings:
+        for key, rule in (("rule", self.effective_rule()), ("context_rule", self.context_rule)):
+            if rule is None:
+                continue
+            used = {rule} if isinstance(rule, str) else rule.groups()
+            unknown = sorted(used - set(self.keywords))
+            if unknown:
+                raise _error_at(
+                    (key,), f"{key.replace('_', ' ')} names unknown keyword group {unknown[0]!r}"
+                            f"{_suggest(unknown[0], self.keywords)}"
+                )
+        return self
+
+    def effective_rule(self) -> RuleNode:
+        """The rule, or by default: every keyword group must meet."""
+        return self.rule if self.rule is not None else Rule(all=list(self.keywords))
+
+
+def _check_crontab(value: Any) -> Any:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"invalid cron schedule {value!r} (expected e.g. \"0 8 * * *\")")
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        CronTrigger.from_crontab(value.strip(), timezone="UTC")
+    except ValueError as exc:
+        raise ValueError(f"invalid cron schedule {value!r} ({exc}; expected five fields: minute hour day "
+                         "month weekday, e.g. \"0 8 * * *\")") from None
+    return " ".join(value.split())
+
+
+def _check_timezone(value: Any) -> Any:
+    import zoneinfo
+
+    try:
+        zoneinfo.ZoneInfo(str(value))
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r} (expected e.g. \"UTC\" or \"Asia/Kolkata\")") from None
+    return value
+
+
+class _Channel(_Settings):
+    name: str | None = None  # how events and logs name the channel; by default its type and position
+
+
+class EmailChannel(_Channel):
+    """SMTP email with a text and an HTML part."""
+
+    type: Literal["email"]
+    smtp_host: str
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    security: Literal["starttls", "ssl", "none"] = "starttls"
+    username: str | None = None
+    password: str | None = None
+    password_env: str | None = None  # read the password from this environment variable instead
+    sender: str = Field(alias="from")
+    to: list[str] = Field(min_length=1)
+    subject: str = "news-monitor digest: {mentions} new mention(s)"
+    timeout: Duration = 30.0
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class WebhookChannel(_Channel):
+    """An HTTP POST of the digest as JSON, signed with HMAC-SHA256 in a header."""
+
+    type: Literal["webhook"]
+    url: str
+    secret: str | None = None
+    secret_env: str | None = None  # read the secret from this environment variable instead
+    timeout: Duration = 30.0
+
+    _url = field_validator("url")(classmethod(lambda cls, v: _check_http_url(v)))
+
+
+class AppriseChannel(_Channel):
+    """Any Apprise URL (Slack, Telegram, Matrix, ntfy, Discord, mailto://, json://...)."""
+
+    type: Literal["apprise"]
+    url: str | None = None
+    url_env: str | None = None  # read the URL (it often holds a token) from this environment variable
+
+    @model_validator(mode="after")
+    def _one_url(self) -> AppriseChannel:
+        if (self.url is None) == (self.url_env is None):
+            raise ValueError("an apprise channel needs exactly one of 'url' or 'url_env'")
+        return self
+
+
+Channel = Annotated[EmailChannel | WebhookChannel | AppriseChannel, Field(discriminator="type")]
+
+
+class DigestSettings(_Settings):
+    # Cron syntax (minute hour day month weekday), e.g. "0 8 * * *" for 08:00 every day; unset: no scheduled
+    # digests. On schedule the daemon records DigestIssued, writes the digest to output_dir and sends it.
+    schedule: Annotated[str | None, BeforeValidator(_check_crontab)] = None
+    timezone: Annotated[str, BeforeValidator(_check_timezone)] = "UTC"
+    # Where issued digests are written; relative paths resolve against the working directory, like the SQLite
+    # file of [storage] url.
+    output_dir: str = "data/digests"
+    formats: list[Literal["html", "markdown", "json", "atom", "text"]] = ["html", "markdown", "json"]
+    send_empty: StrictBool = False  # also send a digest with no new mention
+    retries: int = Field(default=3, ge=0, le=20)  # tries after a channel's first failure
+    retry_delay: Duration = 30.0  # before the first retry; doubled for each further one
+    channels: list[Channel] = []
+
+    def channel_names(self) -> list[str]:
+        """Each channel's name: its own, or its type and position ("webhook-2")."""
+        return [c.name or f"{c.type}-{i + 1}" for i, c in enumerate(self.channels)]
+
+
+class WebSettings(_Settings):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    # Required by every action that writes (mark reviewed), when set. token_env reads it from the environment.
+    token: str | None = None
+    token_env: str | None = None
+    # The address the page is reached at, for the links of /feed.atom (e.g. "https://monitor.example.org");
+    # by default the address of each request.
+    base_url: str | None = None
+    page_size: int = Field(default=100, ge=1, le=5000)
+
+
+class Config(_Settings):
+    storage: StorageSettings = StorageSettings()
+    network: NetworkSettings = NetworkSettings()
+    scheduler: SchedulerSettings = SchedulerSettings()
+    digest: DigestSettings = DigestSettings()
+    web: WebSettings = WebSettings()
+    feeds: list[FeedSettings] = []
+    topics: list[TopicSettings] = []
+
+    # Where the file was read from; reference documents resolve relative to its folder.
+    source: Path | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Config:
+        for kind, key, attr, names in (("feed name", "feeds", "name", [f.name for f in self.feeds]),
+                                       ("topic id", "topics", "id", [t.id for t in self.topics])):
+            seen: dict[str, int] = {}
+            for index, name in enumerate(names):
+                if name in seen:
+                    raise _error_at((key, index, attr),
+                                    f"duplicate {kind} {name!r} (already used by {key}[{seen[name]}])")
+                seen[name] = index
+        return self
+
+    def feed(self, name: str) -> FeedSettings:
+        for feed in self.feeds:
+            if feed.name == name:
+                return feed
+        raise ConfigError(f"no feed named {name!r}{_suggest(name, [f.name for f in self.feeds])}")
+
+    @property
+    def base_dir(self) -> Path:
+        return self.source.parent if self.source else Path.cwd()
+
+    def reference_paths(self, topic: TopicSettings) -> list[Path]:
+        paths: list[Path] = []
+        for pattern in topic.reference_documents:
+            full = pattern if os.path.isabs(pattern) else str(self.base_dir / pattern)
+            paths.extend(Path(p) for p in sorted(glob.glob(full, recursive=True)) if Path(p).is_file())
+        return paths
+
+    def topic_version(self, topic: TopicSettings) -> str:
+        """A short hash of everything that decides a topic's tags: rules, terms and reference texts."""
+        # retag_on_change says when to retag, not how to tag: it is not part of the version.
+        decisive = topic.model_dump(mode="json", by_alias=True, exclude={"retag_on_change"})
+        digest = hashlib.sha256(json.dumps(decisive, sort_keys=True).encode())
+        for path in self.reference_paths(topic):
+            digest.update(path.name.encode())
+            digest.update(path.read_bytes())
+        return digest.hexdigest()[:12]
+
+
+def _suggest(word: str, choices: Any) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _is_union_label(part: Any) -> bool:
+    return part in ("function-after[_one_operator(), Rule]", "str", "Rule") or "[" in str(part)
+
+
+def _clean_loc(raw: Any, loc: tuple[Any, ...]) -> tuple[str | int, ...]:
+    """The key path of an error as the file spells it: pydantic's union branch labels left out, and so is the
+    tag of a discriminated union (a channel's ``email`` in ``digest.channels.0.email.smtp_host``)."""
+    node, out = raw, []
+    for part in loc:
+        if _is_union_label(part):
+            continue
+        if isinstance(part, str) and isinstance(node, dict) and part not in node and node.get("type") == part:
+            continue
+        out.append(part)
+        if isinstance(part, int):
+            node = node[part] if isinstance(node, list) and 0 <= part < len(node) else None
+        else:
+            node = node.get(part) if isinstance(node, dict) else None
+    return tuple(out)
+
+
+def _key_path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _describe(error: dict[str, Any], loc: tuple[Any, ...], raw: dict[str, Any]) -> str:
+    if error["type"] == "extra_forbidden":
+        key = loc[-1]
+        return f"unknown key {key!r}{_suggest(str(key), _fields_at(loc[:-1], raw))}"
+    return error["msg"].removeprefix("Value error, ")
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The models an annotation may hold: ``Rule`` in ``str | Rule | None``, each channel type in ``list[Channel]``."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [model for arg in getattr(annotation, "__args__", ()) for model in _models_in(arg)]
+
+
+def _fields_at(loc: tuple[Any, ...], raw: Any) -> list[str]:
+    """The keys the table at ``loc`` (a cleaned key path) may have, for "did you mean"."""
+    models: list[type[BaseModel]] = [Config]
+    node = raw
+    for part in loc:
+        node = (node[part] if isinstance(node, list) and 0 <= part < len(node) else None) if isinstance(part, int) \
+            else (node.get(part) if isinstance(node, dict) else None)
+        if isinstance(part, int):
+            continue
+        field = next((f for m in models for name, f in m.model_fields.items() if part in (name, f.alias)), None)
+        if field is None:
+            return []
+        models = _models_in(field.annotation)
+    if len(models) > 1 and isinstance(node, dict):  # a discriminated union: the member its "type" names
+        models = [m for m in models if "type" in m.model_fields
+                  and node.get("type") in getattr(m.model_fields["type"].annotation, "__args__", ())] or models
+    names = [f.alias or name for m in models for name, f in m.model_fields.items() if not f.exclude]
+    return list(dict.fromkeys(names))
+
+
+class InvalidConfig(ConfigError):
+    """A config that fails validation. The message is its first problem; ``errors`` lists every one, each a line
+    ``<file>:<line>: <key path>: <problem>``."""
+
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__(errors[0])
+        self.errors = errors
+
+
+def config_errors(error: ConfigError) -> list[str]:
+    """Each problem of a config error, one line each."""
+    return list(getattr(error, "errors", None) or [str(error)])
+
+
+# --- environment overrides: NEWS_MONITOR_<SECTION>_<KEY> ---------------------------------------------------
+
+ENV_PREFIX = "NEWS_MONITOR_"
+ENV_SECTIONS = ("storage", "network", "scheduler", "digest", "web")
+# Variables of the program itself, not settings.
+ENV_NOT_OVERRIDES = {"CONFIG", "DEBUG", "AUTO_MIGRATE", "TEST_DATABASE_URL", "SHARED", "DATABASE_URL"}
+
+
+def _env_value(text: str) -> Any:
+    """A TOML value when the text is one (``8``, ``true``, ``"x"``, ``["a"]``), else the text as a string."""
+    try:
+        value = tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+    return text if isinstance(value, dt.date | dt.time) else value
+
+
+def _named_by_env_keys(raw: Any) -> set[str]:
+    """Variables the config names as the place of a secret (``token_env = "..."``): they are not overrides."""
+    if isinstance(raw, dict):
+        names = {v for k, v in raw.items() if isinstance(k, str) and k.endswith("_env") and isinstance(v, str)}
+        return names.union(*(_named_by_env_keys(v) for v in raw.values()))
+    if isinstance(raw, list):
+        return set().union(*(_named_by_env_keys(v) for v in raw))
+    return set()
+
+
+def env_overrides(raw: dict[str, Any], env: Mapping[str, str] | None = None) -> dict[tuple[str, str], tuple[str, Any]]:
+    """The overrides the environment sets: ``(section, key) -> (variable, value)``.
+
+    ``NEWS_MONITOR_NETWORK_TOTAL_TIMEOUT=30s`` sets ``[network] total_timeout``. Variables of other sections, of
+    the program itself (NEWS_MONITOR_CONFIG...) and those a ``*_env`` key names are not overrides.
+    """
+    env = os.environ if env is None else env
+    secrets = _named_by_env_keys(raw)
+    found: dict[tuple[str, str], tuple[str, Any]] = {}
+    for variable in sorted(env):
+        rest = variable[len(ENV_PREFIX):] if variable.startswith(ENV_PREFIX) else None
+        if not rest or rest in ENV_NOT_OVERRIDES or variable in secrets:
+            continue
+        section = next((s for s in ENV_SECTIONS if rest.lower().startswith(f"{s}_")), None)
+        if section is None or len(rest) == len(section) + 1:
+            continue
+        found[(section, rest[len(section) + 1:].lower())] = (variable, _env_value(env[variable]))
+    return found
+
+
+def _with_overrides(raw: dict[str, Any], overrides: dict[tuple[str, str], tuple[str, Any]]) -> dict[str, Any]:
+    merged = dict(raw)
+    for (section, key), (_, value) in overrides.items():
+        table = merged.get(section, {})
+        if isinstance(table, dict):
+            merged[section] = {**table, key: value}
+    return merged
+
+
+# --- loading ------------------------------------------------------------------------------------------------
+
+
+def load_config(path: str | os.PathLike[str] | None = None, *, database_url: str | None = None,
+                env: Mapping[str, str] | None = None) -> Config:
+    """Read and validate the config file: the defaults, then the file, then the environment's NEWS_MONITOR_*
+    overrides, then ``database_url`` (from the CLI or env NEWS_MONITOR_DATABASE_URL) for storage.url."""
+    config_path = Path(path or os.environ.get("NEWS_MONITOR_CONFIG") or DEFAULT_CONFIG_PATH)
+    try:
+        text = config_path.read_bytes().decode("utf-8")
+        raw = tomllib.loads(text)
+    except FileNotFoundError:
+        raise ConfigError(f"{config_path}: config file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{config_path}: cannot read config file: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        line, what = toml_error_line(text, str(exc))
+        raise ConfigError(f"{config_path}{f':{line}' if line else ''}: invalid TOML: {what}") from exc
+    return config_from_dict(raw, source=config_path.resolve(), database_url=database_url, text=text, env=env)
+
+
+def _named(raw: dict[str, Any], path: str, loc: tuple[Any, ...]) -> str:
+    """The key path, with the topic's id when it is inside one: "topics[0] ('india-russia').rule"."""
+    topics = raw.get("topics")
+    if len(loc) > 1 and loc[0] == "topics" and isinstance(loc[1], int) and isinstance(topics, list) \
+            and loc[1] < len(topics) and isinstance(topics[loc[1]], dict) and isinstance(topics[loc[1]].get("id"), str):
+        prefix = f"topics[{loc[1]}]"
+        return f"{prefix} ({topics[loc[1]]['id']!r}){path[len(prefix):]}"
+    return path
+
+
+def config_from_dict(raw: dict[str, Any], *, source: Path | None = None, database_url: str | None = None,
+                     text: str | None = None, env: Mapping[str, str] | None = None) -> Config:
+    """Validate ``raw`` (a parsed config file) with the environment's overrides. ``text``, the file's text, lets
+    an error name the line of its key; without it errors name the file and the key path only."""
+    name = str(source) if source else "<config>"
+    overrides = env_overrides(raw, env)
+    raw = _with_overrides(raw, overrides)
+    database_url = database_url or (os.environ if env is None else env).get("NEWS_MONITOR_DATABASE_URL")
+    if database_url:
+        raw = {**raw, "storage": {**(raw.get("storage") or {}), "url": database_url}}
+
+    def where(loc: tuple[Any, ...]) -> tuple[str, int]:
+        """Where a key's value comes from, and the line for sorting (0 for none)."""
+        if loc[:2] in overrides:
+            return f"env {overrides[loc[:2]][0]}", 0  # type: ignore[index]
+        line = line_of(text, loc) if text is not None else None
+        return (f"{name}:{line}", line) if line else (name, 0)
+
+    try:
+        config = Config.model_validate({**raw, "source": source})
+    except ValidationError as exc:
+        messages: dict[str, tuple[int, str]] = {}
+        for error in exc.errors():
+            # A rule is a group name or a table: for a table, the "not a string" error of the name branch is noise.
+            if error["type"] == "string_type" and isinstance(error["input"], dict):
+                continue
+            loc = _clean_loc(raw, (*error["loc"], *(error["ctx"]["key"] if error["type"] == "config_error" else ())))
+            path = _named(raw, _key_path(loc), loc)
+            place, line = where(loc)
+            messages.setdefault(path, (line, f"{place}: {path}: {_describe(error, loc, raw)}"))
+        # In the order of the file (the environment's first): the message is the first problem.
+        ordered = [message for _, message in sorted(messages.values(), key=lambda item: item[0])]
+        raise InvalidConfig(ordered or [f"{name}: {exc}"]) from exc
+    problems = []
+    for index, topic in enumerate(config.topics):
+        for number, pattern in enumerate(topic.reference_documents):
+            full = pattern if os.path.isabs(pattern) else str(config.base_dir / pattern)
+            if not glob.glob(full, recursive=True):
+                loc = ("topics", index, "reference_documents", number)
+                problems.append(f"{where(loc)[0]}: topics[{index}] ({topic.id!r}).reference_documents: {pattern!r} "
+                                "matches no file")
+    if problems:
+        raise InvalidConfig(problems)
+    return config

@@ -1,0 +1,235 @@
+"""Digests of new mentions, read from the projections (never from the pipeline's stages).
+
+A digest is a window of mentions (decision "mention") and their articles:
+- by default the unreviewed ones: tagged after the review cursor (the last "everything up to here"
+  ``DigestReviewed``) and not reviewed one by one since they were tagged;
+- or those tagged since a date (``since``), or between two log positions (a scheduled digest's window);
+- narrowed by ``Filters``: topic, feed, publication dates, score, review status.
+
+Items are grouped into stories (the same event covered by several outlets, monitor.digest.stories) and the
+stories by day. Rendering lives in monitor.digest.render; this module only reads.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from sqlalchemy import func, not_, select
+from sqlalchemy.engine import Connection, Engine
+
+from storage.eventlog import events_table, reading
+from storage.projections import (
+    articles,
+    feed_state,
+    mentions,
+    unreviewed_condition,
+    unreviewed_position,
+    with_review,
+)
+
+Status = Literal["unreviewed", "reviewed", "all"]
+STATUSES: tuple[str, ...] = ("unreviewed", "reviewed", "all")
+# Story grouping reads this much of each article: the lede and body carry the facts that rewrites share.
+_STORY_TEXT_CHARS = 2500
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What a digest, the review page or the API shows. Dates are publication dates (the tag's time when the
+    feed gave none), inclusive, in UTC."""
+
+    topic: str | None = None
+    feed: str | None = None
+    date_from: dt.date | None = None
+    date_to: dt.date | None = None
+    min_score: float | None = None
+    status: Status = "unreviewed"
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"unknown status {self.status!r} (choose {', '.join(STATUSES)})")
+        if self.min_score is not None and not 0 <= self.min_score <= 1:
+            raise ValueError(f"score must be between 0 and 1, got {self.min_score:g}")
+        if self.date_from and self.date_to and self.date_from > self.date_to:
+            raise ValueError(f"the date range ends ({self.date_to}) before it starts ({self.date_from})")
+
+
+@dataclass
+class Digest:
+    items: list[dict[str, Any]]
+    since: dt.datetime | None
+    after_position: int
+    feeds_total: int
+    feeds_failing: int
+    feeds_polled: int
+    stories: list[dict[str, Any]] = field(default_factory=list)
+    up_to_position: int = 0  # the log's last position when the digest was read: the window's end
+    unreviewed: int = 0  # unreviewed mentions in the whole log, whatever the filters
+    generated_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    filters: Filters | None = None
+
+    @property
+    def window(self) -> dict[str, Any]:
+        return {"since": self.since.isoformat() if self.since else None, "after_position": self.after_position,
+                "up_to_position": self.up_to_position}
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {"mentions": len(self.items), "stories": len(self.stories), "feeds": self.feeds_total,
+                "feeds_polled": self.feeds_polled, "feeds_failing": self.feeds_failing,
+                "unreviewed": self.unreviewed}
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"items": self.items, "stories": self.stories, "window": self.window, "counts": self.counts,
+                "generated_at": self.generated_at.isoformat()}
+
+    def refs(self) -> list[tuple[str, str, int]]:
+        """The tags shown, as ``(article_id, topic, position)``: what "mark all shown reviewed" reviews."""
+        return [(item["article_id"], item["topic"], item["position"]) for item in self.items]
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _day_start(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+
+
+def build_digest(engine: Engine, since: dt.datetime | None = None, *, filters: Filters | None = None,
+                 after_position: int | None = None, up_to_position: int | None = None, limit: int | None = None,
+                 with_text: bool = False, clock: Any = None) -> Digest:
+    """The mentions of a window, with their articles, grouped into stories.
+
+    Without ``since`` or positions, the window is the unreviewed mentions (``filters.status`` decides
+    otherwise); with them, every mention in the window, unless ``filters`` says which. ``limit`` keeps the
+    newest items. ``with_text`` adds each article's extracted text (the review page expands it)."""
+    windowed = since is not None or after_position is not None or up_to_position is not None
+    filters = filters or Filters(status="all" if windowed else "unreviewed")
+    now = clock() if clock else dt.datetime.now(dt.UTC)
+    with reading(engine) as conn:
+        end = up_to_position if up_to_position is not None else _last_position(conn)
+        cursor = unreviewed_position(conn)  # read once: every condition below uses the same snapshot of it
+        unreviewed_now = unreviewed_condition(cursor)
+        after = cursor if not windowed and filters.status == "unreviewed" else after_position or 0
+        reviewed = not_(unreviewed_now)
+        columns = [mentions, articles.c.url, articles.c.title, articles.c.feed, articles.c.published_at,
+                   articles.c.text, reviewed.label("reviewed")]
+        query = select(*columns).select_from(with_review(mentions.join(
+            articles, articles.c.article_id == mentions.c.article_id))).where(mentions.c.mention.is_(True))
+        query = query.where(*_conditions(unreviewed_now, filters, since, after_position, up_to_position))
+        query = query.order_by(mentions.c.position.desc())
+        if limit is not None:
+            query = query.limit(limit)
+        rows = list(reversed(conn.execute(query).mappings().all()))
+        feeds = conn.execute(select(feed_state.c.status, feed_state.c.polls)).all()
+        unreviewed = conn.scalar(select(func.count()).select_from(with_review(mentions))
+                                 .where(mentions.c.mention.is_(True), unreviewed_now)) or 0
+    items = [_item(row, with_text) for row in rows]
+    stories = _stories(items, [row["text"] or "" for row in rows])
+    return Digest(items, since, after, feeds_total=len(feeds),
+                  feeds_failing=sum(1 for status, _ in feeds if status in ("failing", "gone")),
+                  feeds_polled=sum(1 for _, polls in feeds if polls), stories=stories, up_to_position=end,
+                  unreviewed=unreviewed, generated_at=now, filters=filters)
+
+
+def _last_position(conn: Connection) -> int:
+    return conn.scalar(select(func.max(events_table.c.position))) or 0
+
+
+def _conditions(unreviewed: Any, filters: Filters, since: dt.datetime | None, after: int | None,
+                up_to: int | None) -> list[Any]:
+    out: list[Any] = []
+    if since is not None:
+        out.append(mentions.c.tagged_at >= since)
+    if after is not None:
+        out.append(mentions.c.position > after)
+    if up_to is not None:
+        out.append(mentions.c.position <= up_to)
+    if filters.status == "unreviewed":
+        out.append(unreviewed)
+    elif filters.status == "reviewed":
+        out.append(not_(unreviewed))
+    if filters.topic:
+        out.append(mentions.c.topic == filters.topic)
+    if filters.feed:
+        out.append(articles.c.feed == filters.feed)
+    if filters.min_score is not None:
+        out.append(mentions.c.score >= filters.min_score)
+    published = func.coalesce(articles.c.published_at, mentions.c.tagged_at)
+    if filters.date_from:
+        out.append(published >= _day_start(filters.date_from))
+    if filters.date_to:
+        out.append(published < _day_start(filters.date_to + dt.timedelta(days=1)))
+    return out
+
+
+def outlet(url: str | None) -> str | None:
+    """The publisher's host, without "www.": what a reader calls the outlet."""
+    host = urlsplit(url or "").hostname
+    return host.removeprefix("www.") if host else None
+
+
+def _item(row: Any, with_text: bool) -> dict[str, Any]:
+    explanation = row["explanation"] or {}
+    item = {
+        "article_id": row["article_id"], "url": row["url"], "title": row["title"], "feed": row["feed"],
+        "outlet": outlet(row["url"]), "published_at": _iso(row["published_at"]), "topic": row["topic"],
+        "score": row["score"], "sentences": [s["text"] if isinstance(s, dict) else s for s in row["sentences"]],
+        "decision": row["decision"], "terms": row["terms"], "dates": explanation.get("dates", []),
+        "evidence": explanation.get("evidence", []), "similarity": explanation.get("similarity", {}),
+        "rule": explanation.get("rule"), "topic_version": row["topic_version"], "tagged_at": _iso(row["tagged_at"]),
+        "position": row["position"], "reviewed": bool(row["reviewed"]), "story": None,
+    }
+    if with_text:
+        item["text"] = row["text"]
+    return item
+
+
+def _stories(items: list[dict[str, Any]], texts: Sequence[str]) -> list[dict[str, Any]]:
+    """Group the items into stories (one article tagged for two topics is one story), ordered by day, then by
+    their first item; set each item's ``story``."""
+    from monitor.digest.stories import StoryDoc, group_stories
+
+    if not items:
+        return []
+    # One document per article: an article tagged for several topics is the same story.
+    first_index: dict[str, int] = {}
+    of_article: dict[str, list[int]] = {}
+    for index, item in enumerate(items):
+        first_index.setdefault(item["article_id"], index)
+        of_article.setdefault(item["article_id"], []).append(index)
+    article_order = list(first_index)
+    # The topic's own terms (Modi, Putin, summit) are shared by every item of a topic: grouping ignores them.
+    terms: dict[str, set[str]] = {a: set() for a in article_order}
+    for item in items:
+        terms[item["article_id"]].update(item["terms"] or ())
+    docs = [StoryDoc(items[first_index[a]]["title"] or "", texts[first_index[a]][:_STORY_TEXT_CHARS],
+                     _published(items[first_index[a]]), terms=tuple(sorted(terms[a]))) for a in article_order]
+    stories = []
+    for group in group_stories(docs):
+        indexes = sorted(i for member in group for i in of_article[article_order[member]])
+        lead = max(indexes, key=lambda i: (items[i]["score"], -i))
+        dates = [d for i in indexes if (d := _published(items[i]))]
+        first = min(dates) if dates else None
+        day_source = first or dt.datetime.fromisoformat(items[indexes[0]]["tagged_at"])
+        story_id = min(items[i]["article_id"] for i in indexes)[:12]
+        for i in indexes:
+            items[i]["story"] = story_id
+        stories.append({
+            "id": story_id, "title": items[lead]["title"] or items[lead]["url"],
+            "day": day_source.astimezone(dt.UTC).date().isoformat(), "items": indexes,
+            "outlets": sorted({items[i]["outlet"] for i in indexes if items[i]["outlet"]}),
+            "feeds": sorted({items[i]["feed"] for i in indexes if items[i]["feed"]}),
+            "first_published": _iso(first), "score": max(items[i]["score"] for i in indexes),
+        })
+    stories.sort(key=lambda s: (s["day"], s["items"][0]))
+    return stories
+
+
+def _published(item: dict[str, Any]) -> dt.datetime | None:
+    return dt.datetime.fromisoformat(item["published_at"]) if item["published_at"] else None

@@ -1,0 +1,284 @@
+"""Re-running stored articles through the topics' rules as they are now (``retag``), and saying why an
+article is or is not tagged (``explain``).
+
+Retag replays the stored ``ArticleExtracted`` events (with the new text of any ``ArticleRevised``) through
+the current config and compares each result with the tag the mentions view holds:
+
+- a tag where there was none (or a retracted one): ``MentionTagged`` ("added");
+- no tag where there was one: ``MentionRetracted`` ("removed");
+- a tag whose decision or sentences changed, or whose score moved by ``SCORE_CHANGE`` or more:
+  ``MentionTagged`` ("changed").
+
+Each event's key names the tag it supersedes (its position), so a retag is idempotent by data: running it
+again, or in two processes at once, records nothing more; going back to an earlier config later is new.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+
+from monitor.config.model import Config
+from monitor.errors import MonitorError
+from monitor.events import catalogue as ev
+from monitor.ingest.parse import canonical_url
+from monitor.tagging.rules import Tagger, TopicResult
+from storage.eventlog import EventLog, NewEvent, reading
+from storage.projections import articles, mentions
+
+TAGGED = ("mention", "possible")
+# The similarity's word weights drift a little as articles arrive (its background): a score that moved less
+# than this, with the same decision and sentences, is not a change worth an event.
+SCORE_CHANGE = 0.05
+
+
+@dataclass(frozen=True)
+class StoredArticle:
+    article_id: str
+    title: str
+    text: str
+    url: str
+    published_at: dt.datetime
+
+
+@dataclass
+class Change:
+    article_id: str
+    topic: str
+    kind: str  # added | removed | changed
+    title: str
+    url: str
+    before: str  # the stored decision: mention, possible or none
+    after: str  # the decision now
+    score_before: float | None
+    score_after: float
+    supersedes: int  # position of the stored tag (0: none)
+    published_at: dt.datetime
+    result: TopicResult = field(repr=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"article_id": self.article_id, "topic": self.topic, "change": self.kind, "title": self.title,
+                "url": self.url, "before": self.before, "after": self.after, "score_before": self.score_before,
+                "score_after": self.score_after, "topic_version": self.result.topic_version,
+                "sentences": self.result.sentences if self.after != "none" else []}
+
+
+def stored_articles(log: EventLog, since: dt.datetime | None = None) -> Iterable[StoredArticle]:
+    """The newest text of every extracted article, from the log (published at or after ``since``)."""
+    latest: dict[str, dict[str, Any]] = {}
+    for event in log.read(types=[ev.ARTICLE_EXTRACTED, ev.ARTICLE_REVISED]):
+        data = event.data
+        if event.type == ev.ARTICLE_EXTRACTED:
+            latest[data["article_id"]] = {"title": data.get("title") or "", "text": data.get("text") or "",
+                                          "url": data.get("url") or "", "published_at": event.occurred_at}
+        elif data["article_id"] in latest:  # a revision of an extracted article
+            known = latest[data["article_id"]]
+            if data.get("text") is not None:
+                known["text"] = data["text"]
+            if data.get("title"):
+                known["title"] = data["title"]
+            known["url"] = data.get("url") or known["url"]
+    for article, data in latest.items():
+        if since is None or data["published_at"] >= since:
+            yield StoredArticle(article, data["title"], data["text"], data["url"], data["published_at"])
+
+
+def current_tags(log: EventLog) -> dict[tuple[str, str], dict[str, Any]]:
+    with reading(log.engine) as conn:
+        rows = conn.execute(select(mentions.c.article_id, mentions.c.topic, mentions.c.decision, mentions.c.score,
+                                   mentions.c.sentences, mentions.c.position, mentions.c.topic_version)).mappings()
+        return {(row["article_id"], row["topic"]): dict(row) for row in rows}
+
+
+def plan(config: Config, log: EventLog, tagger: Tagger, *, topic: str | None = None,
+         since: dt.datetime | None = None) -> list[Change]:
+    """What a retag would record, in the order of the log; nothing is written."""
+    if topic is not None and topic not in {t.id for t in config.topics}:
+        known = ", ".join(t.id for t in config.topics) or "none"
+        raise MonitorError(f"--topic: no topic {topic!r} in the config (topics: {known})")
+    tags = current_tags(log)
+    changes: list[Change] = []
+    for article in stored_articles(log, since):
+        results = tagger.tag(article.title, article.text, article.published_at)
+        for topic_id, result in results.items():
+            if topic is not None and topic_id != topic:
+                continue
+            stored = tags.get((article.article_id, topic_id))
+            before = stored["decision"] if stored and stored["decision"] in TAGGED else "none"
+            kind = _kind(before, stored, result)
+            if kind:
+                changes.append(Change(
+                    article.article_id, topic_id, kind, article.title, article.url, before, result.decision,
+                    stored["score"] if stored and before != "none" else None, result.score,
+                    stored["position"] if stored else 0, article.published_at, result))
+    return changes
+
+
+def _kind(before: str, stored: dict[str, Any] | None, result: TopicResult) -> str | None:
+    after = result.decision
+    if after == "none":
+        return "removed" if before != "none" else None
+    if before == "none":
+        return "added"
+    assert stored is not None
+    if after != before or abs(stored["score"] - result.score) >= SCORE_CHANGE \
+            or list(stored["sentences"] or []) != result.sentences:
+        return "changed"
+    return None
+
+
+def events_for(changes: list[Change], feeds: dict[str, str | None]) -> list[NewEvent]:
+    out: list[NewEvent] = []
+    for change in changes:
+        result = change.result
+        published = change.published_at.isoformat()
+        if change.kind == "removed":
+            out.append(ev.mention_retracted(
+                change.article_id, change.topic, result.topic_version, change.published_at, {
+                    "previous_decision": change.before, "decision": result.decision, "score": result.score,
+                    "rule_score": result.rule_score, "title": change.title, "url": change.url,
+                    "published_at": published,
+                }, supersedes=change.supersedes))
+        else:
+            payload = {**result.as_dict(), "title": change.title, "url": change.url,
+                       "feed": feeds.get(change.article_id), "published_at": published, "retag": True}
+            out.append(ev.mention_tagged(change.article_id, change.topic, result.topic_version, change.published_at,
+                                         payload, supersedes=change.supersedes))
+    return out
+
+
+def feeds_of(log: EventLog, article_ids: Iterable[str]) -> dict[str, str | None]:
+    wanted = sorted(set(article_ids))
+    found: dict[str, str | None] = {}
+    with reading(log.engine) as conn:
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            found.update((article, feed) for article, feed in conn.execute(
+                select(articles.c.article_id, articles.c.feed).where(articles.c.article_id.in_(chunk))))
+    return found
+
+
+def record(log: EventLog, changes: list[Change]) -> int:
+    """Append the events of ``changes``, 500 at a time (each an atomic batch); return how many were recorded
+    (a retag already recorded, by another worker or an earlier run, records nothing)."""
+    if not changes:
+        return 0
+    feeds = feeds_of(log, (c.article_id for c in changes))
+    return sum(len(log.append(events_for(changes[start:start + 500], feeds)).recorded)
+               for start in range(0, len(changes), 500))
+
+
+# -- explain -----------------------------------------------------------------------------------------------
+
+def find_article(log: EventLog, ref: str) -> dict[str, Any]:
+    """An article of the articles view by id, unique id prefix (at least 6 characters) or URL."""
+    ref = ref.strip()
+    with reading(log.engine) as conn:
+        columns = select(articles)
+        if ref.startswith(("http://", "https://")):
+            try:
+                canonical = canonical_url(ref)
+            except ValueError:
+                raise MonitorError(f"not a valid URL: {ref!r}") from None
+            rows = conn.execute(columns.where(articles.c.article_id == ev.article_id(canonical))).mappings().all() \
+                or conn.execute(columns.where(articles.c.url == ref)).mappings().all()
+        else:
+            rows = conn.execute(columns.where(articles.c.article_id == ref)).mappings().all()
+            if not rows and len(ref) >= 6:
+                rows = conn.execute(columns.where(articles.c.article_id.startswith(ref, autoescape=True))
+                                    .limit(5)).mappings().all()
+    if not rows:
+        raise MonitorError(f"no stored article matches {ref!r} (give its id, an id prefix or its URL; "
+                           "`news-monitor events --type ArticleDiscovered` lists them)")
+    if len(rows) > 1:
+        raise MonitorError(f"{ref!r} matches several articles ({', '.join(r['article_id'] for r in rows)}): "
+                           "give more of the id")
+    return dict(rows[0])
+
+
+def stored_explanations(log: EventLog, article: str) -> dict[str, dict[str, Any]]:
+    """The mentions view's rows for one article, by topic, with the stored reasoning."""
+    with reading(log.engine) as conn:
+        rows = conn.execute(select(mentions).where(mentions.c.article_id == article)).mappings().all()
+    return {row["topic"]: {**(row["explanation"] or {}), "decision": row["decision"], "score": row["score"],
+                           "sentences": row["sentences"], "terms": row["terms"], "position": row["position"],
+                           "topic_version": row["topic_version"]} for row in rows}
+
+
+# -- printing ----------------------------------------------------------------------------------------------
+
+def print_changes(changes: list[Change], console: Any, *, dry_run: bool, recorded: int | None = None) -> None:
+    """A table of what changed (added, removed, score changes); feed text is printed as text, never markup."""
+    from rich.table import Table
+
+    counts = {kind: sum(1 for c in changes if c.kind == kind) for kind in ("added", "removed", "changed")}
+    summary = f"{counts['added']} added, {counts['removed']} removed, {counts['changed']} changed"
+    if not changes:
+        console.print("No tag changes: the stored tags match the current config.", markup=False)
+        return
+    table = Table("change", "topic", "decision", "score", "article", "title", show_lines=False)
+    for c in changes:
+        before = f"{c.score_before:.3f}" if c.score_before is not None else "-"
+        table.add_row(c.kind, c.topic, f"{c.before} -> {c.after}", f"{before} -> {c.score_after:.3f}",
+                      c.article_id[:8], c.title[:80])
+    console.print(table)
+    if dry_run:
+        console.print(f"dry run: {summary}; nothing written", markup=False)
+    else:
+        console.print(f"{summary}; {recorded} event(s) recorded", markup=False)
+
+
+def print_explanation(article: dict[str, Any], stored: dict[str, dict[str, Any]],
+                      current: dict[str, TopicResult] | None, console: Any) -> None:
+    from rich.markup import escape
+
+    console.print(f"[bold]{escape(article['title'] or '(no title)')}[/bold]")
+    console.print(f"article {article['article_id']} · feed {escape(str(article['feed']))} · published "
+                  f"{article['published_at'].isoformat() if article['published_at'] else 'unknown'}")
+    console.print(f"{escape(article['url'])}")
+    console.print(f"text: {article['word_count'] or 0} words from {article['text_source'] or 'nowhere'}"
+                  + (f" (extraction: {escape(str(article['extraction_reason']))})"
+                     if article["extraction_reason"] else ""))
+    topics = sorted(set(stored) | set(current or {}))
+    if not topics:
+        console.print("\nNo topic tagged this article (nothing recorded; --current re-runs today's rules).")
+    for topic in topics:
+        console.print()
+        if topic in stored:
+            _print_reasoning(console, f"{topic}: recorded", stored[topic])
+        else:
+            console.print(f"[bold]{escape(topic)}[/bold]: nothing recorded (the rules gave no tag)")
+        if current is not None and topic in current:
+            _print_reasoning(console, f"{topic}: with the current config", current[topic].as_dict())
+
+
+def _print_reasoning(console: Any, heading: str, data: dict[str, Any]) -> None:
+    from rich.markup import escape
+
+    console.print(f"[bold]{escape(heading)}[/bold]: {data.get('decision')} (score {data.get('score', 0):.3f}, "
+                  f"topic version {escape(str(data.get('topic_version')))})")
+    if data.get("decision") == "retracted":
+        console.print(f"  retracted: the rules of version {escape(str(data.get('topic_version')))} no longer "
+                      f"give it (was {escape(str(data.get('previous_decision')))})")
+        return
+    console.print(f"  rule: {escape(str(data.get('rule', '')))} → rule part {data.get('rule_score', 0):.2f}")
+    for group, labels in (data.get("groups") or {}).items():
+        console.print(f"  group {escape(group)}: {escape(', '.join(labels))}")
+    similarity = data.get("similarity") or {}
+    for name, value in sorted(similarity.items(), key=lambda kv: -kv[1]):
+        console.print(f"  similarity to {escape(name)}: {value:.3f}")
+    for item in data.get("evidence") or []:
+        mark = " (history: does not count)" if item.get("history") else ""
+        console.print(f"  [{escape(item['field'])} {item['start']}-{item['end']}]{escape(mark)} "
+                      f"{escape(item['text'])}")
+        console.print(f"      terms: {escape(', '.join(item['terms']))}")
+        for ref in item.get("dates") or []:
+            span = ref["date"] if ref["date"] == ref["end_date"] else f"{ref['date']} to {ref['end_date']}"
+            console.print(f"      date: {escape(ref['text'])!s} → {span}")
+        closest = item.get("closest_reference")
+        if closest:
+            console.print(f"      closest reference: {escape(closest['document'])} ({closest['similarity']:.3f})")

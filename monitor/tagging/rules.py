@@ -1,0 +1,354 @@
+"""Tag articles against watched topics, and say why.
+
+A topic matches in a *unit* (the title, or one sentence of the text; or a window of N words when the
+topic sets ``proximity = N``) when its rule holds over the keyword groups found there. For the
+India–Russia summit: an India-side term, a Russia-side term and a meeting word in the same sentence.
+
+Exclusions ("Indian Ocean", "meeting ... demand*") mask the words they match: those count for no group.
+
+The score combines two parts, both reported:
+- the rule part, from the topic's ``field_weights``: by default 1.0 when the title matches, 0.7 for the
+  first matching sentence of the text, +0.1 for each further one (capped at 1); 0.3 (``scattered``)
+  when the groups all occur in the article but never together in one unit. A sentence that only looks
+  back (every date it names ended over ``history_days`` before publication) is shown as evidence,
+  marked ``history``, but does not count;
+- the similarity part: the highest TF-IDF cosine similarity to the topic's reference documents, scaled
+  so that 0.3 counts as full similarity. The word weights (IDF) are learnt from the references'
+  paragraphs plus a background of up to ``similarity_background`` articles seen so far, so that words
+  every article uses weigh little.
+
+``score = (1 - similarity_weight) * rule + similarity_weight * similarity``, and the decision is
+``mention`` at or above ``threshold``, ``possible`` at or above ``possible_threshold``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from monitor.config.model import Config, RuleNode, TopicSettings
+from monitor.language.text import Span, Term, TermHit, TermIndex, fold, sentences, tokens, without_excluded
+from monitor.tagging.dates import find_dates
+
+SIMILARITY_SATURATION = 0.3
+TITLE_FIELD, TEXT_FIELD = "title", "text"
+
+
+def evaluate(rule: RuleNode, present: set[str]) -> bool:
+    """Whether ``rule`` holds when exactly the groups in ``present`` were found."""
+    if isinstance(rule, str):
+        return rule in present
+    if rule.all is not None:
+        return all(evaluate(r, present) for r in rule.all)
+    if rule.any is not None:
+        return any(evaluate(r, present) for r in rule.any)
+    return not evaluate(rule.not_, present)
+
+
+def could_hold(rule: RuleNode, present: set[str]) -> bool:
+    """Whether ``rule`` could hold in some part of a document whose groups are at most ``present``: as
+    ``evaluate``, but a NOT is assumed to hold (a part may lack what the whole document has)."""
+    if isinstance(rule, str):
+        return rule in present
+    if rule.all is not None:
+        return all(could_hold(r, present) for r in rule.all)
+    if rule.any is not None:
+        return any(could_hold(r, present) for r in rule.any)
+    return True
+
+
+def describe(rule: RuleNode) -> str:
+    """The rule as a readable expression, e.g. ``india_side AND russia_side AND meeting``."""
+    if isinstance(rule, str):
+        return rule
+    if rule.not_ is not None:
+        inner = describe(rule.not_)
+        return f"NOT {inner}" if isinstance(rule.not_, str) or rule.not_.not_ is not None else f"NOT ({inner})"
+    joiner = " AND " if rule.all is not None else " OR "
+    members = rule.all if rule.all is not None else rule.any
+    parts = [describe(m) if isinstance(m, str) or m.not_ is not None else f"({describe(m)})" for m in members]
+    return joiner.join(parts)
+
+
+@dataclass
+class ReferenceIndex:
+    """TF-IDF vectors of a topic's reference documents, fitted on their paragraphs."""
+
+    names: list[str]
+    vectorizer: TfidfVectorizer | None
+    matrix: Any
+
+    background: int = 0  # how many articles the word weights were learnt from, beside the references
+
+    @classmethod
+    def build(cls, paths: Iterable[Path], background: list[str] | None = None) -> ReferenceIndex:
+        docs = [(p.name, p.read_text(encoding="utf-8")) for p in paths]
+        if not docs:
+            return cls([], None, None)
+        paragraphs = [para for _, body in docs for para in re.split(r"\n\s*\n", body) if para.strip()]
+        # Our fold (lower case, no accents, by a translate table) is sklearn's lowercase + strip_accents at a
+        # fraction of the cost, which is most of tagging's time on a long article.
+        options: dict[str, Any] = {"stop_words": "english", "sublinear_tf": True, "ngram_range": (1, 2),
+                                   "preprocessor": fold}
+        vectorizer = TfidfVectorizer(**options).fit(paragraphs)
+        extra = [text for text in background or [] if text.strip()]
+        if extra:
+            # The vocabulary stays the references' (the background's own words would add nothing to their
+            # vectors, and only cost memory); the background makes words every article uses weigh less.
+            vectorizer = TfidfVectorizer(**options, vocabulary=vectorizer.vocabulary_).fit(paragraphs + extra)
+        return cls([name for name, _ in docs], vectorizer, vectorizer.transform([body for _, body in docs]),
+                   len(background or []))
+
+    def __post_init__(self) -> None:
+        if self.vectorizer is not None:
+            self._analyze = self.vectorizer.build_analyzer()
+            self._vocabulary: dict[str, int] = self.vectorizer.vocabulary_
+            self._idf = self.vectorizer.idf_
+            self._references = np.asarray(self.matrix.todense())  # a few documents x their vocabulary
+
+    def similarity(self, texts: list[str]) -> list[dict[str, float]]:
+        """Cosine similarity of each text to each reference. The same numbers as
+        ``linear_kernel(vectorizer.transform(texts), matrix)`` (a test holds them equal), computed directly:
+        sklearn's input checks cost more than the arithmetic for one article."""
+        if self.vectorizer is None:
+            return [{} for _ in texts]
+        return [self._similarity(text) for text in texts]
+
+    def _similarity(self, text: str) -> dict[str, float]:
+        counts: dict[int, int] = {}
+        vocabulary = self._vocabulary
+        for term in self._analyze(text):
+            column = vocabulary.get(term)
+            if column is not None:
+                counts[column] = counts.get(column, 0) + 1
+        if not counts:
+            return dict.fromkeys(self.names, 0.0)
+        columns = np.fromiter(counts, dtype=np.intp, count=len(counts))
+        weights = (np.log(np.fromiter(counts.values(), dtype=float, count=len(counts))) + 1.0) * self._idf[columns]
+        weights /= np.sqrt(weights @ weights)
+        scores = self._references[:, columns] @ weights
+        return {name: round(float(score), 4) for name, score in zip(self.names, scores, strict=True)}
+
+
+@dataclass
+class TopicResult:
+    topic: str
+    topic_version: str
+    mention: bool
+    decision: str
+    score: float
+    rule: str
+    rule_score: float
+    similarity: dict[str, float]
+    evidence: list[dict[str, Any]] = field(default_factory=list)
+    terms: list[str] = field(default_factory=list)
+    groups: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def sentences(self) -> list[str]:
+        return [e["text"] for e in self.evidence]
+
+    @property
+    def dates(self) -> list[dict[str, Any]]:
+        seen: dict[tuple[str, str], dict[str, Any]] = {}
+        for item in self.evidence:
+            for ref in item["dates"]:
+                seen.setdefault((ref["date"], ref["end_date"]), ref)
+        return list(seen.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON form used by ``tag`` and stored in ``MentionTagged``."""
+        return {
+            "mention": self.mention, "decision": self.decision, "score": self.score,
+            "sentences": self.sentences, "terms": self.terms, "evidence": self.evidence,
+            "dates": self.dates, "rule": self.rule, "rule_score": self.rule_score,
+            "groups": self.groups, "similarity": self.similarity, "topic_version": self.topic_version,
+        }
+
+
+class CompiledTopic:
+    def __init__(self, config: Config, topic: TopicSettings, background: list[str] | None = None) -> None:
+        self.settings = topic
+        self.id = topic.id
+        self.version = config.topic_version(topic)
+        self.rule = topic.effective_rule()
+        self.rule_text = describe(self.rule)
+        self.context_rule = topic.context_rule
+        terms = [t for group, labels in topic.keywords.items() for label in labels
+                 if (t := Term.compile(group, label)) is not None]
+        self.index = TermIndex(terms)
+        self.exclusions = TermIndex([t for label in topic.exclusions
+                                     if (t := Term.compile("exclusion", label)) is not None])
+        self.references = ReferenceIndex.build(config.reference_paths(topic),
+                                               (background or [])[-topic.similarity_background:]
+                                               if topic.similarity_background else [])
+        # Per group, a pattern that finds every place one of its terms could start (its first word at a word
+        # start; more than the tokens match, never less): a document where the rule cannot hold is known at
+        # the cost of a few searches, before any sentence is split or tokenised.
+        firsts: dict[str, set[str]] = {}
+        for term in terms:
+            firsts.setdefault(term.group, set()).add(term.words[0])
+        self.screens = {group: re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, sorted(words))) + ")")
+                        for group, words in firsts.items()}
+        # Any term at all, a whole word (or the start of one, for "meet*"): a sentence where this finds
+        # nothing has no hits, and is not tokenised.
+        whole = sorted({t.words[0] for t in terms if not t.prefix[0]})
+        starts = sorted({t.words[0] for t in terms if t.prefix[0]})
+        alternatives = ([r"(?:" + "|".join(map(re.escape, whole)) + r")(?!\w)"] if whole else []) \
+            + ([r"(?:" + "|".join(map(re.escape, starts)) + ")"] if starts else [])
+        self.any_term = re.compile(r"(?<!\w)(?:" + "|".join(alternatives) + ")") if alternatives else None
+
+    def may_match(self, title: str, text: str) -> bool:
+        """False when no part of the document can satisfy the rule (so its rule part is 0)."""
+        folded = fold(f"{title}\n{text}")
+        return could_hold(self.rule, {group for group, screen in self.screens.items() if screen.search(folded)})
+
+    def units(self, title: str, text: str, folded_text: str | None = None) -> list[tuple[str, Span]]:
+        """The title and the sentences of the text, with offsets. With ``folded_text`` (``fold(text)``), lines
+        where no term of the topic occurs are left out unsplit: sentences never cross a line break."""
+        out: list[tuple[str, Span]] = []
+        if title.strip():
+            lead = len(title) - len(title.lstrip())  # offsets index the title as given
+            out.append((TITLE_FIELD, Span(title.strip(), lead, lead + len(title.strip()))))
+        # Feeds and extractors often repeat the headline as the first line of the text.
+        first_line = text.lstrip().split("\n", 1)[0].strip()
+        skip_first = bool(title.strip()) and first_line == title.strip()
+        first = True  # the text's first sentence is yet to come
+        offset = 0
+        for line in text.split("\n"):
+            start, offset = offset, offset + len(line) + 1
+            if not line.strip():
+                continue
+            if folded_text is not None and (self.any_term is None
+                                            or not self.any_term.search(folded_text, start, start + len(line))):
+                first = False
+                continue
+            for span in sentences(line):
+                if skip_first and first and span.text == first_line:
+                    first = False
+                    continue
+                first = False
+                out.append((TEXT_FIELD, Span(span.text, span.start + start, span.end + start)))
+        return out
+
+    def tag(self, title: str, text: str, published: dt.date | None, *, skip_hopeless: bool = False) -> TopicResult:
+        """``skip_hopeless``: when the rule part is so low that no similarity could lift the score to
+        ``possible``, return the decision "none" without computing the similarity (most articles of a
+        busy feed name no term of the topic; the pipeline records nothing for them anyway)."""
+        weight = self.settings.similarity_weight if self.references.names else 0.0
+        if skip_hopeless and weight < self.settings.possible_threshold and not self.may_match(title, text):
+            return TopicResult(topic=self.id, topic_version=self.version, mention=False, decision="none",
+                               score=0.0, rule=self.rule_text, rule_score=0.0, similarity={})
+        groups_in_doc: dict[str, set[str]] = {}
+        evidence: list[dict[str, Any]] = []
+        folded = {TITLE_FIELD: fold(title), TEXT_FIELD: fold(text)}  # one character per character: sliceable
+        for field_name, span in self.units(title, text, folded[TEXT_FIELD]):
+            folded_span = folded[field_name][span.start:span.end]
+            if self.any_term is None or not self.any_term.search(folded_span):
+                continue
+            toks = tokens(span.text, folded_span)
+            hits = self.index.find(toks)
+            if hits and not self.exclusions.empty:
+                hits = without_excluded(hits, self.exclusions.find(toks))
+            for hit in hits:
+                groups_in_doc.setdefault(hit.term.group, set()).add(hit.term.label)
+            matched = self._matching_hits(hits)
+            context = False
+            if matched is None:
+                if self.context_rule is None or not hits or field_name != TEXT_FIELD \
+                        or not evaluate(self.context_rule, {h.term.group for h in hits}):
+                    continue
+                matched, context = hits, True
+            dates = find_dates(span.text, published)
+            evidence.append({
+                "field": field_name, "text": span.text, "start": span.start, "end": span.end,
+                "terms": sorted({h.term.label for h in matched}),
+                "groups": sorted({h.term.group for h in matched}),
+                "dates": [d.as_dict() for d in dates],
+                "history": self._looks_back(dates, published),
+                "context": context,
+                "closest_reference": None,
+            })
+        if all(item["context"] for item in evidence):
+            evidence = []  # context sentences only speak of the topic in an article that names it
+        rule_score = self._rule_score(evidence, set(groups_in_doc))
+        if skip_hopeless and (1 - weight) * rule_score + weight < self.settings.possible_threshold:
+            return TopicResult(
+                topic=self.id, topic_version=self.version, mention=False, decision="none",
+                score=round((1 - weight) * rule_score, 4), rule=self.rule_text, rule_score=round(rule_score, 4),
+                similarity={}, groups={g: sorted(labels) for g, labels in sorted(groups_in_doc.items())})
+        # One transform for the whole article and its evidence sentences: each call has a fixed cost.
+        scores = self.references.similarity([f"{title}\n{text}", *(e["text"] for e in evidence)])
+        similarity, per_sentence = scores[0], scores[1:]
+        best = max(similarity.values(), default=0.0)
+        score = round((1 - weight) * rule_score + weight * min(1.0, best / SIMILARITY_SATURATION), 4)
+        if evidence and self.references.names:
+            for item, sims in zip(evidence, per_sentence, strict=True):
+                name, value = max(sims.items(), key=lambda kv: kv[1])
+                item["closest_reference"] = {"document": name, "similarity": value}
+        if score >= self.settings.threshold:
+            decision = "mention"
+        elif score >= self.settings.possible_threshold:
+            decision = "possible"
+        else:
+            decision = "none"
+        return TopicResult(
+            topic=self.id, topic_version=self.version, mention=decision == "mention", decision=decision,
+            score=score, rule=self.rule_text, rule_score=round(rule_score, 4), similarity=similarity,
+            evidence=evidence, terms=sorted({t for e in evidence for t in e["terms"]}),
+            groups={g: sorted(labels) for g, labels in sorted(groups_in_doc.items())},
+        )
+
+    def _looks_back(self, dates: list[Any], published: dt.date | None) -> bool:
+        """Whether every date a sentence names ended more than ``history_days`` before publication."""
+        days = self.settings.history_days
+        if not days or published is None or not dates:
+            return False
+        horizon = published - dt.timedelta(days=days)
+        return all(ref.end_date < horizon for ref in dates)
+
+    def _rule_score(self, evidence: list[dict[str, Any]], groups_in_doc: set[str]) -> float:
+        weights = self.settings.field_weights
+        current = [e for e in evidence if not e["history"] and not e["context"]]
+        body_hits = sum(1 for e in current if e["field"] == TEXT_FIELD)
+        if current:
+            lead = max(weights.title if any(e["field"] == TITLE_FIELD for e in current) else 0.0,
+                       weights.text if body_hits else 0.0)
+            return min(1.0, lead + weights.further_text * max(0, body_hits - 1))
+        if any(not e["context"] for e in evidence) or evaluate(self.rule, groups_in_doc):
+            return weights.scattered
+        return 0.0
+
+    def _matching_hits(self, hits: list[TermHit]) -> list[TermHit] | None:
+        """The hits that satisfy the rule in this unit, or None when it does not hold."""
+        if not hits:
+            return None
+        proximity = self.settings.proximity
+        if proximity == "sentence":
+            return hits if evaluate(self.rule, {h.term.group for h in hits}) else None
+        for anchor in hits:
+            window = [h for h in hits if anchor.first_token <= h.first_token < anchor.first_token + proximity]
+            if evaluate(self.rule, {h.term.group for h in window}):
+                return window
+        return None
+
+
+class Tagger:
+    """Tags title and text against every configured topic."""
+
+    def __init__(self, config: Config, background: list[str] | None = None) -> None:
+        """``background``: texts of articles seen so far, oldest first, for the similarity's word weights."""
+        self.topics = [CompiledTopic(config, topic, background) for topic in config.topics]
+
+    def tag(self, title: str, text: str, published: dt.date | dt.datetime | None = None, *,
+            skip_hopeless: bool = False) -> dict[str, TopicResult]:
+        day = published.date() if isinstance(published, dt.datetime) else published
+        return {topic.id: topic.tag(title or "", text or "", day, skip_hopeless=skip_hopeless)
+                for topic in self.topics}

@@ -1,0 +1,50 @@
+"""Each feed's health, read from the feed-state view: what ``news-monitor feeds status`` shows.
+
+Configured feeds come first, in config order, including those never polled yet; feeds that are in the log
+but no longer in the config follow, so a removed or renamed feed's history stays visible.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+from monitor.config.model import Config
+from storage.eventlog import reading
+from storage.projections import feed_state
+
+FIELDS = ("feed", "configured", "url", "status", "last_polled_at", "last_success_at", "last_error_at",
+          "last_error_reason", "last_error_message", "consecutive_failures", "polls", "failures", "articles",
+          "interval", "schedule", "next_poll_at", "last_moved_at")
+
+
+def feed_status(engine: Engine, config: Config) -> list[dict[str, Any]]:
+    with reading(engine) as conn:
+        rows = {row["feed"]: dict(row) for row in conn.execute(select(feed_state)).mappings()}
+    out: list[dict[str, Any]] = []
+    for feed in config.feeds:
+        row = rows.pop(feed.name, None)
+        if row is None:
+            out.append({**dict.fromkeys(FIELDS), "feed": feed.name, "configured": True, "url": feed.url,
+                        "status": "never_polled", "consecutive_failures": 0, "polls": 0, "failures": 0,
+                        "articles": 0})
+            continue
+        # The configured URL, unless the feed moved since (then the URL it is polled at now).
+        url = row["current_url"] if row["url"] == feed.url and row["current_url"] else feed.url
+        out.append(_entry(row, configured=True, url=url))
+    for row in rows.values():
+        out.append(_entry(row, configured=False, url=row["current_url"] or row["url"]))
+    return out
+
+
+def _entry(row: dict[str, Any], *, configured: bool, url: str) -> dict[str, Any]:
+    entry = {name: row.get(name) for name in FIELDS}
+    entry.update(configured=configured, url=url)
+    return entry
+
+
+def as_json(entry: dict[str, Any]) -> dict[str, Any]:
+    return {k: v.isoformat() if isinstance(v, dt.datetime) else v for k, v in entry.items()}
