@@ -26,7 +26,7 @@ import httpx
 from sqlalchemy import or_, select
 
 from monitor.config.model import Config, FeedSettings
-from monitor.errors import FetchError, StorageError
+from monitor.errors import FeedError, FetchError, ParseError, StorageError
 from monitor.events import catalogue as ev
 from monitor.ingest.extract import Extraction, PageFailure, extract_page, from_feed
 from monitor.ingest.fetch import Fetcher, FetchResult
@@ -207,7 +207,7 @@ class Monitor:
         except Exception as exc:  # a bug must not stop the other feeds or the daemon: record it
             log.exception("polling %s failed unexpectedly", feed.name)
             message = f"internal error: {type(exc).__name__}: {exc}"[:300]
-            return self._failed(feed, attempt, started_at, FetchError("internal_error", message),
+            return self._failed(feed, attempt, started_at, FeedError("internal_error", message),
                                 KnownFeed(feed.url, {}, None, 0), sink)
         finally:
             if catch_up:
@@ -238,7 +238,7 @@ class Monitor:
             headers["If-Modified-Since"] = row["last_modified"]
         return KnownFeed(row["current_url"] or feed.url, headers, row["interval"], row["consecutive_failures"])
 
-    def _failed(self, feed: FeedSettings, attempt: str, at: dt.datetime, error: FetchError,
+    def _failed(self, feed: FeedSettings, attempt: str, at: dt.datetime, error: FeedError,
                 known: KnownFeed, sink: GroupCommit | None) -> PollOutcome:
         decision = self.policy.after_failure(feed, at, failures=known.failures + 1, previous=known.interval,
                                              retry_after=error.retry_after, gone=error.reason == "http_410")
@@ -267,7 +267,7 @@ class Monitor:
         moved = None
         try:
             parsed = parse_feed(response.content, response.url, response.headers)
-        except FetchError as error:
+        except ParseError as error:
             links = find_feed_links(response.content, response.url) if error.reason == "not_a_feed" else []
             if not links:
                 raise
@@ -275,8 +275,8 @@ class Monitor:
             try:
                 response = self.fetcher.get(links[0])
                 parsed = parse_feed(response.content, response.url, response.headers)
-            except FetchError as failure:
-                raise FetchError(failure.reason, f"{known.url} is an HTML page; the feed it links to failed: "
+            except FeedError as failure:
+                raise type(failure)(failure.reason, f"{known.url} is an HTML page; the feed it links to failed: "
                                                  f"{failure.message}", status=failure.status,
                                  retry_after=failure.retry_after) from failure
             moved = {"from_url": known.url, "to_url": response.permanent_url or links[0],
@@ -290,7 +290,7 @@ class Monitor:
                  known: KnownFeed, sink: GroupCommit | None) -> PollOutcome:
         try:
             fetched = self._fetch(feed, known)
-        except FetchError as error:
+        except FeedError as error:
             return self._failed(feed, attempt, started_at, error, known, sink)
         response, parsed = fetched.response, fetched.parsed
         polled: dict[str, Any] = {

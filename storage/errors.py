@@ -1,15 +1,31 @@
-"""Database errors translated into one clear line (a StorageError, raised ``from`` the driver's error).
+"""The storage layer's own errors, and database errors translated into them at one boundary.
 
-The conditions an operator can act on get their own wording: a database that cannot be reached, a
-SQLite file locked by another process, a full disk, a file that is not a database, a read-only file.
-Anything else keeps the driver's own message, shortened to one line.
+    StorageError          the event log or a view cannot be reached, read or written
+    └── ConcurrencyError  an append found a stream at another version than the caller expected
+
+Every call into the database that can fail runs inside ``translating(doing, engine)``, which turns a
+driver's error into a StorageError with one clear line, raised ``from`` the original. The conditions an
+operator can act on get their own wording: a database that cannot be reached, a SQLite file locked by
+another process, a full disk, a file that is not a database, a read-only file. Anything else keeps the
+driver's own message, shortened to one line.
 """
 
 from __future__ import annotations
 
-from sqlalchemy.engine import Engine
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-from monitor.errors import StorageError
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+
+class StorageError(Exception):
+    """The event log or a read model could not be reached, read or written."""
+
+
+class ConcurrencyError(StorageError):
+    """An append found a stream at another version than the caller expected."""
+
 
 _CONDITIONS: tuple[tuple[tuple[str, ...], str], ...] = (
     (("database is locked", "database table is locked"),
@@ -46,3 +62,13 @@ def translate(exc: BaseException, doing: str, engine: Engine | None = None) -> S
         if any(needle in lowered for needle in needles):
             return StorageError(f"{doing}{where}: {meaning} ({detail})")
     return StorageError(f"{doing}{where}: {detail}")
+
+
+@contextmanager
+def translating(doing: str, engine: Engine | None = None) -> Iterator[None]:
+    """Run the block; a database error in it becomes a StorageError saying what failed (``doing``, e.g.
+    "cannot append to the event log") and where, raised from the driver's error."""
+    try:
+        yield
+    except SQLAlchemyError as exc:
+        raise translate(exc, doing, engine) from exc

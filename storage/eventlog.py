@@ -72,8 +72,7 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.types import TypeDecorator
 
-from monitor.errors import ConcurrencyError, StorageError
-from storage.errors import safe_url, translate
+from storage.errors import ConcurrencyError, StorageError, safe_url, translate
 
 # The advisory lock that serialises appends on PostgreSQL: a fixed 32-bit class plus the schema's hash, so
 # that logs in different schemas of one database do not wait for each other.

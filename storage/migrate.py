@@ -21,8 +21,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from monitor.errors import StorageError
-from storage.errors import safe_url, translate
+from storage.errors import StorageError, safe_url, translate
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
 _MIGRATION_LOCK_CLASS = 0x6E6D_6D01  # with the schema's hash: migrations of one schema wait for each other

@@ -44,8 +44,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from monitor.errors import StorageError
-from storage.errors import translate
+from storage.errors import StorageError, translate
 from storage.eventlog import (
     NO_UPCASTERS,
     RecordedEvent,

@@ -22,7 +22,7 @@ from typer.exceptions import Abort, TyperException
 
 from monitor import __version__
 from monitor.config.model import Config, load_config
-from monitor.errors import MonitorError
+from monitor.errors import HANDLED, MonitorError
 
 if TYPE_CHECKING:
     from storage.eventlog import EventLog
@@ -843,7 +843,7 @@ def main(argv: list[str] | None = None) -> int:
     debug = bool(os.environ.get("NEWS_MONITOR_DEBUG"))
     try:
         code = app(args=argv, prog_name="news-monitor", standalone_mode=False)
-    except MonitorError as exc:
+    except HANDLED as exc:
         _fail(f"error: {exc}")
         code = 1
     except TyperException as exc:  # bad arguments and usage

@@ -33,7 +33,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from monitor.config.lines import line_of, toml_error_line
-from monitor.errors import ConfigError
+from monitor.errors import ConfigError, InvalidConfig
 
 DEFAULT_CONFIG_PATH = Path("config/monitor.toml")
 
@@ -503,15 +503,6 @@ def _fields_at(loc: tuple[Any, ...], raw: Any) -> list[str]:
                   and node.get("type") in getattr(m.model_fields["type"].annotation, "__args__", ())] or models
     names = [f.alias or name for m in models for name, f in m.model_fields.items() if not f.exclude]
     return list(dict.fromkeys(names))
-
-
-class InvalidConfig(ConfigError):
-    """A config that fails validation. The message is its first problem; ``errors`` lists every one, each a line
-    ``<file>:<line>: <key path>: <problem>``."""
-
-    def __init__(self, errors: list[str]) -> None:
-        super().__init__(errors[0])
-        self.errors = errors
 
 
 def config_errors(error: ConfigError) -> list[str]:

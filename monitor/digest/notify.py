@@ -72,7 +72,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import httpx
 
 from monitor.config.model import AppriseChannel, Channel, EmailChannel, WebhookChannel
-from monitor.errors import MonitorError
+from monitor.errors import DeliveryError
 from monitor.events import catalogue as events
 from storage.eventlog import NewEvent, utcnow
 
@@ -112,15 +112,6 @@ class Delivery:
     detail: str | None = None  # on success
     reason: str | None = None  # on failure: the last attempt's reason code
     message: str | None = None  # on failure: the last attempt's message (secrets redacted)
-
-
-class DeliveryError(MonitorError):
-    """A channel could not deliver. ``reason`` is a stable code such as ``smtp_auth`` or ``http_500``."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
 
 
 # -- sending ---------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ import lxml.html
 import orjson
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError
 
-from monitor.errors import FetchError
+from monitor.errors import ParseError
 
 _TRACKING = re.compile(r"^(utm_[a-z_]+|fbclid|gclid|mc_cid|mc_eid|ocid|cmpid|ref_src|igshid|at_medium|at_campaign)$",
                        re.IGNORECASE)
@@ -128,10 +128,10 @@ def _date(entry: feedparser.FeedParserDict) -> dt.datetime | None:
 
 
 def parse_feed(content: bytes, base_url: str, headers: dict[str, str] | None = None) -> ParsedFeed:
-    """Entries of an RSS/Atom/RDF document or a JSON Feed. Raises FetchError('not_a_feed') when it holds no
-    feed, FetchError('empty_body') when it holds nothing."""
+    """Entries of an RSS/Atom/RDF document or a JSON Feed. Raises ParseError('not_a_feed') when it holds no
+    feed, ParseError('empty_body') when it holds nothing."""
     if not content.strip():
-        raise FetchError("empty_body", f"{base_url} returned an empty body")
+        raise ParseError("empty_body", f"{base_url} returned an empty body")
     kind = (headers or {}).get("content-type", "").split(";")[0].strip().lower()
     # The body decides over the label: servers send JSON Feeds as text/plain and RSS as application/json.
     start = content.removeprefix(_UTF8_BOM).lstrip()[:1]
@@ -141,7 +141,7 @@ def parse_feed(content: bytes, base_url: str, headers: dict[str, str] | None = N
     if not parsed.get("version") and not parsed.entries:
         problem = parsed.get("bozo_exception")
         detail = f": {' '.join(str(problem).split())[:150]}" if problem else ""
-        raise FetchError("not_a_feed", f"{base_url} is not an RSS or Atom feed{detail}")
+        raise ParseError("not_a_feed", f"{base_url} is not an RSS or Atom feed{detail}")
     entries: list[FeedEntry] = []
     for item in parsed.entries:
         contents = item.get("content") or []
@@ -211,8 +211,8 @@ def _problem(error: Any, where: str = "") -> str:
     return f"{path or 'document'}: {error['msg']}"
 
 
-def _not_a_json_feed(base_url: str, problem: str) -> FetchError:
-    return FetchError("not_a_feed", f"{base_url} is not a JSON Feed: {problem}")
+def _not_a_json_feed(base_url: str, problem: str) -> ParseError:
+    return ParseError("not_a_feed", f"{base_url} is not a JSON Feed: {problem}")
 
 
 def _validate_json_feed(document: dict[str, Any], base_url: str) -> tuple[_JsonFeedModel, list[str]]:
@@ -231,7 +231,7 @@ def _validate_json_feed(document: dict[str, Any], base_url: str) -> tuple[_JsonF
 
 
 def parse_json_feed(content: bytes, base_url: str) -> ParsedFeed:
-    """A JSON Feed 1.x, validated. A document that is not one raises FetchError('not_a_feed'); an item that
+    """A JSON Feed 1.x, validated. A document that is not one raises ParseError('not_a_feed'); an item that
     breaks the spec (no id, a title that is not text...) is skipped and the feed marked bozo."""
     try:
         document = orjson.loads(content.removeprefix(_UTF8_BOM))  # RFC 8259 §8.1: a reader may ignore a BOM
@@ -242,7 +242,7 @@ def parse_json_feed(content: bytes, base_url: str) -> ParsedFeed:
     feed, problems = _validate_json_feed(document, base_url)
     matched = _JSON_VERSION.fullmatch(feed.version.strip())
     if matched is None:
-        raise FetchError("not_a_feed", f"{base_url} is not a JSON Feed 1.x: its version is {feed.version[:80]!r}")
+        raise ParseError("not_a_feed", f"{base_url} is not a JSON Feed 1.x: its version is {feed.version[:80]!r}")
     entries: list[FeedEntry] = []
     base = _json_base(feed, base_url)
     for index, raw in enumerate(feed.items):

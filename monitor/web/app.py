@@ -40,7 +40,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.config.model import Config
 from monitor.digest.build import STATUSES, Filters, build_digest
-from monitor.errors import MonitorError
+from monitor.errors import HANDLED, MonitorError
 from monitor.views.log import open_log, projections
 from monitor.views.review import mark_reviewed
 from monitor.views.status import feed_status
@@ -267,9 +267,11 @@ def create_app(config: Config, *, log: EventLog | None = None) -> FastAPI:
     async def forbidden(request: Request, exc: Forbidden) -> Response:
         return error(request, 403, str(exc))
 
-    @app.exception_handler(MonitorError)
-    async def storage_error(request: Request, exc: MonitorError) -> Response:
+    async def storage_error(request: Request, exc: Exception) -> Response:
         return error(request, 503, f"the event log cannot be read: {' '.join(str(exc).split())}")
+
+    for handled in HANDLED:
+        app.add_exception_handler(handled, storage_error)
 
     @app.exception_handler(SQLAlchemyError)
     async def database_error(request: Request, exc: SQLAlchemyError) -> Response:
@@ -354,7 +356,7 @@ def create_app(config: Config, *, log: EventLog | None = None) -> FastAPI:
             state.catch_up(["feed_state"])
             position = state.log.last_position()
             feeds = feed_status(state.log.engine, config)
-        except (MonitorError, SQLAlchemyError) as exc:
+        except (*HANDLED, SQLAlchemyError) as exc:
             return JSONResponse({"status": "error", "database": "error", "message": " ".join(str(exc).split())},
                                 status_code=503)
         return JSONResponse({"status": "ok", "database": "ok", "last_position": position, "feeds": len(feeds),

@@ -6,7 +6,7 @@ with: the ``http_*`` charset cases depend on them) and an ``Expect:`` line, a Py
 feedparser's result that feedparser's own suite evaluates. Files without Header lines are served without a
 Content-Type, as a server that sends none; run_feedparser then assumes application/xml, which is what
 feedparser's suite serves them as. We serve every file of the folder, and:
-- parse_feed never raises anything but a FetchError, and every entry's link and date are feedparser's;
+- parse_feed never raises anything but a ParseError, and every entry's link and date are feedparser's;
 - where ``Expect`` speaks of entries, it holds for feedparser run on the bytes and headers our fetch
   delivered (the fetch neither alters the body nor loses a header that decides the charset or the base URL);
 - and it holds for OUR entries, shown to the expression in feedparser's shape (see ``shaped``), wherever it
@@ -31,7 +31,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from monitor.config.model import NetworkSettings
-from monitor.errors import FetchError
+from monitor.errors import ParseError
 from monitor.ingest.fetch import Fetcher
 from monitor.ingest.parse import FeedEntry, ParsedFeed, parse_feed, plain_text, run_feedparser
 from tests.conftest import SHARED
@@ -110,7 +110,7 @@ def utc(struct: Any) -> dt.datetime | None:
 
 
 def test_every_corpus_file_is_fetched_and_parsed_or_refused_with_a_reason(corpus, fetcher) -> None:
-    """Nothing escapes but a FetchError with a reason; and every entry's link and date are the ones feedparser
+    """Nothing escapes but a ParseError with a reason; and every entry's link and date are the ones feedparser
     finds with its default settings (parse_feed runs it without sanitising or resolving markup)."""
     base, served = corpus
     assert len(served) > 470  # every file of the corpus folder, the LICENSE too
@@ -122,7 +122,7 @@ def test_every_corpus_file_is_fetched_and_parsed_or_refused_with_a_reason(corpus
         assert content == path.read_bytes(), url_path  # the fetch delivers the bytes as served
         try:
             parsed = parse_feed(content, url, headers)
-        except FetchError as error:
+        except ParseError as error:
             assert error.reason in ("not_a_feed", "empty_body"), (url_path, error.reason)
             outcomes[error.reason] = outcomes.get(error.reason, 0) + 1
             continue

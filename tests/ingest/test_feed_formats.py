@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from monitor.errors import FetchError
+from monitor.errors import ParseError
 from monitor.ingest.parse import FeedEntry, ParsedFeed, entry_hash, find_feed_links, parse_feed
 
 UTC = dt.UTC
@@ -31,7 +31,7 @@ def parse(content: bytes, content_type: str | None = "application/feed+json") ->
 
 
 def refused(content: bytes, content_type: str | None = "application/feed+json") -> str:
-    with pytest.raises(FetchError) as caught:
+    with pytest.raises(ParseError) as caught:
         parse(content, content_type)
     assert caught.value.reason == "not_a_feed"
     assert "\n" not in caught.value.message and FEED_URL in caught.value.message
@@ -220,7 +220,7 @@ def test_date_modified_stands_in_only_when_date_published_is_missing_or_unreadab
     assert second.published_at == dt.datetime(2025, 2, 1, tzinfo=UTC)
 
 
-# -- nothing but a FetchError ------------------------------------------------------------------------------
+# -- nothing but a ParseError ------------------------------------------------------------------------------
 
 ODD_VALUES = [None, True, 0, -1.5, 2**63 - 1, "", " ", "x" * 5000, "\u0000", "\ud7ff\uffff", [], [None], {}, {"a": []},
               "http://[::1", "https://", "//host/path", "2025-02-30T00:00:00Z"]
@@ -232,7 +232,7 @@ ITEM_FIELDS = ["id", "url", "external_url", "title", "content_html", "content_te
 def outcome(content: bytes) -> ParsedFeed | str:
     try:
         return parse(content)
-    except FetchError as error:
+    except ParseError as error:
         return error.reason
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.errors import FetchError
+from monitor.errors import ParseError
 from monitor.ingest.parse import (
     FeedEntry,
     ParsedFeed,
@@ -240,7 +240,7 @@ def test_unicode_without_encoding_declaration_is_read_as_utf8():
 
 @pytest.mark.parametrize("body", [b"", b"   \n\t  "])
 def test_empty_body(body):
-    with pytest.raises(FetchError) as info:
+    with pytest.raises(ParseError) as info:
         parse_feed(body, "https://example.com/feed")
     assert info.value.reason == "empty_body"
 
@@ -248,7 +248,7 @@ def test_empty_body(body):
 def test_html_page_is_not_a_feed():
     page = b"""<!DOCTYPE html><html><head><title>Welcome</title></head>
       <body><h1>Our news</h1><p>Read <a href="/a">this</a>.</p></body></html>"""
-    with pytest.raises(FetchError) as info:
+    with pytest.raises(ParseError) as info:
         parse_feed(page, "https://example.com/", {"content-type": "text/html; charset=utf-8"})
     assert info.value.reason == "not_a_feed"
     assert "https://example.com/" in info.value.message
@@ -260,7 +260,7 @@ def test_html_page_is_not_a_feed():
     b"\x1f\x8b\x08\x00" + b"\xff\xfe\x00\x01" * 300,
 ])
 def test_binary_garbage_is_not_a_feed(garbage):
-    with pytest.raises(FetchError) as info:
+    with pytest.raises(ParseError) as info:
         parse_feed(garbage, "https://example.com/feed")
     assert info.value.reason == "not_a_feed"
 
@@ -327,7 +327,7 @@ def test_feedparser_corpus_raises_nothing_but_fetch_error(shared_dir: Path):
     for path in files:
         try:
             result = parse_feed(path.read_bytes(), "http://example.com/feeds/" + path.name)
-        except FetchError:
+        except ParseError:
             continue
         except Exception as exc:  # noqa: BLE001 - the point is that nothing else escapes
             unexpected.append(f"{path.relative_to(shared_dir)}: {type(exc).__name__}: {exc}")
@@ -401,7 +401,7 @@ def test_a_broken_json_feed_item_is_skipped_and_the_feed_marked_bozo() -> None:
     (b'{"a":' * 2000 + b"1" + b"}" * 2000, "invalid JSON"),
 ])
 def test_what_is_not_a_json_feed_is_refused_with_its_reason(body: bytes, message: str) -> None:
-    with pytest.raises(FetchError) as caught:
+    with pytest.raises(ParseError) as caught:
         parse_feed(body, "https://example.org/f.json", {"content-type": "application/json"})
     assert caught.value.reason == "not_a_feed"
     assert message in caught.value.message
