@@ -28,6 +28,7 @@ from sqlalchemy import or_, select
 from monitor.config.model import Config, FeedSettings
 from monitor.errors import FeedError, FetchError, ParseError, StorageError
 from monitor.events import catalogue as ev
+from monitor.events.keys import entry_key
 from monitor.ingest.extract import Extraction, PageFailure, extract_page, from_feed
 from monitor.ingest.fetch import Fetcher, FetchResult
 from monitor.ingest.parse import FeedEntry, ParsedFeed, entry_hash, find_feed_links, parse_feed
@@ -35,7 +36,7 @@ from monitor.ingest.policy import Policy
 from monitor.tagging.rules import Tagger
 from monitor.views.log import open_log, projections
 from storage.eventlog import AppendResult, EventLog, NewEvent, reading, utcnow
-from storage.projections import articles, entry_key, feed_state
+from storage.projections import articles, feed_state
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +43,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from monitor.events.keys import entry_key  # TEMPORARY: the reducers move to monitor.views
 from storage.errors import StorageError, translate
 from storage.eventlog import (
     NO_UPCASTERS,
@@ -184,14 +184,6 @@ def _blank(table: Table, key: dict[str, Any]) -> Row:
 
 def _time(value: str | None) -> dt.datetime | None:
     return dt.datetime.fromisoformat(value) if value else None
-
-
-def entry_key(feed: str | None, entry_id: str | None) -> str | None:
-    """A short, indexable key for a feed's entry id (guids are only unique within one feed, and may be
-    longer than an index entry can be)."""
-    if not entry_id:
-        return None
-    return hashlib.sha256(f"{feed or ''}\n{entry_id}".encode()).hexdigest()[:32]
 
 
 # -- feed_state ----------------------------------------------------------------------------------------

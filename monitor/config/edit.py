@@ -318,7 +318,7 @@ def add_feed(path: str | os.PathLike[str] | None, url: str, *, name: str | None 
 
     A URL already configured (compared canonically) or a name already taken is refused.
     """
-    from monitor.ingest.parse import canonical_url
+    from monitor.events.keys import canonical_url
 
     config_path = resolve_config_path(path)
     document = _parse(_read(config_path), config_path)

@@ -25,7 +25,7 @@ from defusedxml.ElementTree import fromstring
 from monitor.config.edit import add_feeds, resolve_config_path
 from monitor.config.model import FeedSettings, load_config
 from monitor.errors import ConfigError
-from monitor.ingest.parse import canonical_url
+from monitor.events.keys import canonical_url
 
 MAX_OPML_SIZE = 16 * 1024 * 1024  # far above any real subscription list
 # Characters XML 1.0 cannot carry at all, not even escaped (§2.2): dropped on export.

@@ -27,12 +27,12 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import uuid
 from typing import Any
 
 import orjson
 
 from monitor.events import payloads
+from monitor.events.keys import article_id, article_stream, feed_stream  # noqa: F401 (the catalogue names every id)
 from monitor.events.payloads import SCHEMAS
 from storage.eventlog import NewEvent, Upcasters
 
@@ -72,20 +72,6 @@ def _digest_reviewed_v1(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "mentions": [], "source": None}
 
 
-_ARTICLE_NAMESPACE = uuid.UUID("9b1f6c2e-5d3a-4f0e-8a47-3c2d1e0f9a88")
-REVIEW_STREAM = "review:default"
-
-
-def article_id(canonical_url: str) -> str:
-    return str(uuid.uuid5(_ARTICLE_NAMESPACE, canonical_url))
-
-
-def article_stream(article: str) -> str:
-    return f"article:{article}"
-
-
-def feed_stream(feed: str) -> str:
-    return f"feed:{feed}"
 
 
 def without_nul(value: Any) -> Any:
@@ -172,6 +158,9 @@ def mention_retracted(article: str, topic: str, topic_version: str, published_at
     return _event(article_stream(article), MENTION_RETRACTED,
                   f"{MENTION_RETRACTED}:{article}:{topic}:{topic_version}:after:{supersedes}",
                   {"article_id": article, "topic": topic, "topic_version": topic_version, **data}, published_at)
+
+
+REVIEW_STREAM = "review:default"
 
 
 def digest_reviewed(up_to_position: int | None, at: dt.datetime, *,

@@ -10,7 +10,7 @@ import html
 import re
 from dataclasses import dataclass
 from typing import Annotated, Any
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit
 
 import feedparser
 import lxml.etree
@@ -19,9 +19,8 @@ import orjson
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError
 
 from monitor.errors import ParseError
+from monitor.events.keys import canonical_url
 
-_TRACKING = re.compile(r"^(utm_[a-z_]+|fbclid|gclid|mc_cid|mc_eid|ocid|cmpid|ref_src|igshid|at_medium|at_campaign)$",
-                       re.IGNORECASE)
 _TAGS = re.compile(r"<[^>]+>")
 
 
@@ -53,18 +52,6 @@ def entry_hash(entry: FeedEntry) -> str:
     changing this formula makes every known entry look revised."""
     parts = (" ".join(part.split()) for part in (entry.title, entry.summary, entry.content))
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
-
-
-def canonical_url(url: str) -> str:
-    """Scheme and host lower-cased, default port, fragment and tracking parameters dropped."""
-    parts = urlsplit(url.strip())
-    scheme = parts.scheme.lower()
-    host = (parts.hostname or "").lower()
-    host = f"[{host}]" if ":" in host else host  # an IPv6 literal keeps its brackets
-    port = parts.port
-    netloc = host if port is None or (scheme, port) in (("http", 80), ("https", 443)) else f"{host}:{port}"
-    query = urlencode([(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _TRACKING.match(k)])
-    return urlunsplit((scheme, netloc, parts.path or "/", query, ""))
 
 
 _INVISIBLE = re.compile(r"(?is)<(script|style|template|noscript)\b.*?(?:</\1\s*>|$)|<!--.*?(?:-->|$)")

@@ -25,7 +25,7 @@ from sqlalchemy import select
 from monitor.config.model import Config
 from monitor.errors import MonitorError
 from monitor.events import catalogue as ev
-from monitor.ingest.parse import canonical_url
+from monitor.events.keys import canonical_url
 from monitor.tagging.rules import Tagger, TopicResult
 from storage.eventlog import EventLog, NewEvent, reading
 from storage.projections import articles, mentions
