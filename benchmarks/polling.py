@@ -358,7 +358,7 @@ def floor(port: int, feeds: int, entries: int, workers: int, steady_runs: int) -
 
 def daemon_config(port: int, feeds: int, workers: int, folder: str) -> Any:
     """The product's config: the shipped topic and references, our feeds, storage and network."""
-    from monitor.config.model import SchedulerSettings, config_from_dict, load_config
+    from monitor.config import SchedulerSettings, config_from_dict, load_config
 
     shipped = load_config(SHIPPED_CONFIG)
     scheduler: dict[str, Any] = {"max_workers": workers}

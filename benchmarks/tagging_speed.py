@@ -28,7 +28,7 @@ from pathlib import Path
 import trafilatura
 from report import Report  # benchmarks/report.py: run as a script, this folder is on the path
 
-from monitor.config.model import load_config
+from monitor.config import load_config
 from monitor.tagging.rules import Tagger
 
 REPO = Path(__file__).resolve().parents[1]

@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 from sqlalchemy import or_, select
 
-from monitor.config.model import Config, FeedSettings
+from monitor.config import Config, FeedSettings
 from monitor.errors import FeedError, FetchError, ParseError, StorageError
 from monitor.events import catalogue as ev
 from monitor.events.keys import entry_key

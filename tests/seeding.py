@@ -7,7 +7,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from monitor.config.model import Config, config_from_dict
+from monitor.config import Config, config_from_dict
 from monitor.events import catalogue as ev
 from monitor.views.log import open_log, projections
 from storage.eventlog import EventLog

@@ -17,7 +17,7 @@ from pytest_httpserver import HTTPServer
 from sqlalchemy import select
 
 from monitor.cli import main
-from monitor.config.model import load_config
+from monitor.config import load_config
 from storage.eventlog import EventLog
 from storage.projections import VIEWS, checkpoints, feed_state
 

@@ -21,7 +21,7 @@ from rich.console import Console
 from typer.exceptions import Abort, TyperException
 
 from monitor import __version__
-from monitor.config.model import Config, load_config
+from monitor.config import Config, load_config
 from monitor.errors import HANDLED, MonitorError
 
 if TYPE_CHECKING:
@@ -568,7 +568,7 @@ def feeds_import(
 
     Example: news-monitor feeds import feeds.opml --interval 30m --dry-run
     """
-    from monitor.config.edit import resolve_config_path
+    from monitor.config import resolve_config_path
     from monitor.config.opml import import_opml
 
     path = resolve_config_path(_options(ctx).config_path)
@@ -739,8 +739,8 @@ def config_check(
 
     Example: news-monitor config check --format json
     """
+    from monitor.config import config_errors, env_overrides
     from monitor.config.diff import resolved_text
-    from monitor.config.model import config_errors, env_overrides
     from monitor.errors import ConfigError
 
     if format not in ("toml", "json"):

@@ -29,19 +29,15 @@ import tomlkit
 import tomlkit.exceptions
 from tomlkit.items import AoT, Array
 
-from monitor.config.lines import line_of
-from monitor.config.model import DEFAULT_CONFIG_PATH, Config, _suggest, config_from_dict
+from monitor.config.lines import line_of, suggest
+from monitor.config.load import config_from_dict, read_config, read_config_text, resolve_config_path
+from monitor.config.model import Config
 from monitor.errors import ConfigError
 
 T = TypeVar("T")
 
 MAX_NAME_LENGTH = 64
 _NOT_SLUG = re.compile(r"[^a-z0-9]+")
-
-
-def resolve_config_path(path: str | os.PathLike[str] | None = None) -> Path:
-    """The config file a command uses: ``path``, else env NEWS_MONITOR_CONFIG, else the default (as load_config)."""
-    return Path(path or os.environ.get("NEWS_MONITOR_CONFIG") or DEFAULT_CONFIG_PATH)
 
 
 def edit_config(path: str | os.PathLike[str] | None, edit: Callable[[tomlkit.TOMLDocument], T], *,
@@ -52,8 +48,7 @@ def edit_config(path: str | os.PathLike[str] | None, edit: Callable[[tomlkit.TOM
     result is validated the same way and nothing is written.
     """
     config_path = resolve_config_path(path)
-    text = _read(config_path)
-    document = _parse(text, config_path)
+    text, document = _open(config_path)
     result = edit(document)
     _commit(config_path, text, document.as_string(), dry_run=dry_run)
     return result
@@ -69,8 +64,7 @@ def add_feeds(path: str | os.PathLike[str] | None, feeds: list[dict[str, Any]], 
     the result is not a valid config, or with ``dry_run``.
     """
     config_path = resolve_config_path(path)
-    text = _read(config_path)
-    document = _parse(text, config_path)
+    text, document = _open(config_path)
     if not feeds:
         return []
     existing = document.get("feeds")
@@ -133,18 +127,11 @@ def _separator(text: str, newline: str) -> str:
     return newline if text.endswith(newline) else newline * 2
 
 
-def _read(path: Path) -> str:
+def _open(path: Path) -> tuple[str, tomlkit.TOMLDocument]:
+    """The file's text, read as the loader reads it, and its document for editing."""
+    text, _ = read_config(path)
     try:
-        return path.read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read config file: {exc}") from exc
-
-
-def _parse(text: str, path: Path) -> tomlkit.TOMLDocument:
-    try:
-        return tomlkit.parse(text)
+        return text, tomlkit.parse(text)
     except tomlkit.exceptions.TOMLKitError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
 
@@ -183,7 +170,7 @@ def _write_atomic(path: Path, text: str, expected: str) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(temp, mode)
-        if _read(target) != expected:
+        if read_config_text(target) != expected:
             raise ConfigError(f"{path}: the file changed while it was being edited; nothing written, try again")
         os.replace(temp, target)
     except OSError as exc:
@@ -257,8 +244,7 @@ def _edit_keyword_group(path: str | os.PathLike[str] | None, topic: str, group: 
     the new array's text is spliced into the old text, and the result is checked to be the edited document.
     """
     config_path = resolve_config_path(path)
-    text = _read(config_path)
-    document = _parse(text, config_path)
+    text, document = _open(config_path)
     index, array = _keyword_group(document, topic, group)
     before = array.as_string()
     result = edit(array)
@@ -297,11 +283,11 @@ def _keyword_group(document: tomlkit.TOMLDocument, topic: str, group: str) -> tu
     ids = [str(t.get("id")) for t in topics if isinstance(t, dict)]
     index = next((i for i, t in enumerate(topics) if isinstance(t, dict) and t.get("id") == topic), None)
     if index is None:
-        raise ConfigError(f"no topic {topic!r}{_suggest(topic, ids)} (topics: {', '.join(ids) or 'none'})")
+        raise ConfigError(f"no topic {topic!r}{suggest(topic, ids)} (topics: {', '.join(ids) or 'none'})")
     groups = topics[index].get("keywords")
     if not isinstance(groups, dict) or group not in groups:
         names = list(groups or {})
-        raise ConfigError(f"topic {topic!r} has no keyword group {group!r}{_suggest(group, names)} "
+        raise ConfigError(f"topic {topic!r} has no keyword group {group!r}{suggest(group, names)} "
                           f"(groups: {', '.join(names) or 'none'})")
     array = groups[group]
     if not isinstance(array, Array):
@@ -321,7 +307,7 @@ def add_feed(path: str | os.PathLike[str] | None, url: str, *, name: str | None 
     from monitor.events.keys import canonical_url
 
     config_path = resolve_config_path(path)
-    document = _parse(_read(config_path), config_path)
+    _, document = _open(config_path)
     feeds = [f for f in document.get("feeds") or [] if isinstance(f, dict)]
     key = canonical_url(url)
     for feed in feeds:
@@ -343,12 +329,11 @@ def remove_feed(path: str | os.PathLike[str] | None, name: str) -> str:
     """Remove the feed named ``name``; return its URL. Its table goes with the comment lines right above its
     header; a comment block before the next table stays with that table."""
     config_path = resolve_config_path(path)
-    text = _read(config_path)
-    document = _parse(text, config_path)
+    text, document = _open(config_path)
     feeds = document.get("feeds")
     names = [str(f.get("name")) for f in feeds or [] if isinstance(f, dict)]
     if name not in names:
-        raise ConfigError(f"no feed named {name!r}{_suggest(name, names)}")
+        raise ConfigError(f"no feed named {name!r}{suggest(name, names)}")
     index = names.index(name)
     url = str(feeds[index].get("url"))
     new_text = _without_table(text, ("feeds", index)) if isinstance(feeds, AoT) else None
@@ -403,5 +388,5 @@ def keyword_table(config: Config, topic: str | None = None) -> dict[str, dict[st
     """Each topic's keyword groups (one topic's with ``topic``), for ``keywords list``."""
     ids = [t.id for t in config.topics]
     if topic is not None and topic not in ids:
-        raise ConfigError(f"--topic: no topic {topic!r}{_suggest(topic, ids)} (topics: {', '.join(ids) or 'none'})")
+        raise ConfigError(f"--topic: no topic {topic!r}{suggest(topic, ids)} (topics: {', '.join(ids) or 'none'})")
     return {t.id: dict(t.keywords) for t in config.topics if topic in (None, t.id)}

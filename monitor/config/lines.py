@@ -1,4 +1,5 @@
-"""Where a key is in the config file: the line a config error points at.
+"""The parts of a config error message: where a key is in the file (the line an error points at), and
+"did you mean".
 
 Tables are found by their headers: a scan of the text that knows strings, comments and brackets lists every
 ``[table]`` and ``[[array of tables]]`` header with its line, and numbers the arrays' tables as TOML does
@@ -11,11 +12,13 @@ file (a ``[[feeds]]`` after the ``[[topics]]``) in one piece once it changed, so
 every other line stayed where it was; else the key is looked for below its table's header.
 
 A key that is not in the file (a required key left out) is placed at its nearest parent that is: the header
-of its table, or the key of its inline table. Only used on the way to an error message.
+of its table, or the key of its inline table. Only used on the way to an error message, like ``suggest``,
+the "did you mean" of a misspelt key, name or id.
 """
 
 from __future__ import annotations
 
+import difflib
 import re
 import tomllib
 from collections.abc import Sequence
@@ -31,6 +34,12 @@ _TOML_POSITION = re.compile(r"^(?P<what>.*?)\s*\(at (?:line (?P<line>\d+), colum
                             r"document)\)\s*$", re.DOTALL)
 
 Key = str | int
+
+
+def suggest(word: str, choices: Any) -> str:
+    """`` (did you mean 'russia_side'?)`` when one of ``choices`` is close to ``word``, else ``""``."""
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def line_of(text: str, loc: Sequence[Key]) -> int | None:

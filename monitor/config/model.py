@@ -1,21 +1,21 @@
-"""The configuration: one typed, validated table of settings.
+"""The settings models: one typed, validated table of settings, and the units they are written in.
 
 ``config/monitor.toml`` overlays the defaults declared here. Every setting has a type, a default and a
-check; an unknown key is an error. A problem is reported as one line that names the file, the key path
-(``topics[0].keywords.russia_side``) and what is wrong.
+check; an unknown key is an error. Reading the file, and turning a validation error into one line that
+names the file, the key path (``topics[0].keywords.russia_side``) and what is wrong, is ``load.py``'s work.
+
+The module is longer than 400 lines because the models are one tree: every section shares the base model,
+the units and the checks declared at the top, and ``Config`` holds them all; split, the topic models would
+need those moved to a third module that means nothing on its own.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import difflib
 import glob
 import hashlib
 import json
 import os
 import re
-import tomllib
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -26,16 +26,13 @@ from pydantic import (
     ConfigDict,
     Field,
     StrictBool,
-    ValidationError,
     field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
 
-from monitor.config.lines import line_of, toml_error_line
-from monitor.errors import ConfigError, InvalidConfig
-
-DEFAULT_CONFIG_PATH = Path("config/monitor.toml")
+from monitor.config.lines import suggest
+from monitor.errors import ConfigError
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)", re.IGNORECASE)
 _DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -270,7 +267,7 @@ class TopicSettings(_Settings):
             if unknown:
                 raise _error_at(
                     (key,), f"{key.replace('_', ' ')} names unknown keyword group {unknown[0]!r}"
-                            f"{_suggest(unknown[0], self.keywords)}"
+                            f"{suggest(unknown[0], self.keywords)}"
                 )
         return self
 
@@ -414,7 +411,7 @@ class Config(_Settings):
         for feed in self.feeds:
             if feed.name == name:
                 return feed
-        raise ConfigError(f"no feed named {name!r}{_suggest(name, [f.name for f in self.feeds])}")
+        raise ConfigError(f"no feed named {name!r}{suggest(name, [f.name for f in self.feeds])}")
 
     @property
     def base_dir(self) -> Path:
@@ -436,208 +433,3 @@ class Config(_Settings):
             digest.update(path.name.encode())
             digest.update(path.read_bytes())
         return digest.hexdigest()[:12]
-
-
-def _suggest(word: str, choices: Any) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-def _is_union_label(part: Any) -> bool:
-    return part in ("function-after[_one_operator(), Rule]", "str", "Rule") or "[" in str(part)
-
-
-def _clean_loc(raw: Any, loc: tuple[Any, ...]) -> tuple[str | int, ...]:
-    """The key path of an error as the file spells it: pydantic's union branch labels left out, and so is the
-    tag of a discriminated union (a channel's ``email`` in ``digest.channels.0.email.smtp_host``)."""
-    node, out = raw, []
-    for part in loc:
-        if _is_union_label(part):
-            continue
-        if isinstance(part, str) and isinstance(node, dict) and part not in node and node.get("type") == part:
-            continue
-        out.append(part)
-        if isinstance(part, int):
-            node = node[part] if isinstance(node, list) and 0 <= part < len(node) else None
-        else:
-            node = node.get(part) if isinstance(node, dict) else None
-    return tuple(out)
-
-
-def _key_path(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(top level)"
-
-
-def _describe(error: dict[str, Any], loc: tuple[Any, ...], raw: dict[str, Any]) -> str:
-    if error["type"] == "extra_forbidden":
-        key = loc[-1]
-        return f"unknown key {key!r}{_suggest(str(key), _fields_at(loc[:-1], raw))}"
-    return error["msg"].removeprefix("Value error, ")
-
-
-def _models_in(annotation: Any) -> list[type[BaseModel]]:
-    """The models an annotation may hold: ``Rule`` in ``str | Rule | None``, each channel type in ``list[Channel]``."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return [annotation]
-    return [model for arg in getattr(annotation, "__args__", ()) for model in _models_in(arg)]
-
-
-def _fields_at(loc: tuple[Any, ...], raw: Any) -> list[str]:
-    """The keys the table at ``loc`` (a cleaned key path) may have, for "did you mean"."""
-    models: list[type[BaseModel]] = [Config]
-    node = raw
-    for part in loc:
-        node = (node[part] if isinstance(node, list) and 0 <= part < len(node) else None) if isinstance(part, int) \
-            else (node.get(part) if isinstance(node, dict) else None)
-        if isinstance(part, int):
-            continue
-        field = next((f for m in models for name, f in m.model_fields.items() if part in (name, f.alias)), None)
-        if field is None:
-            return []
-        models = _models_in(field.annotation)
-    if len(models) > 1 and isinstance(node, dict):  # a discriminated union: the member its "type" names
-        models = [m for m in models if "type" in m.model_fields
-                  and node.get("type") in getattr(m.model_fields["type"].annotation, "__args__", ())] or models
-    names = [f.alias or name for m in models for name, f in m.model_fields.items() if not f.exclude]
-    return list(dict.fromkeys(names))
-
-
-def config_errors(error: ConfigError) -> list[str]:
-    """Each problem of a config error, one line each."""
-    return list(getattr(error, "errors", None) or [str(error)])
-
-
-# --- environment overrides: NEWS_MONITOR_<SECTION>_<KEY> ---------------------------------------------------
-
-ENV_PREFIX = "NEWS_MONITOR_"
-ENV_SECTIONS = ("storage", "network", "scheduler", "digest", "web")
-# Variables of the program itself, not settings.
-ENV_NOT_OVERRIDES = {"CONFIG", "DEBUG", "AUTO_MIGRATE", "TEST_DATABASE_URL", "SHARED", "DATABASE_URL"}
-
-
-def _env_value(text: str) -> Any:
-    """A TOML value when the text is one (``8``, ``true``, ``"x"``, ``["a"]``), else the text as a string."""
-    try:
-        value = tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
-        return text
-    return text if isinstance(value, dt.date | dt.time) else value
-
-
-def _named_by_env_keys(raw: Any) -> set[str]:
-    """Variables the config names as the place of a secret (``token_env = "..."``): they are not overrides."""
-    if isinstance(raw, dict):
-        names = {v for k, v in raw.items() if isinstance(k, str) and k.endswith("_env") and isinstance(v, str)}
-        return names.union(*(_named_by_env_keys(v) for v in raw.values()))
-    if isinstance(raw, list):
-        return set().union(*(_named_by_env_keys(v) for v in raw))
-    return set()
-
-
-def env_overrides(raw: dict[str, Any], env: Mapping[str, str] | None = None) -> dict[tuple[str, str], tuple[str, Any]]:
-    """The overrides the environment sets: ``(section, key) -> (variable, value)``.
-
-    ``NEWS_MONITOR_NETWORK_TOTAL_TIMEOUT=30s`` sets ``[network] total_timeout``. Variables of other sections, of
-    the program itself (NEWS_MONITOR_CONFIG...) and those a ``*_env`` key names are not overrides.
-    """
-    env = os.environ if env is None else env
-    secrets = _named_by_env_keys(raw)
-    found: dict[tuple[str, str], tuple[str, Any]] = {}
-    for variable in sorted(env):
-        rest = variable[len(ENV_PREFIX):] if variable.startswith(ENV_PREFIX) else None
-        if not rest or rest in ENV_NOT_OVERRIDES or variable in secrets:
-            continue
-        section = next((s for s in ENV_SECTIONS if rest.lower().startswith(f"{s}_")), None)
-        if section is None or len(rest) == len(section) + 1:
-            continue
-        found[(section, rest[len(section) + 1:].lower())] = (variable, _env_value(env[variable]))
-    return found
-
-
-def _with_overrides(raw: dict[str, Any], overrides: dict[tuple[str, str], tuple[str, Any]]) -> dict[str, Any]:
-    merged = dict(raw)
-    for (section, key), (_, value) in overrides.items():
-        table = merged.get(section, {})
-        if isinstance(table, dict):
-            merged[section] = {**table, key: value}
-    return merged
-
-
-# --- loading ------------------------------------------------------------------------------------------------
-
-
-def load_config(path: str | os.PathLike[str] | None = None, *, database_url: str | None = None,
-                env: Mapping[str, str] | None = None) -> Config:
-    """Read and validate the config file: the defaults, then the file, then the environment's NEWS_MONITOR_*
-    overrides, then ``database_url`` (from the CLI or env NEWS_MONITOR_DATABASE_URL) for storage.url."""
-    config_path = Path(path or os.environ.get("NEWS_MONITOR_CONFIG") or DEFAULT_CONFIG_PATH)
-    try:
-        text = config_path.read_bytes().decode("utf-8")
-        raw = tomllib.loads(text)
-    except FileNotFoundError:
-        raise ConfigError(f"{config_path}: config file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{config_path}: cannot read config file: {exc}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        line, what = toml_error_line(text, str(exc))
-        raise ConfigError(f"{config_path}{f':{line}' if line else ''}: invalid TOML: {what}") from exc
-    return config_from_dict(raw, source=config_path.resolve(), database_url=database_url, text=text, env=env)
-
-
-def _named(raw: dict[str, Any], path: str, loc: tuple[Any, ...]) -> str:
-    """The key path, with the topic's id when it is inside one: "topics[0] ('india-russia').rule"."""
-    topics = raw.get("topics")
-    if len(loc) > 1 and loc[0] == "topics" and isinstance(loc[1], int) and isinstance(topics, list) \
-            and loc[1] < len(topics) and isinstance(topics[loc[1]], dict) and isinstance(topics[loc[1]].get("id"), str):
-        prefix = f"topics[{loc[1]}]"
-        return f"{prefix} ({topics[loc[1]]['id']!r}){path[len(prefix):]}"
-    return path
-
-
-def config_from_dict(raw: dict[str, Any], *, source: Path | None = None, database_url: str | None = None,
-                     text: str | None = None, env: Mapping[str, str] | None = None) -> Config:
-    """Validate ``raw`` (a parsed config file) with the environment's overrides. ``text``, the file's text, lets
-    an error name the line of its key; without it errors name the file and the key path only."""
-    name = str(source) if source else "<config>"
-    overrides = env_overrides(raw, env)
-    raw = _with_overrides(raw, overrides)
-    database_url = database_url or (os.environ if env is None else env).get("NEWS_MONITOR_DATABASE_URL")
-    if database_url:
-        raw = {**raw, "storage": {**(raw.get("storage") or {}), "url": database_url}}
-
-    def where(loc: tuple[Any, ...]) -> tuple[str, int]:
-        """Where a key's value comes from, and the line for sorting (0 for none)."""
-        if loc[:2] in overrides:
-            return f"env {overrides[loc[:2]][0]}", 0  # type: ignore[index]
-        line = line_of(text, loc) if text is not None else None
-        return (f"{name}:{line}", line) if line else (name, 0)
-
-    try:
-        config = Config.model_validate({**raw, "source": source})
-    except ValidationError as exc:
-        messages: dict[str, tuple[int, str]] = {}
-        for error in exc.errors():
-            # A rule is a group name or a table: for a table, the "not a string" error of the name branch is noise.
-            if error["type"] == "string_type" and isinstance(error["input"], dict):
-                continue
-            loc = _clean_loc(raw, (*error["loc"], *(error["ctx"]["key"] if error["type"] == "config_error" else ())))
-            path = _named(raw, _key_path(loc), loc)
-            place, line = where(loc)
-            messages.setdefault(path, (line, f"{place}: {path}: {_describe(error, loc, raw)}"))
-        # In the order of the file (the environment's first): the message is the first problem.
-        ordered = [message for _, message in sorted(messages.values(), key=lambda item: item[0])]
-        raise InvalidConfig(ordered or [f"{name}: {exc}"]) from exc
-    problems = []
-    for index, topic in enumerate(config.topics):
-        for number, pattern in enumerate(topic.reference_documents):
-            full = pattern if os.path.isabs(pattern) else str(config.base_dir / pattern)
-            if not glob.glob(full, recursive=True):
-                loc = ("topics", index, "reference_documents", number)
-                problems.append(f"{where(loc)[0]}: topics[{index}] ({topic.id!r}).reference_documents: {pattern!r} "
-                                "matches no file")
-    if problems:
-        raise InvalidConfig(problems)
-    return config

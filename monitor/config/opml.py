@@ -22,8 +22,9 @@ from xml.etree import ElementTree
 from defusedxml import DefusedXmlException, EntitiesForbidden, ExternalReferenceForbidden
 from defusedxml.ElementTree import fromstring
 
-from monitor.config.edit import add_feeds, resolve_config_path
-from monitor.config.model import FeedSettings, load_config
+from monitor.config.edit import add_feeds
+from monitor.config.load import load_config, resolve_config_path
+from monitor.config.model import FeedSettings
 from monitor.errors import ConfigError
 from monitor.events.keys import canonical_url
 

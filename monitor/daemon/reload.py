@@ -35,8 +35,8 @@ from typing import Any
 
 from apscheduler.jobstores.base import JobLookupError
 
+from monitor.config import Config, config_errors
 from monitor.config.diff import config_version, diff_configs, feed_changes, snapshot, topics_to_retag
-from monitor.config.model import Config, config_errors
 from monitor.errors import ConfigError
 from monitor.events import catalogue as ev
 from storage.eventlog import RecordedEvent
@@ -281,7 +281,7 @@ def install_sighup(reloader: Reloader) -> Any:
 
 def start_reloader(monitor: Any, scheduler: Any, load: Callable[[], Config] | None = None) -> Reloader:
     """Record the config in force at start (when it is new to the log) and start watching its file."""
-    from monitor.config.model import load_config
+    from monitor.config import load_config
 
     source = monitor.config.source
     reloader = Reloader(monitor, load or (lambda: load_config(source)), scheduler=scheduler)

@@ -31,7 +31,7 @@ from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import select
 
-from monitor.config.model import Config, SchedulerSettings
+from monitor.config import Config, SchedulerSettings
 from monitor.daemon.reload import install_sighup, start_reloader
 from monitor.pipeline import Monitor
 from storage.eventlog import reading

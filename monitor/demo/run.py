@@ -9,7 +9,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from monitor.config.model import Config, config_from_dict
+from monitor.config import Config, config_from_dict
 from monitor.demo.server import StaticServer
 from monitor.digest.build import Digest, build_digest
 from monitor.pipeline import Monitor, PollOutcome

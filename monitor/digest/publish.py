@@ -26,7 +26,7 @@ from typing import Any
 
 from apscheduler.triggers.cron import CronTrigger
 
-from monitor.config.model import Config
+from monitor.config import Config
 from monitor.digest.build import Digest, build_digest
 from monitor.events import catalogue as ev
 from monitor.views.log import projections

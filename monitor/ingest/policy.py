@@ -27,7 +27,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from monitor.config.model import FeedSettings, SchedulerSettings
+from monitor.config import FeedSettings, SchedulerSettings
 
 RECENT_ENTRIES = 20  # the newest entries whose gaps make the adaptive interval
 _MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*\"?(\d+)\"?\s*(?:,|$)", re.IGNORECASE)

@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from monitor.config.model import Config
+from monitor.config import Config
 from monitor.errors import MonitorError
 from monitor.events import catalogue as ev
 from monitor.events.keys import canonical_url

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from monitor.config.model import Config, RuleNode, TopicSettings
+from monitor.config import Config, RuleNode, TopicSettings
 from monitor.language.text import Span, Term, TermHit, TermIndex, fold, sentences, tokens, without_excluded
 from monitor.tagging.dates import find_dates
 

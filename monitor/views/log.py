@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
-from monitor.config.model import Config
+from monitor.config import Config
 from monitor.events.catalogue import UPCASTERS
 from storage.eventlog import EventLog, utcnow
 from storage.projections import Projections

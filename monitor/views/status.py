@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from monitor.config.model import Config
+from monitor.config import Config
 from storage.eventlog import reading
 from storage.projections import feed_state
 

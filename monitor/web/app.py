@@ -38,7 +38,7 @@ from jinja2 import Environment, FileSystemLoader
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from monitor.config.model import Config
+from monitor.config import Config
 from monitor.digest.build import STATUSES, Filters, build_digest
 from monitor.errors import HANDLED, MonitorError
 from monitor.views.log import open_log, projections

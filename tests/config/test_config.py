@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config.model import config_errors, config_from_dict, load_config, parse_duration, parse_size
+from monitor.config import config_errors, config_from_dict, load_config, parse_duration, parse_size
 from monitor.errors import ConfigError
 from tests.conftest import SHIPPED_CONFIG
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from monitor.cli import main
-from monitor.config.model import load_config
+from monitor.config import load_config
 from tests.conftest import SHIPPED_CONFIG
 
 TOPIC = "india-russia-summit"

@@ -14,8 +14,8 @@ import tomlkit
 from pytest_httpserver import HTTPServer
 
 from monitor.cli import main
+from monitor.config import FeedSettings, load_config
 from monitor.config.edit import add_feeds, edit_config, feed_name
-from monitor.config.model import FeedSettings, load_config
 from monitor.config.opml import export_opml, parse_opml
 from monitor.errors import ConfigError
 

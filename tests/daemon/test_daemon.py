@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from pytest_httpserver import HTTPServer
 
-from monitor.config.model import load_config
+from monitor.config import load_config
 from storage.eventlog import EventLog
 from tests.test_pipeline import rss
 

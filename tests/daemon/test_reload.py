@@ -18,8 +18,8 @@ import tomlkit
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from monitor.config import load_config
 from monitor.config.edit import add_keywords
-from monitor.config.model import load_config
 from monitor.daemon.reload import Reloader
 from monitor.daemon.run import build_scheduler, job_id
 from monitor.pipeline import Monitor

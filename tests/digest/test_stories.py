@@ -163,7 +163,7 @@ def test_shorter_rewrites_group_and_stay_apart_from_other_stories_even_in_a_wide
 
 def test_the_terms_the_tagger_matched_leave_the_groups_as_they_are() -> None:
     """The digest passes each item's matched topic terms: they are left out of the comparison."""
-    from monitor.config.model import load_config
+    from monitor.config import load_config
     from monitor.tagging.rules import Tagger
 
     tagger = Tagger(load_config(REPO / "config" / "monitor.toml"))

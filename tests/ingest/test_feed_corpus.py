@@ -30,7 +30,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from monitor.config.model import NetworkSettings
+from monitor.config import NetworkSettings
 from monitor.errors import ParseError
 from monitor.ingest.fetch import Fetcher
 from monitor.ingest.parse import FeedEntry, ParsedFeed, parse_feed, plain_text, run_feedparser

@@ -26,9 +26,10 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
-from monitor.config.model import NetworkSettings
+from monitor.config import NetworkSettings
 from monitor.errors import FetchError
-from monitor.ingest.fetch import AddressGuard, Fetcher
+from monitor.ingest.fetch import Fetcher
+from monitor.ingest.guard import AddressGuard, is_public_address
 
 UA = "news-monitor-tests/1.0 (+http://127.0.0.1/)"
 
@@ -509,6 +510,15 @@ def test_address_guard_refuses_non_public_addresses(target):
 
 def test_address_guard_lets_a_public_literal_through():
     AddressGuard(allow_private=False).check("http://8.8.8.8/feed.xml")  # checked only; never contacted
+
+
+@pytest.mark.parametrize(("address", "public"), [
+    ("8.8.8.8", True), ("2606:4700:4700::1111", True), ("127.0.0.1", False), ("10.1.2.3", False),
+    ("169.254.169.254", False), ("100.64.0.1", False), ("0.0.0.0", False), ("::1", False),
+    ("fe80::1%eth0", False), ("fc00::1", False), ("::ffff:127.0.0.1", False),
+])
+def test_is_public_address_decides_one_address(address, public):
+    assert is_public_address(address) is public
 
 
 # -- connection failures ---------------------------------------------------------------------------------

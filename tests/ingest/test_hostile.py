@@ -19,7 +19,7 @@ import brotli
 import pytest
 from sqlalchemy import select
 
-from monitor.config.model import load_config
+from monitor.config import load_config
 from monitor.daemon.run import run_daemon
 from monitor.pipeline import Monitor, PollOutcome
 from storage.eventlog import RecordedEvent

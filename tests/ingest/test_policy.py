@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from monitor.config.model import FeedSettings, SchedulerSettings
+from monitor.config import FeedSettings, SchedulerSettings
 from monitor.ingest.policy import Policy, entry_gap, max_age
 
 NOW = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)

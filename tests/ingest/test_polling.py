@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from monitor.config.model import NetworkSettings, load_config
+from monitor.config import NetworkSettings, load_config
 from monitor.daemon.run import build_scheduler, resume_times
 from monitor.errors import FetchError
 from monitor.ingest.fetch import Fetcher

@@ -18,7 +18,7 @@ import pytest
 import tomlkit
 
 from monitor.cli import main
-from monitor.config.model import load_config
+from monitor.config import load_config
 from monitor.pipeline import Monitor
 from tests.ingest.test_polling import Site
 

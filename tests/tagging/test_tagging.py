@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from monitor.config.model import Rule, config_from_dict, load_config
+from monitor.config import Rule, config_from_dict, load_config
 from monitor.tagging.rules import Tagger, TopicResult, describe, evaluate
 from tests.conftest import SHIPPED_CONFIG
 

@@ -30,7 +30,7 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.cli import main
-from monitor.config.model import Config, load_config
+from monitor.config import Config, load_config
 from monitor.pipeline import Monitor
 from monitor.views.log import open_log
 from monitor.web import create_app
