@@ -46,8 +46,7 @@ from sqlalchemy.engine import Engine, make_url
 
 from monitor.digest.build import build_digest
 from monitor.events import catalogue as ev
-from storage.eventlog import EventLog, NewEvent, events_table
-from storage.projections import (
+from monitor.views.projections import (
     Projections,
     articles,
     checkpoints,
@@ -56,6 +55,7 @@ from storage.projections import (
     review_cursor,
     unreviewed_position,
 )
+from storage.eventlog import EventLog, NewEvent, events_table
 
 PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 PG_ENVS = ("NEWS_MONITOR_BENCH_DATABASE_URL", "NEWS_MONITOR_TEST_DATABASE_URL")

@@ -35,8 +35,8 @@ from monitor.ingest.parse import FeedEntry, ParsedFeed, entry_hash, find_feed_li
 from monitor.ingest.policy import Policy
 from monitor.tagging.rules import Tagger
 from monitor.views.log import open_log, projections
+from monitor.views.projections import articles, feed_state
 from storage.eventlog import AppendResult, EventLog, NewEvent, reading, utcnow
-from storage.projections import articles, feed_state
 
 log = logging.getLogger(__name__)
 

@@ -34,8 +34,8 @@ from sqlalchemy import select
 from monitor.config import Config, SchedulerSettings
 from monitor.daemon.reload import install_sighup, start_reloader
 from monitor.pipeline import Monitor
+from monitor.views.projections import feed_state
 from storage.eventlog import reading
-from storage.projections import feed_state
 
 log = logging.getLogger(__name__)
 

@@ -21,8 +21,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import func, not_, select
 from sqlalchemy.engine import Connection, Engine
 
-from storage.eventlog import events_table, reading
-from storage.projections import (
+from monitor.views.projections import (
     articles,
     feed_state,
     mentions,
@@ -30,6 +29,7 @@ from storage.projections import (
     unreviewed_position,
     with_review,
 )
+from storage.eventlog import events_table, reading
 
 Status = Literal["unreviewed", "reviewed", "all"]
 STATUSES: tuple[str, ...] = ("unreviewed", "reviewed", "all")

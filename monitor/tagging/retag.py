@@ -27,8 +27,8 @@ from monitor.errors import MonitorError
 from monitor.events import catalogue as ev
 from monitor.events.keys import canonical_url
 from monitor.tagging.rules import Tagger, TopicResult
+from monitor.views.projections import articles, mentions
 from storage.eventlog import EventLog, NewEvent, reading
-from storage.projections import articles, mentions
 
 TAGGED = ("mention", "possible")
 # The similarity's word weights drift a little as articles arrive (its background): a score that moved less

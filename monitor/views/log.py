@@ -11,8 +11,8 @@ from collections.abc import Callable
 
 from monitor.config import Config
 from monitor.events.catalogue import UPCASTERS
+from monitor.views.projections import Projections
 from storage.eventlog import EventLog, utcnow
-from storage.projections import Projections
 
 
 def open_log(config: Config, *, clock: Callable[[], dt.datetime] = utcnow, migrate: bool | None = None) -> EventLog:

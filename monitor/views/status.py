@@ -13,8 +13,8 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from monitor.config import Config
+from monitor.views.projections import feed_state
 from storage.eventlog import reading
-from storage.projections import feed_state
 
 FIELDS = ("feed", "configured", "url", "status", "last_polled_at", "last_success_at", "last_error_at",
           "last_error_reason", "last_error_message", "consecutive_failures", "polls", "failures", "articles",

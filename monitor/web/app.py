@@ -42,12 +42,12 @@ from monitor.config import Config
 from monitor.digest.build import STATUSES, Filters, build_digest
 from monitor.errors import HANDLED, MonitorError
 from monitor.views.log import open_log, projections
+from monitor.views.projections import mentions, unreviewed_condition, unreviewed_position, with_review
 from monitor.views.review import mark_reviewed
 from monitor.views.status import feed_status
 from monitor.web import present
 from monitor.web.metrics import MonitorCollector, exposition, metrics_registry
 from storage.eventlog import EventLog, reading
-from storage.projections import mentions, unreviewed_condition, unreviewed_position, with_review
 
 TEMPLATES = Path(__file__).parent / "templates"
 CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; "

@@ -23,8 +23,8 @@ from monitor.daemon.run import build_scheduler, resume_times
 from monitor.errors import FetchError
 from monitor.ingest.fetch import Fetcher
 from monitor.pipeline import Monitor
+from monitor.views.projections import VIEWS, Projections, feed_state
 from storage.eventlog import EventLog
-from storage.projections import VIEWS, Projections, feed_state
 
 REPO = Path(__file__).resolve().parents[2]
 

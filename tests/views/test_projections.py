@@ -11,8 +11,8 @@ from sqlalchemy import select, update
 
 from monitor.errors import StorageError
 from monitor.events import catalogue as ev
+from monitor.views.projections import VIEWS, Projections, articles, checkpoints, feed_state, mentions, review_cursor
 from storage.eventlog import EventLog, NewEvent
-from storage.projections import VIEWS, Projections, articles, checkpoints, feed_state, mentions, review_cursor
 
 T0 = dt.datetime(2025, 12, 4, 9, 0, tzinfo=dt.UTC)
 

@@ -43,7 +43,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from monitor.events.keys import entry_key  # TEMPORARY: the reducers move to monitor.views
+from monitor.events.keys import entry_key
 from storage.errors import StorageError, translate
 from storage.eventlog import (
     NO_UPCASTERS,
