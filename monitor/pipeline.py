@@ -1,17 +1,27 @@
-"""The one place the stages meet: fetch a feed, parse it, extract and tag its new entries, append events.
+"""The one place the stages meet: fetch a feed, parse it, tell its new entries, extract and tag them, append events.
 
-``Monitor`` holds what a process shares (config, event log, read models, HTTP client, tagger, clock).
-``refresh_feed`` is what a scheduled job runs for one feed. Each new entry becomes one atomic batch
-(ArticleDiscovered, then ArticleExtracted and/or ExtractionFailed, then MentionTagged per topic), so a
-crash or a shutdown between entries leaves whole articles only, and the next poll resumes with the
-entries whose keys are not yet in the log. A failure of the feed is a FeedFailed event, never an
-exception: only a storage error (the pipeline itself cannot run) propagates.
+``Monitor`` is what a process shares (config, event log, read models, HTTP client, tagger, polling policy,
+clock): the CLI, the daemon and the tests build one. Its polling methods are the flow, and only here do
+the stages meet::
+
+    poll(feeds)                   one cycle, several feeds at a time; events committed in groups (GroupCommit)
+    └── refresh_feed(feed)        one feed: what a scheduled job runs
+        ├── fetch → parse         ingest.fetch, ingest.parse; an HTML page's feed link is followed once
+        ├── identity              ingest.identity: each entry new, revised (ArticleRevised) or known, as the
+        │                         articles view and the log say (known_articles)
+        ├── each new entry        process_entry, one atomic batch: ArticleDiscovered, then
+        │   ├── extract           ingest.extract: ArticleExtracted and/or ExtractionFailed (page, else feed text)
+        │   └── tag               tagging.rules.Tagger: MentionTagged per topic
+        └── when next             ingest.policy: FeedPolled (and FeedMoved), committed with the entries' events
+
+Each new entry is one atomic batch, so a crash or a shutdown between entries leaves whole articles only,
+and the next poll resumes with the entries whose keys are not yet in the log. A failure of the feed is a
+FeedFailed event, never an exception: only a storage error (the pipeline itself cannot run) propagates.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
 import random
 import threading
@@ -26,17 +36,17 @@ import httpx
 from sqlalchemy import or_, select
 
 from monitor.config import Config, FeedSettings
-from monitor.errors import FeedError, FetchError, ParseError, StorageError
+from monitor.errors import FeedError, StorageError
 from monitor.events import catalogue as ev
-from monitor.events.keys import entry_key
-from monitor.ingest.extract import Extraction, PageFailure, extract_page, from_feed
-from monitor.ingest.fetch import Fetcher, FetchResult
-from monitor.ingest.parse import FeedEntry, ParsedFeed, entry_hash, find_feed_links, parse_feed
+from monitor.ingest import identity
+from monitor.ingest.extract import extract_entry
+from monitor.ingest.fetch import Fetcher
+from monitor.ingest.parse import FeedEntry, fetch_feed
 from monitor.ingest.policy import Policy
 from monitor.tagging.rules import Tagger
 from monitor.views.log import open_log, projections
 from monitor.views.projections import articles, feed_state
-from storage.eventlog import AppendResult, EventLog, NewEvent, reading, utcnow
+from storage.eventlog import EventLog, NewEvent, reading, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -44,15 +54,30 @@ _KNOWN_COLUMNS = (feed_state.c.feed, feed_state.c.url, feed_state.c.current_url,
                   feed_state.c.last_modified, feed_state.c.interval, feed_state.c.consecutive_failures)
 
 
-def count_recorded(result: AppendResult, outcome: PollOutcome) -> None:
-    """Add to the outcome what an append really recorded (a duplicate, written by another worker, is not new)."""
-    for key in result.recorded:
-        if key.startswith(ev.ARTICLE_DISCOVERED):
-            outcome.new_articles += 1
-        elif key.startswith(ev.MENTION_TAGGED):
-            outcome.mentions += 1
-        elif key.startswith(ev.ARTICLE_REVISED):
-            outcome.revised += 1
+@dataclass
+class PollOutcome:
+    """What one poll of one feed did, counted from what its appends really recorded."""
+
+    feed: str
+    status: str  # ok | not_modified | failed | interrupted
+    reason: str | None = None
+    message: str | None = None
+    entries_seen: int = 0
+    new_articles: int = 0
+    mentions: int = 0
+    revised: int = 0
+    next_poll_at: dt.datetime | None = None
+    moved_to: str | None = None
+
+    def count(self, recorded: Iterable[str]) -> None:
+        """Add what an append really recorded (a duplicate, written by another worker, is not new)."""
+        for key in recorded:
+            if key.startswith(ev.ARTICLE_DISCOVERED):
+                self.new_articles += 1
+            elif key.startswith(ev.MENTION_TAGGED):
+                self.mentions += 1
+            elif key.startswith(ev.ARTICLE_REVISED):
+                self.revised += 1
 
 
 class GroupCommit:
@@ -89,21 +114,7 @@ class GroupCommit:
             return
         recorded = set(self.log.append([event for _, events in work for event in events]).recorded)
         for outcome, events in work:
-            count_recorded(AppendResult(recorded=[e.key for e in events if e.key in recorded]), outcome)
-
-
-@dataclass
-class PollOutcome:
-    feed: str
-    status: str  # ok | not_modified | failed | interrupted
-    reason: str | None = None
-    message: str | None = None
-    entries_seen: int = 0
-    new_articles: int = 0
-    mentions: int = 0
-    revised: int = 0
-    next_poll_at: dt.datetime | None = None
-    moved_to: str | None = None
+            outcome.count(e.key for e in events if e.key in recorded)
 
 
 @dataclass(frozen=True)
@@ -116,14 +127,13 @@ class KnownFeed:
     failures: int  # consecutive failures so far
 
 
-@dataclass
-class Fetched:
-    response: FetchResult
-    parsed: ParsedFeed | None  # None for a 304
-    moved: dict[str, Any] | None = None  # a FeedMoved payload, when the feed's URL changed for good
-
-
 class Monitor:
+    """What a process shares, and the flow of a poll over it. One per process; ``close`` it (or use ``with``).
+
+    ``stopping``, once set, stops each poll before its next new entry (the daemon sets it on shutdown)."""
+
+    # -- what a process shares -------------------------------------------------------------------------
+
     def __init__(self, config: Config, *, clock: Callable[[], dt.datetime] = utcnow,
                  transport: httpx.BaseTransport | None = None, rng: random.Random | None = None) -> None:
         self.config = config
@@ -171,7 +181,55 @@ class Monitor:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- polling -----------------------------------------------------------------------------------
+    # -- what the views say before a poll --------------------------------------------------------------
+
+    def known_feed(self, feed: FeedSettings) -> KnownFeed:
+        """The feed's state from its view. A feed whose configured URL changed starts afresh at the new URL."""
+        with reading(self.log.engine) as conn:
+            row = conn.execute(select(*_KNOWN_COLUMNS).where(feed_state.c.feed == feed.name)).mappings().first()
+        return self._known(feed, row)
+
+    def known_feeds(self) -> dict[str, KnownFeed]:
+        """Every configured feed's state, in one read."""
+        with reading(self.log.engine) as conn:
+            rows = {row["feed"]: row for row in conn.execute(select(*_KNOWN_COLUMNS)).mappings()}
+        return {feed.name: self._known(feed, rows.get(feed.name)) for feed in self.config.feeds}
+
+    @staticmethod
+    def _known(feed: FeedSettings, row: Any) -> KnownFeed:
+        if row is None:
+            return KnownFeed(feed.url, {}, None, 0)
+        if row["url"] != feed.url:
+            return KnownFeed(feed.url, {}, None, row["consecutive_failures"])
+        headers: dict[str, str] = {}
+        if row["etag"]:
+            headers["If-None-Match"] = row["etag"]
+        if row["last_modified"]:
+            headers["If-Modified-Since"] = row["last_modified"]
+        return KnownFeed(row["current_url"] or feed.url, headers, row["interval"], row["consecutive_failures"])
+
+    def known_articles(self, feed: str, entries: dict[str, str | None]) -> identity.Known:
+        """What the views and the log know of a poll's entries (article id -> entry key in ``feed``), in one
+        read transaction: see ingest.identity."""
+        ids = list(entries)
+        keys = [k for k in entries.values() if k]
+        columns = (articles.c.article_id, articles.c.feed, articles.c.canonical_url, articles.c.url,
+                   articles.c.entry_key, articles.c.entry_hash, articles.c.title)
+        by_id: dict[str, dict[str, Any]] = {}
+        by_entry: dict[str, dict[str, Any]] = {}
+        with reading(self.log.engine) as conn:
+            for start in range(0, max(len(ids), len(keys)), 500):
+                query = select(*columns).where(or_(articles.c.article_id.in_(ids[start:start + 500]),
+                                                   articles.c.entry_key.in_(keys[start:start + 500])))
+                for row in conn.execute(query).mappings():
+                    by_id[row["article_id"]] = dict(row)
+                    if row["entry_key"] and row["feed"] == feed:
+                        by_entry[row["entry_key"]] = dict(row)
+            unknown = identity.unknown(entries, by_id, by_entry)
+            logged = EventLog.present_keys(conn, unknown) if unknown else set()
+        return identity.Known(by_id, by_entry, logged)
+
+    # -- the flow: a cycle, a feed, an entry -----------------------------------------------------------
 
     def poll(self, feed_names: Iterable[str] | None = None) -> list[PollOutcome]:
         """One cycle over the named feeds (all by default), several at a time."""
@@ -214,83 +272,10 @@ class Monitor:
             if catch_up:
                 self.projections.catch_up()
 
-    def known_feed(self, feed: FeedSettings) -> KnownFeed:
-        """The feed's state from its view. A feed whose configured URL changed starts afresh at the new URL."""
-        with reading(self.log.engine) as conn:
-            row = conn.execute(select(*_KNOWN_COLUMNS).where(feed_state.c.feed == feed.name)).mappings().first()
-        return self._known(feed, row)
-
-    def known_feeds(self) -> dict[str, KnownFeed]:
-        """Every configured feed's state, in one read."""
-        with reading(self.log.engine) as conn:
-            rows = {row["feed"]: row for row in conn.execute(select(*_KNOWN_COLUMNS)).mappings()}
-        return {feed.name: self._known(feed, rows.get(feed.name)) for feed in self.config.feeds}
-
-    @staticmethod
-    def _known(feed: FeedSettings, row: Any) -> KnownFeed:
-        if row is None:
-            return KnownFeed(feed.url, {}, None, 0)
-        if row["url"] != feed.url:
-            return KnownFeed(feed.url, {}, None, row["consecutive_failures"])
-        headers: dict[str, str] = {}
-        if row["etag"]:
-            headers["If-None-Match"] = row["etag"]
-        if row["last_modified"]:
-            headers["If-Modified-Since"] = row["last_modified"]
-        return KnownFeed(row["current_url"] or feed.url, headers, row["interval"], row["consecutive_failures"])
-
-    def _failed(self, feed: FeedSettings, attempt: str, at: dt.datetime, error: FeedError,
-                known: KnownFeed, sink: GroupCommit | None) -> PollOutcome:
-        decision = self.policy.after_failure(feed, at, failures=known.failures + 1, previous=known.interval,
-                                             retry_after=error.retry_after, gone=error.reason == "http_410")
-        outcome = PollOutcome(feed.name, "failed", error.reason, error.message, next_poll_at=decision.next_poll_at)
-        self._commit(outcome, [ev.feed_failed(feed.name, attempt, at, {
-            "url": feed.url, **self._requested(feed, known.url), "reason": error.reason, "message": error.message,
-            "http_status": error.status, "retry_after": error.retry_after, **decision.as_payload(),
-        })], sink)
-        return outcome
-
-    def _commit(self, outcome: PollOutcome, events: list[NewEvent], sink: GroupCommit | None) -> None:
-        if sink is not None:
-            sink.add(outcome, events)
-        else:
-            count_recorded(self.log.append(events), outcome)
-
-    @staticmethod
-    def _requested(feed: FeedSettings, url: str) -> dict[str, str]:
-        return {"requested_url": url} if url != feed.url else {}
-
-    def _fetch(self, feed: FeedSettings, known: KnownFeed) -> Fetched:
-        """GET the feed and parse it. An HTML page that links to a feed is followed once (autodiscovery)."""
-        response = self.fetcher.get(known.url, known.headers)
-        if response.status == 304:
-            return Fetched(response, None)
-        moved = None
-        try:
-            parsed = parse_feed(response.content, response.url, response.headers)
-        except ParseError as error:
-            links = find_feed_links(response.content, response.url) if error.reason == "not_a_feed" else []
-            if not links:
-                raise
-            page = response
-            try:
-                response = self.fetcher.get(links[0])
-                parsed = parse_feed(response.content, response.url, response.headers)
-            except FeedError as failure:
-                raise type(failure)(failure.reason, f"{known.url} is an HTML page; the feed it links to failed: "
-                                                 f"{failure.message}", status=failure.status,
-                                 retry_after=failure.retry_after) from failure
-            moved = {"from_url": known.url, "to_url": response.permanent_url or links[0],
-                     "reason": "autodiscovery", "http_status": page.status}
-        if moved is None and response.permanent_url:
-            moved = {"from_url": known.url, "to_url": response.permanent_url, "reason": "permanent_redirect",
-                     "http_status": next(status for status, _ in response.redirects)}
-        return Fetched(response, parsed, moved)
-
     def _refresh(self, feed: FeedSettings, attempt: str, started_at: dt.datetime, started: float,
                  known: KnownFeed, sink: GroupCommit | None) -> PollOutcome:
         try:
-            fetched = self._fetch(feed, known)
+            fetched = fetch_feed(self.fetcher.get, known.url, known.headers)  # fetch → parse
         except FeedError as error:
             return self._failed(feed, attempt, started_at, error, known, sink)
         response, parsed = fetched.response, fetched.parsed
@@ -314,11 +299,12 @@ class Monitor:
         # each entry is appended as soon as it is done, so a long poll loses nothing when it is stopped.
         pending: list[NewEvent] = []
         flush_each = feed.fetch_full_text
-        for batch in self._entry_batches(feed, parsed.entries, outcome):
+        for batch in self._entry_batches(feed, parsed.entries, outcome):  # identity → each new entry
             if flush_each:
-                count_recorded(self.log.append(batch), outcome)
+                outcome.count(self.log.append(batch).recorded)
             else:
                 pending.extend(batch)
+        # When next, then the poll's own events, committed with the entries' (when not appended already).
         decision = self.policy.after_success(feed, started_at, entry_dates=[e.published_at for e in parsed.entries],
                                              previous=known.interval, ttl=parsed.ttl, cache_control=cache_control)
         if outcome.status == "interrupted":
@@ -337,96 +323,32 @@ class Monitor:
         self._commit(outcome, pending + closing, sink)
         return outcome
 
-    # -- entry identity ------------------------------------------------------------------------------
-
     def _entry_batches(self, feed: FeedSettings, entries: list[FeedEntry],
                        outcome: PollOutcome) -> Iterator[list[NewEvent]]:
-        """The events of each entry that is new or revised. An entry is the article it was before when its
-        canonical link is known, or, when its link changed, when its guid is (guids are per feed). A
-        publisher that changes every guid but keeps the links therefore adds nothing, and one that moves
-        its links but keeps the guids revises the articles it had."""
-        unique: dict[str, FeedEntry] = {}
-        for entry in entries:
-            unique.setdefault(ev.article_id(entry.canonical_url), entry)
-        by_id, by_entry, logged = self._known_articles(feed, unique)
-        for article, entry in unique.items():
-            row = by_id.get(article) or by_entry.get(entry_key(feed.name, entry.entry_id))
-            if row is not None:
-                revised = self._revision(feed, row, entry)
-                if revised is not None:
-                    yield [revised]
-                continue
-            if f"{ev.ARTICLE_DISCOVERED}:{article}" in logged:
+        """The events of each entry that is new (``process_entry``) or revised (ingest.identity), a batch each.
+        Once ``stopping`` is set, no new entry is started, and the outcome says "interrupted"."""
+        unique = identity.unique_entries(entries)
+        known = self.known_articles(feed.name, identity.entry_keys(feed.name, unique))
+        for found in identity.triage(feed, unique, known, self.clock):
+            if not isinstance(found, identity.NewEntry):
+                yield [found]  # an ArticleRevised
                 continue
             if self.stopping.is_set():
                 outcome.status = "interrupted"
                 return
-            yield self.process_entry(feed, article, entry)
-
-    def _known_articles(self, feed: FeedSettings, unique: dict[str, FeedEntry]
-                        ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]], set[str]]:
-        """The articles view's rows for these entries, by article id and by the feed's entry keys; and, for
-        the others, the ArticleDiscovered keys already in the log (the view may lag behind another worker:
-        the log has the last word on what is new). One read transaction."""
-        ids = list(unique)
-        keys = [k for k in (entry_key(feed.name, e.entry_id) for e in unique.values()) if k]
-        columns = (articles.c.article_id, articles.c.feed, articles.c.canonical_url, articles.c.url,
-                   articles.c.entry_key, articles.c.entry_hash, articles.c.title)
-        by_id: dict[str, dict[str, Any]] = {}
-        by_entry: dict[str, dict[str, Any]] = {}
-        with reading(self.log.engine) as conn:
-            for start in range(0, max(len(ids), len(keys)), 500):
-                query = select(*columns).where(or_(articles.c.article_id.in_(ids[start:start + 500]),
-                                                   articles.c.entry_key.in_(keys[start:start + 500])))
-                for row in conn.execute(query).mappings():
-                    by_id[row["article_id"]] = dict(row)
-                    if row["entry_key"] and row["feed"] == feed.name:
-                        by_entry[row["entry_key"]] = dict(row)
-            unknown = {f"{ev.ARTICLE_DISCOVERED}:{a}" for a, e in unique.items()
-                       if a not in by_id and entry_key(feed.name, e.entry_id) not in by_entry}
-            logged = EventLog.present_keys(conn, unknown) if unknown else set()
-        return by_id, by_entry, logged
-
-    def _revision(self, feed: FeedSettings, row: dict[str, Any], entry: FeedEntry) -> NewEvent | None:
-        """An ArticleRevised when this feed's entry for a known article changed: its title or content (as
-        the feed says it), or its link. Another feed's copy of the same article is not a revision."""
-        if row["feed"] != feed.name or not row["entry_hash"]:
-            return None  # older articles recorded no entry hash: nothing to compare with
-        new_hash = entry_hash(entry)
-        changes: list[str] = []
-        if new_hash != row["entry_hash"]:
-            changes.append("title" if entry.title != row["title"] else "content")
-        if entry.canonical_url != row["canonical_url"]:
-            changes.append("url")
-        if not changes:
-            return None
-        data: dict[str, Any] = {
-            "feed": feed.name, "changes": changes, "url": entry.url, "canonical_url": entry.canonical_url,
-            "entry_id": entry.entry_id, "title": entry.title, "entry_hash": new_hash,
-            "previous_entry_hash": row["entry_hash"],
-        }
-        if not feed.fetch_full_text and changes != ["url"]:  # the feed's text is the article's text
-            extraction = from_feed(entry)
-            if extraction is not None:
-                data.update(text=extraction.text, text_hash=extraction.text_hash,
-                            text_source=extraction.text_source, word_count=extraction.word_count)
-        revision = hashlib.sha256(f"{new_hash}|{entry.canonical_url}".encode()).hexdigest()[:16]
-        return ev.article_revised(row["article_id"], revision, self.clock(), data)
-
-    # -- one entry -----------------------------------------------------------------------------------
+            yield self.process_entry(feed, found.article, found.entry)
 
     def process_entry(self, feed: FeedSettings, article: str, entry: FeedEntry) -> list[NewEvent]:
-        """The events of one new entry: discovery, extraction (or failure and fallback), mentions."""
+        """The events of one new entry, one atomic batch: discovery, extraction (or failure and fallback),
+        mentions."""
         discovered_at = self.clock()
         occurred = entry.published_at or discovered_at
         published = entry.published_at.isoformat() if entry.published_at else None
         batch = [ev.article_discovered(article, occurred, {
             "feed": feed.name, "url": entry.url, "canonical_url": entry.canonical_url, "entry_id": entry.entry_id,
-            "title": entry.title, "published_at": published, "entry_hash": entry_hash(entry),
+            "title": entry.title, "published_at": published, "entry_hash": identity.entry_hash(entry),
         })]
-        extraction, failure = self._extract(feed, entry)
-        if extraction is None and failure is None:
-            failure = PageFailure("no_text", "the entry has no link, text, summary or title")
+        extraction, failure = extract_entry(entry, self.fetcher.get if feed.fetch_full_text else None)
         if failure is not None:
             batch.append(ev.extraction_failed(article, occurred, {
                 "url": entry.url, "reason": failure.reason, "message": failure.message,
@@ -449,29 +371,23 @@ class Monitor:
             batch.append(ev.mention_tagged(article, topic, result.topic_version, occurred, payload))
         return batch
 
-    def _extract(self, feed: FeedSettings, entry: FeedEntry) -> tuple[Extraction | None, PageFailure | None]:
-        failure: PageFailure | None = None
-        if feed.fetch_full_text and entry.url:
-            try:
-                page = self.fetcher.get(entry.url)
-                page_result = extract_page(page.content, page.url, page.content_type)
-            except FetchError as error:
-                page_result = PageFailure(error.reason, error.message)
-            if isinstance(page_result, Extraction):
-                return page_result, None
-            failure = page_result
-        elif feed.fetch_full_text:
-            failure = PageFailure("no_link", "the entry has no http(s) link to fetch")
-        return from_feed(entry), failure
+    def _failed(self, feed: FeedSettings, attempt: str, at: dt.datetime, error: FeedError,
+                known: KnownFeed, sink: GroupCommit | None) -> PollOutcome:
+        decision = self.policy.after_failure(feed, at, failures=known.failures + 1, previous=known.interval,
+                                             retry_after=error.retry_after, gone=error.reason == "http_410")
+        outcome = PollOutcome(feed.name, "failed", error.reason, error.message, next_poll_at=decision.next_poll_at)
+        self._commit(outcome, [ev.feed_failed(feed.name, attempt, at, {
+            "url": feed.url, **self._requested(feed, known.url), "reason": error.reason, "message": error.message,
+            "http_status": error.status, "retry_after": error.retry_after, **decision.as_payload(),
+        })], sink)
+        return outcome
 
-    # -- reviewing -----------------------------------------------------------------------------------
+    def _commit(self, outcome: PollOutcome, events: list[NewEvent], sink: GroupCommit | None) -> None:
+        if sink is not None:
+            sink.add(outcome, events)
+        else:
+            outcome.count(self.log.append(events).recorded)
 
-    def review(self) -> int:
-        """Mark everything recorded so far as reviewed. Returns the position reviewed up to.
-
-        Review, digest and config events themselves do not count, so reviewing twice with nothing new in
-        between records one event (the second has the same key).
-        """
-        from monitor.views.review import review_all
-
-        return review_all(self.log, source="cli", clock=self.clock)
+    @staticmethod
+    def _requested(feed: FeedSettings, url: str) -> dict[str, str]:
+        return {"requested_url": url} if url != feed.url else {}

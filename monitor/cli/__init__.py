@@ -211,9 +211,7 @@ def digest(
         if format == "text" and output is None:
             render.print_text(result, Console(highlight=False, soft_wrap=True))
         else:
-            from monitor.digest.publish import render as render_format
-
-            content = render_format(result, format, config)
+            content = render.render_as(result, format, config)
             if output is None:
                 sys.stdout.write(content if content.endswith("\n") else content + "\n")
             else:
@@ -263,10 +261,13 @@ def review(ctx: typer.Context) -> None:
 
     Example: news-monitor review
     """
-    from monitor.pipeline import Monitor
+    from monitor.views.review import review_all
 
-    with Monitor(_options(ctx).config()) as monitor:
-        position = monitor.review()
+    log = _options(ctx).log()
+    try:
+        position = review_all(log, source="cli")
+    finally:
+        log.close()
     print(f"reviewed up to position {position}")
 
 

@@ -121,12 +121,14 @@ def _path(output_dir: str, identifier: str, fmt: str) -> Path:
 def write_files(digest: Digest, formats: list[str], files: dict[str, str], config: Config) -> dict[str, str]:
     """Write each format atomically (a temporary file renamed into place). A failure is logged, not raised:
     the digest is recorded and is still sent."""
+    from monitor.digest.render import render_as
+
     written: dict[str, str] = {}
     for fmt in formats:
         path = Path(files[fmt])
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            content = render(digest, fmt, config)
+            content = render_as(digest, fmt, config)
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 handle.write(content)
@@ -135,24 +137,6 @@ def write_files(digest: Digest, formats: list[str], files: dict[str, str], confi
         except OSError as exc:
             log.error("cannot write the digest to %s: %s", path, exc.strerror or exc)
     return written
-
-
-def render(digest: Digest, fmt: str, config: Config) -> str:
-    from monitor.digest import render as r
-
-    if fmt == "html":
-        return r.to_html(digest)
-    if fmt == "markdown":
-        return r.to_markdown(digest)
-    if fmt == "json":
-        return r.to_json(digest) + "\n"
-    if fmt == "text":
-        return r.to_text(digest)
-    if fmt == "atom":
-        base = (config.web.base_url or f"http://{config.web.host}:{config.web.port}").rstrip("/")
-        return r.to_atom(digest, feed_id=f"urn:news-monitor:digest:{digest.window['up_to_position']}",
-                         self_url=f"{base}/feed.atom", site_url=f"{base}/", title="news-monitor digest")
-    raise ValueError(f"unknown digest format {fmt!r}")
 
 
 def message_for(identifier: str, digest: Digest) -> Any:

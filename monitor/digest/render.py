@@ -7,6 +7,9 @@ score, the sentences that mention the topic with the matched terms highlighted, 
 
 Everything that comes from a feed is untrusted: rich output uses ``Text`` objects (never markup strings),
 Markdown escapes its specials, HTML is autoescaped by Jinja2, and only http(s) URLs become links.
+
+``render_as(digest, format, config)`` picks a renderer by the format's name, as ``[digest] formats`` and
+``digest --format`` name them.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import urllib.parse
 from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from rich.console import Console
@@ -27,6 +30,9 @@ from rich.text import Text
 
 from monitor import __version__
 from monitor.language.text import Term, TermIndex, tokens
+
+if TYPE_CHECKING:
+    from monitor.config import Config
 
 TEMPLATES = Path(__file__).with_name("templates")
 TERM_STYLE = "bold black on yellow"
@@ -339,7 +345,27 @@ def to_atom(digest: Any, *, feed_id: str, self_url: str, site_url: str | None = 
     return feed.atom_str(pretty=True).decode("utf-8")
 
 
+# --- any format, by name --------------------------------------------------------------------------------
+
+def render_as(digest: Any, fmt: str, config: Config) -> str:
+    """The digest in the format named as ``[digest] formats`` and ``digest --format`` name them; the Atom
+    feed's links point at the review page (``[web] base_url``, else its host and port)."""
+    if fmt == "html":
+        return to_html(digest)
+    if fmt == "markdown":
+        return to_markdown(digest)
+    if fmt == "json":
+        return to_json(digest) + "\n"
+    if fmt == "text":
+        return to_text(digest)
+    if fmt == "atom":
+        base = (config.web.base_url or f"http://{config.web.host}:{config.web.port}").rstrip("/")
+        return to_atom(digest, feed_id=f"urn:news-monitor:digest:{digest.window['up_to_position']}",
+                       self_url=f"{base}/feed.atom", site_url=f"{base}/", title="news-monitor digest")
+    raise ValueError(f"unknown digest format {fmt!r}")
+
+
 __all__ = [
     "highlight", "safe_url", "header", "grouped", "print_text", "to_text", "to_markdown", "to_html", "to_json",
-    "to_atom", "mention_urn",
+    "to_atom", "mention_urn", "render_as",
 ]

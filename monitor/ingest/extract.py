@@ -2,7 +2,8 @@
 
 trafilatura only ever sees bytes we fetched (it never downloads). When the page cannot be fetched or
 yields no text, the feed's own content, else its summary, else the headline is used, and the result
-says which (``text_source``) and why the page was not used (``failure``).
+says which (``text_source``) and why the page was not used (``failure``). ``extract_entry`` makes that
+choice for one entry: the page when the feed asks for full text and the page has some, else the feed's.
 """
 
 from __future__ import annotations
@@ -10,10 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import trafilatura
 
+from monitor.errors import FetchError
+from monitor.ingest.fetch import FetchResult
 from monitor.ingest.parse import FeedEntry
 
 # trafilatura logs every page it finds too short at WARNING; those are our events, not log noise.
@@ -72,3 +76,31 @@ def from_feed(entry: FeedEntry) -> Extraction | None:
             return Extraction(text=text.strip(), text_source=source, title=entry.title, author=None,
                               language=None, published=None)
     return None
+
+
+def extract_entry(entry: FeedEntry, fetch: Callable[[str], FetchResult] | None
+                  ) -> tuple[Extraction | None, PageFailure | None]:
+    """The text of one entry, and why its page was not used. ``fetch`` gets the entry's page when the feed
+    asks for full text (None: the feed's text is the article's text). The text is None only when the entry
+    has none at all, and then the failure says so."""
+    extraction, failure = _choose(entry, fetch)
+    if extraction is None and failure is None:
+        failure = PageFailure("no_text", "the entry has no link, text, summary or title")
+    return extraction, failure
+
+
+def _choose(entry: FeedEntry, fetch: Callable[[str], FetchResult] | None
+            ) -> tuple[Extraction | None, PageFailure | None]:
+    failure: PageFailure | None = None
+    if fetch is not None and entry.url:
+        try:
+            page = fetch(entry.url)
+            page_result = extract_page(page.content, page.url, page.content_type)
+        except FetchError as error:
+            page_result = PageFailure(error.reason, error.message)
+        if isinstance(page_result, Extraction):
+            return page_result, None
+        failure = page_result
+    elif fetch is not None:
+        failure = PageFailure("no_link", "the entry has no http(s) link to fetch")
+    return from_feed(entry), failure

@@ -1,4 +1,9 @@
-"""Parse fetched feed bytes into entries, with feedparser (never letting it fetch anything itself)."""
+"""Parse fetched feed bytes into entries, with feedparser (never letting it fetch anything itself).
+
+RSS, Atom and RDF go through feedparser, JSON Feed through pydantic models; ``find_feed_links`` reads the
+feeds an HTML page announces. ``fetch_feed`` is a poll's first step: GET the feed with the fetcher it is
+given, parse it, and follow an HTML page's feed link once (autodiscovery), saying when the feed moved.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ import email.utils
 import hashlib
 import html
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import urljoin, urlsplit
@@ -18,8 +24,9 @@ import lxml.html
 import orjson
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError
 
-from monitor.errors import ParseError
+from monitor.errors import FeedError, ParseError
 from monitor.events.keys import canonical_url
+from monitor.ingest.fetch import FetchResult
 
 _TAGS = re.compile(r"<[^>]+>")
 
@@ -43,15 +50,6 @@ class ParsedFeed:
     bozo_message: str
     entries: list[FeedEntry]
     ttl: float | None = None  # RSS <ttl>, in seconds: how long the publisher says the feed may be cached
-
-
-def entry_hash(entry: FeedEntry) -> str:
-    """What a reader of the entry sees, hashed, to tell a revised entry: the sha256 hex of its title, summary and
-    content, in that order, each with its whitespace folded (runs to one space, none at either end), joined by
-    U+001F. Not its link, guid or date, which are its identity and time, not its content. Stored in events:
-    changing this formula makes every known entry look revised."""
-    parts = (" ".join(part.split()) for part in (entry.title, entry.summary, entry.content))
-    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
 _INVISIBLE = re.compile(r"(?is)<(script|style|template|noscript)\b.*?(?:</\1\s*>|$)|<!--.*?(?:-->|$)")
@@ -325,3 +323,44 @@ def _http_url(base: str, href: str) -> str | None:
     except ValueError:
         return None
     return url if parts.scheme in ("http", "https") and parts.hostname else None
+
+
+# -- fetching and parsing a feed -------------------------------------------------------------------------
+
+
+@dataclass
+class Fetched:
+    """A feed as one poll got it."""
+
+    response: FetchResult
+    parsed: ParsedFeed | None  # None for a 304
+    moved: dict[str, Any] | None = None  # a FeedMoved payload, when the feed's URL changed for good
+
+
+def fetch_feed(get: Callable[..., FetchResult], url: str, headers: dict[str, str]) -> Fetched:
+    """GET the feed (with ``get``, the fetcher's) and parse it. An HTML page that links to a feed is followed
+    once (autodiscovery). Raises FetchError or ParseError."""
+    response = get(url, headers)
+    if response.status == 304:
+        return Fetched(response, None)
+    moved = None
+    try:
+        parsed = parse_feed(response.content, response.url, response.headers)
+    except ParseError as error:
+        links = find_feed_links(response.content, response.url) if error.reason == "not_a_feed" else []
+        if not links:
+            raise
+        page = response
+        try:
+            response = get(links[0])
+            parsed = parse_feed(response.content, response.url, response.headers)
+        except FeedError as failure:
+            raise type(failure)(failure.reason, f"{url} is an HTML page; the feed it links to failed: "
+                                             f"{failure.message}", status=failure.status,
+                             retry_after=failure.retry_after) from failure
+        moved = {"from_url": url, "to_url": response.permanent_url or links[0],
+                 "reason": "autodiscovery", "http_status": page.status}
+    if moved is None and response.permanent_url:
+        moved = {"from_url": url, "to_url": response.permanent_url, "reason": "permanent_redirect",
+                 "http_status": next(status for status, _ in response.redirects)}
+    return Fetched(response, parsed, moved)

@@ -1,2 +1,6 @@
-"""Language primitives shared by tagging and digests: ``text`` folds case and accents, splits tokens and
-sentences, and matches terms (TermIndex). Below every stage, it imports nothing of the product."""
+"""Language primitives shared by tagging and digests, below every stage; it imports nothing of the product.
+
+- ``text``: folding (case, diacritics, hyphens, possessives), tokens with offsets, sentences, keyword terms
+  (``Term``: a phrase of tokens, ``meet*`` prefixes, ``...`` gaps) and ``TermIndex``, which finds all of a
+  topic's terms in one pass over the tokens.
+"""

@@ -32,7 +32,7 @@ from monitor.config.model import (
     StorageSettings,
     WebhookChannel,
 )
-from monitor.digest import notify
+from monitor.digest import channels, notify
 from monitor.digest.notify import DeliveryError, Message, deliver, send, sign, verify
 from monitor.events.catalogue import DIGEST_DELIVERED, DIGEST_DELIVERY_FAILED
 from monitor.views.log import open_log
@@ -451,7 +451,7 @@ def test_a_crashing_channel_is_recorded_and_the_others_still_deliver(httpserver_
     def broken(channel: AppriseChannel, message: Message) -> str:
         raise RuntimeError(f"plugin bug while using {channel.url}")
 
-    monkeypatch.setattr(notify, "_send_apprise", broken)
+    monkeypatch.setattr(channels, "send_apprise", broken)
     httpserver_ipv4.expect_request("/hooks/digest").respond_with_data("ok")
     secret_url = "tgram://123456789:AAH-bot-token-abcdefgh/-100200300"
     record = Events()

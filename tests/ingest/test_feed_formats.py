@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from monitor.errors import ParseError
-from monitor.ingest.parse import FeedEntry, ParsedFeed, entry_hash, find_feed_links, parse_feed
+from monitor.ingest.identity import entry_hash
+from monitor.ingest.parse import FeedEntry, ParsedFeed, find_feed_links, parse_feed
 
 UTC = dt.UTC
 V1, V11 = "https://jsonfeed.org/version/1", "https://jsonfeed.org/version/1.1"

@@ -12,7 +12,6 @@ from monitor.ingest.parse import (
     FeedEntry,
     ParsedFeed,
     canonical_url,
-    entry_hash,
     find_feed_links,
     parse_feed,
     plain_text,
@@ -427,12 +426,3 @@ def test_find_feed_links_reads_alternate_feed_links_in_order() -> None:
                                      b"{}"])
 def test_find_feed_links_in_garbage_is_empty(garbage: bytes) -> None:
     assert find_feed_links(garbage, "https://example.org/") == []
-
-
-def test_entry_hash_follows_what_a_reader_sees() -> None:
-    base = FeedEntry("id-1", "https://a.example/1", "https://a.example/1", "Title", None, "Summary", "Body")
-    same = FeedEntry("id-2", "https://a.example/moved", "https://a.example/moved", "Title ", None, "Summary",
-                     "Body")
-    changed = FeedEntry("id-1", "https://a.example/1", "https://a.example/1", "Title", None, "Summary", "Body!")
-    assert entry_hash(base) == entry_hash(same)  # link, guid and whitespace are not content
-    assert entry_hash(base) != entry_hash(changed)
