@@ -18,6 +18,9 @@ died). One worker thread does the reloads, one at a time:
 
 At start the daemon records ``ConfigChanged`` (source ``start``) when its config is not the one the log last
 recorded. Nothing here stops the daemon: a failure is logged, and the running config stays.
+
+The reloader changes the daemon's jobs through ``Schedule``, which monitor.daemon.run.Daemon provides: the
+dependency points one way, from the daemon to the reloader.
 """
 
 from __future__ import annotations
@@ -27,19 +30,17 @@ import hashlib
 import logging
 import os
 import queue
-import signal
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
-
-from apscheduler.jobstores.base import JobLookupError
+from typing import Any, Protocol
 
 from monitor.config import Config, config_errors
 from monitor.config.diff import config_version, diff_configs, feed_changes, snapshot, topics_to_retag
 from monitor.errors import ConfigError
 from monitor.events import catalogue as ev
-from storage.eventlog import RecordedEvent
+from monitor.pipeline import Monitor
+from storage.eventlog import EventLog, RecordedEvent
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ DEBOUNCE_MS = 200
 STAT_INTERVAL = 1.0  # seconds between looks at the file's size and modification time
 
 
-def last_config_changed(event_log: Any) -> RecordedEvent | None:
+def last_config_changed(event_log: EventLog) -> RecordedEvent | None:
     """The last ConfigChanged in the log: the config in force, as recorded."""
     last = None
     for event in event_log.read(types=[ev.CONFIG_CHANGED], stream=ev.CONFIG_STREAM):
@@ -55,14 +56,35 @@ def last_config_changed(event_log: Any) -> RecordedEvent | None:
     return last
 
 
-class Reloader:
-    """Applies changes of the config file to a running monitor (and its scheduler)."""
+class Schedule(Protocol):
+    """What the reloader changes in the running daemon's schedule (monitor.daemon.run.Daemon). The jobs follow
+    the monitor's config, which the reloader has applied just before."""
 
-    def __init__(self, monitor: Any, load: Callable[[], Config], *, scheduler: Any = None,
+    def add_feed(self, name: str, due: dt.datetime) -> None:
+        """Schedule the feed's job (replacing any), first run at ``due``."""
+        ...
+
+    def remove_feed(self, name: str) -> None:
+        """Remove the feed's job, if there is one."""
+        ...
+
+    def move_feed(self, name: str, at: dt.datetime) -> bool:
+        """Move the feed's job to ``at``; False when the feed has no job."""
+        ...
+
+    def sync_digest(self) -> None:
+        """Add, move or remove the scheduled digest's job to match ``[digest] schedule``."""
+        ...
+
+
+class Reloader:
+    """Applies changes of the config file to a running monitor (and its schedule, when given one)."""
+
+    def __init__(self, monitor: Monitor, load: Callable[[], Config], *, schedule: Schedule | None = None,
                  path: Path | None = None) -> None:
         self.monitor = monitor
         self.load = load
-        self.scheduler = scheduler
+        self.schedule = schedule
         self.path = path or monitor.config.source
         self.loaded: Config = monitor.config  # the last good config as loaded (before restart-only keys are kept)
         self.version = config_version(self.loaded)
@@ -152,8 +174,8 @@ class Reloader:
         self.monitor.apply_config(effective)
         for key in diff.get("restart_required", []):
             log.warning("config: %s changed; it takes effect after a restart", key)
-        if self.scheduler is not None:
-            self._reschedule(previous, effective)
+        if self.schedule is not None:
+            self._reschedule(self.schedule, previous, effective)
         windows = {t.id: t.retag_on_change for t in effective.topics if t.retag_on_change}
         retag = [(tid, windows[tid]) for tid in topics_to_retag(diff) if tid in windows]
         if retag:
@@ -161,24 +183,17 @@ class Reloader:
             thread.start()
             self._threads.append(thread)
 
-    def _reschedule(self, previous: Config, new: Config) -> None:
-        from monitor.daemon import run as jobs
-
+    def _reschedule(self, schedule: Schedule, previous: Config, new: Config) -> None:
         added, removed, moved = feed_changes(previous, new)
         now = self.monitor.clock()
         for name in removed:
-            try:
-                self.scheduler.remove_job(jobs.job_id(name))
-            except JobLookupError:
-                pass
+            schedule.remove_feed(name)
         for name in added:
-            jobs.add_feed_job(self.scheduler, new.scheduler, name, now)
+            schedule.add_feed(name, now)
         for name in moved:
-            try:
-                self.scheduler.modify_job(jobs.job_id(name), next_run_time=now)
-            except JobLookupError:
-                jobs.add_feed_job(self.scheduler, new.scheduler, name, now)
-        jobs.sync_digest_job(self.scheduler, self.monitor)
+            if not schedule.move_feed(name, now):
+                schedule.add_feed(name, now)
+        schedule.sync_digest()
         if added or removed or moved:
             log.info("feeds: %d added, %d removed, %d rescheduled", len(added), len(removed), len(moved))
 
@@ -274,17 +289,13 @@ class Reloader:
             return None
 
 
-def install_sighup(reloader: Reloader) -> Any:
-    """SIGHUP asks ``reloader`` for a reload; returns the previous handler (main thread only)."""
-    return signal.signal(signal.SIGHUP, lambda _signum, _frame: reloader.request("sighup"))
-
-
-def start_reloader(monitor: Any, scheduler: Any, load: Callable[[], Config] | None = None) -> Reloader:
+def start_reloader(monitor: Monitor, schedule: Schedule | None,
+                   load: Callable[[], Config] | None = None) -> Reloader:
     """Record the config in force at start (when it is new to the log) and start watching its file."""
     from monitor.config import load_config
 
     source = monitor.config.source
-    reloader = Reloader(monitor, load or (lambda: load_config(source)), scheduler=scheduler)
+    reloader = Reloader(monitor, load or (lambda: load_config(source)), schedule=schedule)
     try:
         reloader.record_start()
     except Exception:  # the daemon runs without the record: polling matters more

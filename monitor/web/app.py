@@ -14,23 +14,19 @@ Routes (GET never writes; every write appends ``DigestReviewed`` through ``monit
 Security: everything from a feed is escaped (Jinja2 autoescape; highlights are built from escaped pieces);
 a strict Content-Security-Policy allows no script at all; with a token configured, every write needs it
 (``Authorization: Bearer`` or the HttpOnly, SameSite=Strict cookie that ``/login`` sets); a POST whose
-``Origin`` or ``Referer`` names another host is refused (CSRF).
+``Origin`` or ``Referer`` names another host is refused (CSRF). Those checks and headers are
+monitor.web.auth; the filter parameters are read by monitor.web.filters.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
-import hmac
 import json
-import math
-import os
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -39,59 +35,34 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.config import Config
-from monitor.digest.build import STATUSES, Filters, build_digest
+from monitor.digest.build import STATUSES, build_digest
 from monitor.errors import HANDLED, MonitorError
 from monitor.views.log import open_log, projections
 from monitor.views.projections import mentions, unreviewed_condition, unreviewed_position, with_review
 from monitor.views.review import mark_reviewed
 from monitor.views.status import feed_status
 from monitor.web import present
+from monitor.web.auth import Auth, Forbidden, Unauthorized, add_security_headers, check_same_origin
+from monitor.web.filters import InvalidFilter, parse_filters
 from monitor.web.metrics import MonitorCollector, exposition, metrics_registry
 from storage.eventlog import EventLog, reading
 
 TEMPLATES = Path(__file__).parent / "templates"
-CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; "
-       "base-uri 'none'; frame-ancestors 'none'")
-SECURITY_HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff",
-                    "Referrer-Policy": "same-origin"}
-COOKIE = "token"
 MAX_ITEMS = 5000  # items one review may name: more than a page ever shows
-FILTER_KEYS = ("topic", "feed", "from", "to", "min_score", "status")
 
 
 class BadRequest(Exception):
-    """A filter or form value that cannot be used: a 400 with a one-line message."""
-
-
-class Unauthorized(Exception):
-    """A write without the configured token: a 401, nothing appended."""
-
-
-class Forbidden(Exception):
-    """A write from another site (CSRF): a 403, nothing appended."""
-
-
-def resolve_token(config: Config) -> str | None:
-    """``[web] token``, or the environment variable ``[web] token_env`` names; None when neither is set."""
-    if config.web.token:
-        return config.web.token
-    if config.web.token_env:
-        return os.environ.get(config.web.token_env) or None
-    return None
+    """A form value that cannot be used: a 400 with a one-line message (a filter's: InvalidFilter)."""
 
 
 class WebState:
-    """What the routes share: the config, the log, the token and the templates."""
+    """What the routes share: the config, the log, the token's checks (``auth``) and the templates."""
 
     def __init__(self, config: Config, log: EventLog) -> None:
         self.config = config
         self.log = log
         self.projections = projections(log)
-        self.token = resolve_token(config)
-        # The cookie holds a value derived from the token, not the token itself: a leaked cookie does not
-        # reveal the secret that the API's Bearer header takes.
-        self.cookie_value = (hmac.new(self.token.encode(), b"news-monitor web session", hashlib.sha256).hexdigest()
-                             if self.token else None)
+        self.auth = Auth(config)
         self._catch_up_lock = threading.Lock()
         self.env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, trim_blocks=True,
                                lstrip_blocks=True)
@@ -121,71 +92,8 @@ class WebState:
                 counts.setdefault((topic, state), 0)
         return counts, feed_status(self.log.engine, self.config), self.log.last_position()
 
-    # -- authorisation ------------------------------------------------------------------------------
 
-    def authorized(self, request: Request) -> bool:
-        if self.token is None:
-            return True
-        header = request.headers.get("authorization", "")
-        scheme, _, credentials = header.partition(" ")
-        if scheme.lower() == "bearer" and credentials:
-            return hmac.compare_digest(credentials.strip().encode(), self.token.encode())
-        cookie = request.cookies.get(COOKIE)
-        return bool(cookie) and hmac.compare_digest(cookie.encode(), self.cookie_value.encode())  # type: ignore[union-attr]
-
-    def check_write(self, request: Request) -> None:
-        check_same_origin(request, self.config.web.base_url)
-        if not self.authorized(request):
-            raise Unauthorized("a token is required to mark mentions reviewed")
-
-
-def check_same_origin(request: Request, base_url: str | None) -> None:
-    """Refuse a POST that another site's page made: its Origin (or, without one, its Referer) must name this
-    host. Requests without either (curl, scripts) are left to the token."""
-    allowed = {request.headers.get("host", "").lower()}
-    if base_url:
-        allowed.add(urlsplit(base_url).netloc.lower())
-    for header in ("origin", "referer"):
-        value = request.headers.get(header)
-        if value is None:
-            continue
-        if urlsplit(value).netloc.lower() not in allowed or value == "null":
-            raise Forbidden(f"cross-site request refused ({header} {value!r} is not this site)")
-        return
-
-
-# -- filters ------------------------------------------------------------------------------------------
-
-def parse_filters(params: Any, *, default_status: str = "unreviewed") -> tuple[Filters, dict[str, str]]:
-    """The filters of a query string, and the same values cleaned (to put in links and redirects).
-    Raises BadRequest with a one-line message for a value that cannot be read."""
-    raw = {key: (params.get(key) or "").strip() for key in FILTER_KEYS}
-    status = raw["status"] or default_status
-    if status not in STATUSES:
-        raise BadRequest(f"status: unknown value {status!r} (choose {', '.join(STATUSES)})")
-    dates: dict[str, dt.date | None] = {}
-    for key in ("from", "to"):
-        try:
-            dates[key] = dt.date.fromisoformat(raw[key]) if raw[key] else None
-        except ValueError:
-            raise BadRequest(f"{key}: not a date {raw[key]!r} (expected YYYY-MM-DD)") from None
-    min_score = None
-    if raw["min_score"]:
-        try:
-            min_score = float(raw["min_score"])
-        except ValueError:
-            raise BadRequest(f"min_score: not a number {raw['min_score']!r}") from None
-        if not math.isfinite(min_score):
-            raise BadRequest(f"min_score: not a number {raw['min_score']!r}")
-    try:
-        filters = Filters(topic=raw["topic"] or None, feed=raw["feed"] or None, date_from=dates["from"],
-                          date_to=dates["to"], min_score=min_score, status=status)  # type: ignore[arg-type]
-    except ValueError as exc:
-        raise BadRequest(str(exc)) from None
-    query = {key: value for key, value in raw.items() if value}
-    query["status"] = status
-    return filters, query
-
+# -- review items -------------------------------------------------------------------------------------
 
 def parse_items(values: list[str]) -> list[tuple[str, str, int]]:
     """Form fields ``item=article_id|topic|position``."""
@@ -239,10 +147,7 @@ def create_app(config: Config, *, log: EventLog | None = None) -> FastAPI:
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Any) -> Response:
         response = await call_next(request)
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        if response.headers.get("content-type", "").startswith("text/html"):
-            response.headers.setdefault("Cache-Control", "no-store")
+        add_security_headers(response)
         return response
 
     def wants_json(request: Request) -> bool:
@@ -252,10 +157,14 @@ def create_app(config: Config, *, log: EventLog | None = None) -> FastAPI:
         if wants_json(request):
             return JSONResponse({"error": message}, status_code=status, headers=extra.pop("headers", None))
         return state.render("error.html", status, status=status, message=message,
-                            login=status == 401 and state.token is not None, **extra)
+                            login=status == 401 and state.auth.token is not None, **extra)
 
     @app.exception_handler(BadRequest)
     async def bad_request(request: Request, exc: BadRequest) -> Response:
+        return error(request, 400, str(exc))
+
+    @app.exception_handler(InvalidFilter)
+    async def invalid_filter(request: Request, exc: InvalidFilter) -> Response:
         return error(request, 400, str(exc))
 
     @app.exception_handler(Unauthorized)
@@ -288,14 +197,14 @@ def create_app(config: Config, *, log: EventLog | None = None) -> FastAPI:
         return state.render(
             "index.html", filters=filters, query=query, query_string=urlencode(query), items=items,
             counts=digest.counts, feeds=feeds, topics=_topics(state), feed_names=[f["feed"] for f in feeds],
-            statuses=STATUSES, can_write=state.authorized(request), needs_token=state.token is not None,
+            statuses=STATUSES, can_write=state.auth.authorized(request), needs_token=state.auth.token is not None,
             page_size=config.web.page_size, marked=int(marked) if marked.isdigit() else None)
 
     @app.post("/review")
     async def review(request: Request) -> Response:
         form = await request.form(max_fields=MAX_ITEMS + 10)
         _, query = parse_filters(request.query_params)
-        state.check_write(request)
+        state.auth.check_write(request)
         refs = parse_items([str(v) for v in form.getlist("item")])
         recorded = await _run(lambda: _review(state, refs))
         return RedirectResponse("/?" + urlencode({**query, "marked": len(refs) if recorded else 0}), status_code=303)
@@ -306,14 +215,11 @@ def create_app(config: Config, *, log: EventLog | None = None) -> FastAPI:
         _, query = parse_filters(request.query_params)
         check_same_origin(request, config.web.base_url)
         given = str(form.get("token") or "")
-        if state.token is None:
+        if state.auth.token is None:
             return RedirectResponse("/?" + urlencode(query), status_code=303)
-        if not hmac.compare_digest(given.encode(), state.token.encode()):
-            raise Unauthorized("wrong token")
+        state.auth.check_token(given)
         response = RedirectResponse("/?" + urlencode(query), status_code=303)
-        response.set_cookie(COOKIE, state.cookie_value or "", httponly=True, samesite="strict",
-                            secure=request.url.scheme == "https" or (config.web.base_url or "").startswith("https:"),
-                            path="/")
+        state.auth.set_cookie(request, response)
         return response
 
     @app.get("/api/mentions")
@@ -326,7 +232,7 @@ def create_app(config: Config, *, log: EventLog | None = None) -> FastAPI:
 
     @app.post("/api/review")
     async def api_review(request: Request) -> Response:
-        state.check_write(request)
+        state.auth.check_write(request)
         if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
             raise BadRequest("expected Content-Type: application/json")
         try:

@@ -20,8 +20,9 @@ from werkzeug import Request, Response
 
 from monitor.config import load_config
 from monitor.config.edit import add_keywords
+from monitor.daemon.jobs import DAEMONS, job_id
 from monitor.daemon.reload import Reloader
-from monitor.daemon.run import build_scheduler, job_id
+from monitor.daemon.run import Daemon
 from monitor.pipeline import Monitor
 from storage.eventlog import EventLog, RecordedEvent
 from tests.test_pipeline import rss
@@ -74,12 +75,14 @@ def running(httpserver: HTTPServer, write_config: Callable[..., Path]) -> Iterat
     config = write_config([{"name": "first", "url": f"{base}/first.xml", "interval": "1h"},
                            {"name": "second", "url": f"{base}/second.xml"}])
     monitor = Monitor(load_config(config))
-    scheduler = build_scheduler(monitor)
-    reloader = Reloader(monitor, lambda: load_config(config), scheduler=scheduler)
+    daemon = Daemon(monitor)
+    daemon.schedule()
+    reloader = Reloader(monitor, lambda: load_config(config), schedule=daemon)
     try:
         yield config, monitor, reloader
     finally:
         reloader.stop()
+        DAEMONS.unregister(daemon.name)
         monitor.close()
 
 
@@ -152,7 +155,9 @@ def test_a_valid_change_is_recorded_and_applied(running: tuple[Path, Monitor, Re
     assert "Rosneft" in monitor.config.topics[0].keywords["russia_side"]
     assert monitor.tagger is not old_tagger
     assert monitor.config.network.total_timeout == 5.0
-    jobs = {job.id: job for job in reloader.scheduler.get_jobs()}
+    daemon = reloader.schedule
+    assert isinstance(daemon, Daemon) and daemon.scheduler is not None
+    jobs = {job.id: job for job in daemon.scheduler.get_jobs()}
     assert job_id("second") not in jobs and job_id("third") in jobs
     now = monitor.clock()
     assert abs((jobs[job_id("third")].next_run_time - now).total_seconds()) < 5

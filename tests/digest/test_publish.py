@@ -14,7 +14,8 @@ from apscheduler.triggers.cron import CronTrigger
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from monitor.daemon import run as scheduler
+from monitor.daemon.jobs import DAEMONS, DIGEST_EXECUTOR, DIGEST_JOB, digest_job, job_id
+from monitor.daemon.run import Daemon, build_scheduler
 from monitor.digest import notify
 from monitor.digest.publish import digest_id, issue_digest, last_slot, resume_deliveries, trigger
 from monitor.events import catalogue as ev
@@ -170,20 +171,18 @@ def test_the_daemon_schedules_digests_on_a_worker_of_their_own(
     add_log = open_seeded(config, FIRST)
     add_log.close()
     monitor = Monitor(config, clock=lambda: dt.datetime(2025, 12, 5, 2, 31, tzinfo=dt.UTC))
+    daemon = Daemon(monitor)  # registered under its name, as run_daemon's is
     try:
-        jobs = scheduler.build_scheduler(monitor)
-        job = jobs.get_job(scheduler.DIGEST_JOB)
-        assert job is not None and job.executor == scheduler.DIGEST_EXECUTOR
+        jobs = build_scheduler(monitor, daemon.name)
+        job = jobs.get_job(DIGEST_JOB)
+        assert job is not None and job.executor == DIGEST_EXECUTOR and job.args == (daemon.name,)
         assert str(job.trigger) == str(trigger(config))
-        scheduler._current = monitor  # what run_daemon sets
-        try:
-            scheduler.digest_job()
-        finally:
-            scheduler._current = None
+        digest_job(daemon.name)  # as the scheduler calls it
         [issued] = list(monitor.log.read(types=[ev.DIGEST_ISSUED]))
         assert issued.data["digest_id"] == digest_id(dt.datetime(2025, 12, 5, 2, 30, tzinfo=dt.UTC))
         assert len(receiver) == 1
     finally:
+        DAEMONS.unregister(daemon.name)
         monitor.close()
 
 
@@ -223,15 +222,15 @@ def test_a_hanging_channel_never_holds_up_a_poll(database_url: str, tmp_path: Pa
                                               "timeout": "30s"}]})
     open_seeded(config, FIRST).close()
     monitor = Monitor(config)
-    jobs = scheduler.build_scheduler(monitor)
-    scheduler._current, scheduler._scheduler = monitor, jobs
+    daemon = Daemon(monitor)
+    jobs = daemon.schedule()  # built, not started
     try:
-        jobs.pause_job(scheduler.job_id("local"))  # the feed waits until the digest hangs
+        jobs.pause_job(job_id("local"))  # the feed waits until the digest hangs
         jobs.start()
-        jobs.modify_job(scheduler.DIGEST_JOB, next_run_time=dt.datetime.now(dt.UTC))
+        jobs.modify_job(DIGEST_JOB, next_run_time=dt.datetime.now(dt.UTC))
         assert arrived.wait(15), "the digest was not sent"
-        jobs.resume_job(scheduler.job_id("local"))
-        jobs.modify_job(scheduler.job_id("local"), next_run_time=dt.datetime.now(dt.UTC))
+        jobs.resume_job(job_id("local"))
+        jobs.modify_job(job_id("local"), next_run_time=dt.datetime.now(dt.UTC))
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and not list(monitor.log.read(types=[ev.FEED_POLLED])):
             time.sleep(0.1)
@@ -245,7 +244,7 @@ def test_a_hanging_channel_never_holds_up_a_poll(database_url: str, tmp_path: Pa
     finally:
         release.set()
         jobs.shutdown(wait=True)
-        scheduler._current = scheduler._scheduler = None
+        DAEMONS.unregister(daemon.name)
         monitor.close()
         hook.shutdown()
 

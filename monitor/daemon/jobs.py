@@ -1,0 +1,178 @@
+"""The daemon's jobs: what runs when the scheduler fires (monitor.daemon.run decides *when*).
+
+A job is an importable function called with plain arguments, the name of the daemon it runs for and, for a
+poll, a feed's name: APScheduler 3.x stores a job as a function reference and its arguments, so no closure is
+ever pickled. The running daemon registers itself in ``DAEMONS`` under its name; a job looks it up there and
+does nothing when its daemon is gone or stopping. What a job needs of its daemon is the ``Host`` protocol.
+
+One job per feed (``job_id``). The pipeline decides each feed's next poll (monitor.ingest.policy) and records
+it in the poll's event; the job then moves itself to that time. The job's own trigger is only a safety net,
+firing after the longest wait the policy can choose, should a reschedule ever be lost.
+
+Digests have a job (``DIGEST_JOB``) on an executor of their own (``DIGEST_EXECUTOR``), added, moved or removed
+to match ``[digest] schedule``; at start, another job on it resumes the deliveries a stop interrupted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import logging
+import threading
+from contextlib import AbstractContextManager
+from typing import Protocol
+
+from apscheduler.jobstores.base import JobLookupError
+from apscheduler.schedulers.base import BaseScheduler
+
+from monitor.config import SchedulerSettings
+from monitor.pipeline import Monitor
+
+log = logging.getLogger(__name__)
+
+DIGEST_JOB = "digest"
+DIGEST_EXECUTOR = "digest"
+RESUME_JOB = "digest-resume"
+
+
+def job_id(feed_name: str) -> str:
+    return f"feed:{feed_name}"
+
+
+class Host(Protocol):
+    """What a job needs of the daemon it runs for (monitor.daemon.run.Daemon)."""
+
+    monitor: Monitor
+
+    def polling(self) -> AbstractContextManager[None]:
+        """Counts a poll in flight while it lasts (a stop waits for these)."""
+        ...
+
+    def move_feed(self, name: str, at: dt.datetime) -> bool:
+        """Move the feed's job to ``at``; False when the feed has no job (removed meanwhile)."""
+        ...
+
+
+class Registry:
+    """The running daemons of this process by name: where a job finds the daemon its arguments name."""
+
+    def __init__(self) -> None:
+        self._hosts: dict[str, Host] = {}
+        self._lock = threading.Lock()
+        self._numbers = itertools.count(1)
+
+    def register(self, host: Host) -> str:
+        """Register ``host`` under a new name (the argument its jobs are scheduled with); return the name."""
+        with self._lock:
+            name = f"daemon-{next(self._numbers)}"
+            self._hosts[name] = host
+        return name
+
+    def unregister(self, name: str) -> None:
+        with self._lock:
+            self._hosts.pop(name, None)
+
+    def get(self, name: str) -> Host | None:
+        with self._lock:
+            return self._hosts.get(name)
+
+
+DAEMONS = Registry()
+
+
+# -- feeds --------------------------------------------------------------------------------------------
+
+def add_feed_job(scheduler: BaseScheduler, settings: SchedulerSettings, daemon: str, name: str,
+                 due: dt.datetime) -> None:
+    """The job of one feed for ``daemon``, first run at ``due`` (at start; and for a feed a config reload adds)."""
+    safety_net = max(settings.max_interval, settings.max_backoff) * 1.5
+    scheduler.add_job(poll_feed_job, "interval", args=[daemon, name], id=job_id(name), name=f"poll {name}",
+                      seconds=safety_net, next_run_time=due, replace_existing=True)
+
+
+def poll_feed_job(daemon: str, feed_name: str) -> None:
+    """The scheduled job: refresh one feed of the running monitor, then move the job to its next poll."""
+    host = DAEMONS.get(daemon)
+    if host is None or host.monitor.stopping.is_set():
+        return
+    monitor = host.monitor
+    with host.polling():
+        next_at = _poll(monitor, feed_name)
+    if not monitor.stopping.is_set():
+        host.move_feed(feed_name, next_at)  # False: the feed was removed meanwhile
+
+
+def _poll(monitor: Monitor, feed_name: str) -> dt.datetime:
+    try:
+        outcome = monitor.refresh_feed(monitor.config.feed(feed_name))
+    except Exception:  # a storage outage: logged, and tried again soon; the daemon lives on
+        log.exception("poll of %s could not run", feed_name)
+        return monitor.clock() + dt.timedelta(seconds=monitor.config.scheduler.min_interval)
+    log.info("polled %s: %s%s, %d new article(s), %d revised, %d mention(s); next at %s", feed_name,
+             outcome.status, f" ({outcome.reason}: {outcome.message})" if outcome.reason else "",
+             outcome.new_articles, outcome.revised, outcome.mentions,
+             outcome.next_poll_at.isoformat(timespec="seconds") if outcome.next_poll_at else "?")
+    return outcome.next_poll_at or monitor.clock()
+
+
+def move_feed_job(scheduler: BaseScheduler, name: str, at: dt.datetime) -> bool:
+    """Move the job of feed ``name`` to ``at``; False when there is none."""
+    try:
+        scheduler.modify_job(job_id(name), next_run_time=at)
+    except JobLookupError:
+        return False
+    return True
+
+
+def remove_feed_job(scheduler: BaseScheduler, name: str) -> None:
+    try:
+        scheduler.remove_job(job_id(name))
+    except JobLookupError:
+        pass
+
+
+# -- digests ------------------------------------------------------------------------------------------
+
+def sync_digest_job(scheduler: BaseScheduler, monitor: Monitor, daemon: str) -> None:
+    """Add, move or remove the scheduled-digest job to match ``[digest] schedule`` (at start and on reload)."""
+    from monitor.digest.publish import trigger
+
+    cron = trigger(monitor.config)
+    try:
+        scheduler.remove_job(DIGEST_JOB)
+    except JobLookupError:
+        pass
+    if cron is not None:
+        scheduler.add_job(digest_job, cron, args=[daemon], id=DIGEST_JOB, name="scheduled digest",
+                          executor=DIGEST_EXECUTOR, misfire_grace_time=3600)
+
+
+def resume_deliveries_job(daemon: str) -> None:
+    """At start: send what a stop interrupted (monitor.digest.publish.resume_deliveries). Never raises."""
+    from monitor.digest.publish import resume_deliveries
+
+    host = DAEMONS.get(daemon)
+    if host is None:
+        return
+    monitor = host.monitor
+    try:
+        resume_deliveries(monitor.config, monitor.log, clock=monitor.clock)
+    except Exception:
+        log.exception("interrupted digest deliveries could not be resumed")
+
+
+def digest_job(daemon: str) -> None:
+    """The scheduled job: issue the digest of the slot that just fired, write it, send it. Never raises."""
+    from monitor.digest.publish import issue_digest, last_slot, trigger
+
+    host = DAEMONS.get(daemon)
+    if host is None or host.monitor.stopping.is_set():
+        return
+    monitor = host.monitor
+    try:
+        cron = trigger(monitor.config)
+        slot = last_slot(cron, monitor.clock()) if cron else None
+        if slot is not None:
+            issue_digest(monitor.config, monitor.log, slot, clock=monitor.clock)
+    except Exception:  # a storage outage or a bug: logged; the next slot tries again, polling goes on
+        log.exception("the scheduled digest could not be issued")
