@@ -14,6 +14,7 @@ from __future__ import annotations
 import glob
 import hashlib
 import json
+import math
 import os
 import re
 from pathlib import Path
@@ -39,6 +40,11 @@ _DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|kib|mb|mib|gb|gib)?\s*$", re.IGNORECASE)
 _SIZE_UNITS = {"b": 1, "kb": 1000, "kib": 1024, "mb": 1000**2, "mib": 1024**2, "gb": 1000**3, "gib": 1024**3}
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+# Past these a value is a typo, not a setting: no wait, timeout or interval of the monitor needs more than a
+# month, and no body it fetches or parses more than a gibibyte. They also keep NaN and infinities out, which
+# pass a "> 0" test and then crash every poll (sleep(nan), a timer of inf).
+MAX_DURATION = 30 * 86400.0
+MAX_SIZE = 1024**3
 
 
 def parse_duration(value: Any) -> float:
@@ -61,8 +67,12 @@ def parse_duration(value: Any) -> float:
             raise ValueError(f"invalid duration {value!r} (expected e.g. \"30s\", \"15m\", \"1h30m\")")
     else:
         raise ValueError(f"invalid duration {value!r} (expected e.g. \"15m\")")
+    if not math.isfinite(seconds):
+        raise ValueError(f"duration must be a finite number of seconds, got {value!r}")
     if seconds <= 0:
         raise ValueError(f"duration must be positive, got {value!r}")
+    if seconds > MAX_DURATION:
+        raise ValueError(f"duration {value!r} is longer than the 30 days allowed")
     return seconds
 
 
@@ -73,11 +83,16 @@ def parse_size(value: Any) -> int:
     if isinstance(value, int):
         size = value
     elif isinstance(value, str) and (m := _SIZE.match(value)):
-        size = int(float(m.group(1)) * _SIZE_UNITS[(m.group(2) or "b").lower()])
+        amount = float(m.group(1)) * _SIZE_UNITS[(m.group(2) or "b").lower()]
+        if not math.isfinite(amount) or amount > MAX_SIZE:  # float("9"*400) is inf: int() of it would raise
+            raise ValueError(f"size {value!r} is larger than the 1 GiB allowed")
+        size = int(amount)
     else:
         raise ValueError(f"invalid size {value!r} (expected e.g. \"10MB\" or a number of bytes)")
     if size <= 0:
         raise ValueError(f"size must be positive, got {value!r}")
+    if size > MAX_SIZE:
+        raise ValueError(f"size {value!r} is larger than the 1 GiB allowed")
     return size
 
 
@@ -109,7 +124,7 @@ def _check_proximity(value: Any) -> Any:
 
 
 class _Settings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class StorageSettings(_Settings):

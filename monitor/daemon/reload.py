@@ -6,7 +6,8 @@ modification time every second is the safety net (a file system that sends no ev
 died). One worker thread does the reloads, one at a time:
 
 - the file is loaded exactly as at start (the same CLI flags and NEWS_MONITOR_* overrides apply);
-- invalid: ``ConfigRejected`` (the errors, the version kept running) and the daemon goes on with the last
+- invalid, or empty (blanks and comments only: a truncated save): ``ConfigRejected`` (the errors, the
+  version kept running) and the daemon goes on with the last
   good config. Its key is the file's hash and the last ``ConfigChanged``, so one bad save is recorded once;
 - valid and of a new version (comments and layout do not count): ``ConfigChanged`` with the diff against
   the config the log last recorded, then the new config is applied: the next poll tags with the new topics,
@@ -128,6 +129,7 @@ class Reloader:
         with self._lock:
             file_hash = self._file_hash()
             try:
+                self._refuse_empty()
                 new = self.load()
             except ConfigError as exc:
                 return self._reject(exc, file_hash)
@@ -149,6 +151,19 @@ class Reloader:
             self.loaded, self.version = new, version
             self._apply(previous, new, diff)
             return "changed"
+
+    def _refuse_empty(self) -> None:
+        """An empty file, or one of blanks and comments only, is a save caught half-way or a truncation, not
+        a wish to stop watching every feed and topic: refused, the running config stays."""
+        if not self.path:
+            return
+        try:
+            text = Path(self.path).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return  # missing or unreadable: the loader says so, with its own message
+        if all(not line.strip() or line.lstrip().startswith("#") for line in text.splitlines()):
+            raise ConfigError(f"{self.path}: the config file is empty (truncated, or caught while being "
+                              "written); the running config stays")
 
     def _reject(self, error: ConfigError, file_hash: str | None) -> str:
         errors = config_errors(error)

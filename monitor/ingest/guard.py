@@ -18,7 +18,6 @@ from urllib.parse import urlsplit
 
 from monitor.errors import FetchError
 
-
 # Prefixes whose addresses carry an IPv4 address inside them: a packet to one of them reaches that IPv4
 # address (through a translator, a relay or an old stack), so the IPv4 address is the one judged. Python's
 # ``is_global`` judges the IPv6 form alone and calls ``64:ff9b::a9fe:a9fe`` (the metadata address) global.

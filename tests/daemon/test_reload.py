@@ -313,3 +313,18 @@ def test_running_daemon_applies_a_saved_config(httpserver: HTTPServer, write_con
     log_text = stderr_path.read_text()
     assert daemon.returncode == 0, log_text
     assert "Traceback" not in log_text and "rejected" in log_text
+
+
+@pytest.mark.parametrize("empty", ["", "  \n\t\n", "# all commented out\n\n# feeds = []\n"])
+def test_an_empty_file_is_rejected_and_every_feed_and_topic_stays(
+        running: tuple[Path, Monitor, Reloader], empty: str) -> None:
+    config, monitor, reloader = running
+    reloader.record_start()
+    good, version = monitor.config, reloader.version
+    assert good.feeds and good.topics
+    save(config, empty)
+    assert reloader.reload("file") == "rejected"
+    [rejected] = list(monitor.log.read(types=["ConfigRejected"]))
+    assert rejected.data["errors"] == [f"{config}: the config file is empty (truncated, or caught while being "
+                                       "written); the running config stays"]
+    assert monitor.config is good and reloader.version == version
