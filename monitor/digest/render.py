@@ -14,12 +14,13 @@ Markdown escapes its specials, HTML is autoescaped by Jinja2, and only http(s) U
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import io
 import json
 import re
 import urllib.parse
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,7 +30,7 @@ from rich.console import Console
 from rich.text import Text
 
 from monitor import __version__
-from monitor.language.text import Term, TermIndex, tokens
+from monitor.language.text import Term, TermIndex, cleaned, tokens, without_surrogates, xml_finalize, xml_safe
 
 if TYPE_CHECKING:
     from monitor.config import Config
@@ -82,6 +83,14 @@ def safe_url(url: str | None) -> str | None:
     except ValueError:
         return None
     return url if parts.scheme.lower() in ("http", "https") and parts.netloc else None
+
+
+def printable(digest: Any, clean: Callable[[str], str] = xml_safe) -> Any:
+    """The digest with ``clean`` applied to every string of its items and stories: what comes from a feed
+    may hold characters that a format cannot carry (XML's forbidden ones, a terminal's controls)."""
+    safe = copy.copy(digest)
+    safe.items, safe.stories = cleaned(digest.items, clean), cleaned(digest.stories, clean)
+    return safe
 
 
 def header(digest: Any) -> str:
@@ -166,7 +175,9 @@ def _indent(text: Text, width: int) -> Text:
 
 
 def print_text(digest: Any, console: Console) -> None:
-    """The digest on a rich console. Feed text goes in ``Text`` objects: "[bold]" in a title stays text."""
+    """The digest on a rich console. Feed text goes in ``Text`` objects: "[bold]" in a title stays text, and
+    control characters (an ESC sequence in a title) are replaced, so feed text never drives the terminal."""
+    digest = printable(digest)
     console.print(Text.assemble(("news-monitor digest", "bold"), " — ", header(digest)), highlight=False)
     if not digest.items:
         console.print("No new mentions.", highlight=False)
@@ -219,6 +230,7 @@ def _md_link(label: str, url: str | None) -> str:
 
 
 def to_markdown(digest: Any) -> str:
+    digest = printable(digest)
     lines = ["# news-monitor digest", "", f"_{md_escape(header(digest))}_", ""]
     if not digest.items:
         lines.append("No new mentions.")
@@ -245,7 +257,7 @@ def to_markdown(digest: Any) -> str:
 @lru_cache(maxsize=1)
 def _environment() -> Environment:
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True,
-                      default_for_string=True), trim_blocks=True, lstrip_blocks=True)
+                      default_for_string=True), trim_blocks=True, lstrip_blocks=True, finalize=xml_finalize)
     env.filters["safe_url"] = safe_url
     return env
 
@@ -270,7 +282,8 @@ def _view(digest: Any) -> list[dict[str, Any]]:
 
 
 def to_html(digest: Any, *, title: str = "news-monitor digest") -> str:
-    """A standalone HTML5 page: inline CSS, no script, no external resource (it reads in a mail client)."""
+    """A standalone HTML5 page: inline CSS, no script, no external resource (it reads in a mail client).
+    Every value goes out escaped and XML-safe (the environment's ``finalize``)."""
     generated = digest.generated_at.isoformat() if digest.generated_at else ""
     return _environment().get_template("digest.html").render(
         title=title, header=header(digest), days=_view(digest), empty=not digest.items, generated_at=generated,
@@ -280,7 +293,10 @@ def to_html(digest: Any, *, title: str = "news-monitor digest") -> str:
 # --- JSON -----------------------------------------------------------------------------------------------
 
 def to_json(digest: Any) -> str:
-    return json.dumps(digest.as_dict(), ensure_ascii=False, indent=2, default=_json_default)
+    """JSON carries control characters (escaped); only lone surrogates, which no UTF-8 writer can encode,
+    are replaced."""
+    return json.dumps(cleaned(digest.as_dict(), without_surrogates), ensure_ascii=False, indent=2,
+                      default=_json_default)
 
 
 def _json_default(value: Any) -> Any:
@@ -307,8 +323,13 @@ def _when(value: str | dt.datetime | None) -> dt.datetime | None:
 
 def to_atom(digest: Any, *, feed_id: str, self_url: str, site_url: str | None = None,
             title: str = "news-monitor digest") -> str:
-    """Atom 1.0: one entry per item, ids stable across digests, the story's other outlets in the content."""
+    """Atom 1.0: one entry per item, ids stable across digests, the story's other outlets in the content.
+    Characters XML forbids are replaced, so one odd title cannot break the whole feed."""
     from feedgen.feed import FeedGenerator  # imported here: only the atom format needs it
+
+    digest = printable(digest)
+    feed_id, self_url, title = xml_safe(feed_id), xml_safe(self_url), xml_safe(title)
+    site_url = xml_safe(site_url) if site_url else site_url
 
     generated = _when(digest.generated_at) or dt.datetime.now(dt.UTC)
     feed = FeedGenerator()

@@ -16,8 +16,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
+
+from markupsafe import Markup
 
 _WORD = re.compile(r"\w+(?:['’]\w+)*", re.UNICODE)
 _POSSESSIVE = re.compile(r"['’]s?$")
@@ -214,3 +217,42 @@ def without_excluded(hits: list[TermHit], excluded: list[TermHit]) -> list[TermH
         return hits
     masked = {t for hit in excluded for t in range(hit.first_token, hit.last_token + 1)}
     return [hit for hit in hits if not any(t in masked for t in range(hit.first_token, hit.last_token + 1))]
+
+
+# --- text that XML can carry ----------------------------------------------------------------------------
+
+# What XML 1.0 forbids (C0 controls but tab and line breaks, lone surrogates, U+FFFE/U+FFFF), and C1
+# controls and DEL, which terminals read as commands: feed text may hold any of them (JSON Feed allows
+# U+0001), while Atom and HTML output cannot, and one such character must not break a whole digest.
+_UNPRINTABLE = re.compile("[^\t\n\r\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def xml_safe(text: str) -> str:
+    """``text`` with every character XML forbids, and every control character, replaced by U+FFFD."""
+    return _UNPRINTABLE.sub("\ufffd", text)
+
+
+def without_surrogates(text: str) -> str:
+    """``text`` with lone surrogates (which no UTF-8 encoder writes) replaced by U+FFFD."""
+    return _SURROGATE.sub("\ufffd", text)
+
+
+def cleaned(value: Any, clean: Callable[[str], str] = xml_safe) -> Any:
+    """``value`` (strings, and dicts, lists and tuples of them, keys too) with ``clean`` applied to every string."""
+    if isinstance(value, str):
+        return clean(value)
+    if isinstance(value, dict):
+        return {cleaned(k, clean): cleaned(v, clean) for k, v in value.items()}
+    if isinstance(value, tuple) and hasattr(value, "_fields"):  # a NamedTuple
+        return type(value)(*(cleaned(v, clean) for v in value))
+    if isinstance(value, list | tuple):
+        return type(value)(cleaned(v, clean) for v in value)
+    return value
+
+
+def xml_finalize(value: Any) -> Any:
+    """A Jinja2 ``finalize``: every ``{{ value }}`` of a page goes out XML-safe, escaped markup kept as such."""
+    if isinstance(value, Markup):
+        return Markup(xml_safe(str(value)))
+    return xml_safe(value) if isinstance(value, str) else value

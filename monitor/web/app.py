@@ -37,6 +37,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from monitor.config import Config
 from monitor.digest.build import STATUSES, build_digest
 from monitor.errors import HANDLED, MonitorError
+from monitor.language.text import xml_finalize
 from monitor.views.log import open_log, projections
 from monitor.views.projections import mentions, unreviewed_condition, unreviewed_position, with_review
 from monitor.views.review import mark_reviewed
@@ -65,7 +66,7 @@ class WebState:
         self.auth = Auth(config)
         self._catch_up_lock = threading.Lock()
         self.env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, trim_blocks=True,
-                               lstrip_blocks=True)
+                               lstrip_blocks=True, finalize=xml_finalize)  # feed text may hold U+0001
         self.env.globals.update(when=present.when, short=present.short, iso=present.iso)
         self.metrics = metrics_registry(MonitorCollector(self.metrics_snapshot))
 
