@@ -5,15 +5,23 @@ payload in its own schema (``news-monitor events`` prints the same shape, upcast
 it; the keys make it idempotent (importing twice adds nothing, an interrupted import can be run again),
 and positions are kept so that a moved log is the same log: one export and one import move a log from
 SQLite to PostgreSQL (NUL characters, which PostgreSQL cannot store in JSON text, are dropped from the
-payloads; nothing else changes). Every line is checked before its batch is written, and a bad line stops the import
-with its line number; the batches before it are in, whole.
+payloads; nothing else changes).
+
+An import refuses what no log could have written, and then writes nothing: every line is checked before
+the first batch is written (a stream that cannot be read twice, stdin, is spooled to a temporary file), and
+the first bad line stops it with ``FILE:LINE``: a line that is not UTF-8 or not an exported event, a
+position out of range (past 2^53: a log never holds that many events, and a position near 2^63 would move
+the log's sequence and the views' checkpoints past every later event) or not above the line before, an
+event type this version does not know, a schema newer than it knows, a payload it could not read.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable, Iterator
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -24,15 +32,18 @@ from monitor.events import payloads
 from monitor.events.catalogue import SCHEMAS, UPCASTERS, without_nul
 from storage.eventlog import EventLog, RecordedEvent
 
+MAX_POSITION = 2**53 - 1  # the largest integer every JSON reader keeps exact; no log gets near it
+_SPOOL_IN_MEMORY = 64 * 1024 * 1024  # bytes of a stream held in memory before the spool goes to disk
+
 
 class ExportedEvent(BaseModel):
     """One line of an export file."""
 
     model_config = ConfigDict(extra="forbid", strict=False)
 
-    position: int = Field(gt=0)
+    position: int = Field(gt=0, le=MAX_POSITION)
     stream: str = Field(min_length=1, max_length=300)
-    version: int = Field(gt=0)
+    version: int = Field(gt=0, le=MAX_POSITION)
     type: str = Field(min_length=1, max_length=100)
     schema_: int = Field(alias="schema", ge=1)
     key: str = Field(min_length=1, max_length=500)
@@ -57,24 +68,58 @@ def export_events(log: EventLog, out: IO[str], *, after: int = 0) -> int:
     return count
 
 
-def import_events(log: EventLog, lines: Iterable[str], *, source: str = "input", renumber: bool = False,
+def import_events(log: EventLog, lines: Iterable[str | bytes], *, source: str = "input", renumber: bool = False,
                   batch_size: int = 1000) -> ImportReport:
-    """Import an export file's lines into ``log``, ``batch_size`` events per atomic batch."""
+    """Import an export file's lines (text, or bytes as read from a binary file) into ``log``, ``batch_size``
+    events per atomic batch, once every line has been checked: a bad line writes nothing."""
     report = ImportReport()
-    for batch in _batches(_parse(lines, source), batch_size):
-        result = log.import_events(batch, renumber=renumber)
-        report.read += len(batch)
-        report.imported += len(result.recorded)
-        report.already_recorded += len(result.duplicates)
+    with _replayable(lines) as again:
+        for _ in _parse(again(), source):  # the check: the first bad line raises before anything is written
+            pass
+        for batch in _batches(_parse(again(), source), batch_size):
+            result = log.import_events(batch, renumber=renumber)
+            report.read += len(batch)
+            report.imported += len(result.recorded)
+            report.already_recorded += len(result.duplicates)
     return report
 
 
-def _parse(lines: Iterable[str], source: str) -> Iterator[RecordedEvent]:
+@contextmanager
+def _replayable(lines: Iterable[str | bytes]) -> Iterator[Callable[[], Iterable[str | bytes]]]:
+    """A way to read ``lines`` from the start again: a list as it is, a seekable file by seeking, anything
+    else (stdin, a generator) spooled to a temporary file as it is read the first time."""
+    if isinstance(lines, list | tuple):
+        yield lambda: lines
+        return
+    seekable = getattr(lines, "seekable", None)
+    if seekable is not None and seekable():
+        start = lines.tell()  # type: ignore[attr-defined]
+
+        def from_start() -> Iterable[str | bytes]:
+            lines.seek(start)  # type: ignore[attr-defined]
+            return lines
+        yield from_start
+        return
+    with tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY, mode="w+b") as spool:
+        for line in lines:
+            spool.write(line if isinstance(line, bytes) else line.encode("utf-8", "surrogatepass"))
+
+        def spooled() -> Iterable[bytes]:
+            spool.seek(0)
+            return spool
+        yield spooled
+
+
+def _parse(lines: Iterable[str | bytes], source: str) -> Iterator[RecordedEvent]:
     previous = 0
-    for number, line in enumerate(lines, 1):
+    for number, raw in enumerate(lines, 1):
+        where = f"{source}:{number}"
+        try:
+            line = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        except UnicodeDecodeError as exc:
+            raise MonitorError(f"{where}: not UTF-8 (byte {exc.start + 1} of the line)") from None
         if not line.strip():
             continue
-        where = f"{source}:{number}"
         try:
             item = ExportedEvent.model_validate_json(line)
         except ValidationError as exc:
@@ -84,7 +129,9 @@ def _parse(lines: Iterable[str], source: str) -> Iterator[RecordedEvent]:
                                "events in increasing position order")
         previous = item.position
         known = SCHEMAS.get(item.type)
-        if known is not None and item.schema_ > known:
+        if known is None:
+            raise MonitorError(f"{where}: unknown event type {item.type!r}: this version records no such event")
+        if item.schema_ > known:
             raise MonitorError(f"{where}: {item.type} schema {item.schema_} is newer than this version knows "
                                f"({known}): import with the version that exported it, or a newer one")
         try:  # a payload that could not be read later is refused now

@@ -242,19 +242,45 @@ def test_importing_the_same_file_twice_adds_nothing(source: EventLog, target: Ev
     assert stored(target) == stored(source)
 
 
-def test_an_interrupted_import_run_again_completes_without_duplicates(source: EventLog, target: EventLog) -> None:
-    lines = export_lines(source)
+class _KilledWhileWriting(list):
+    """Lines whose first reading (the check) goes through, and whose second (the write) stops after
+    ``count`` lines, as a process killed part-way through an import."""
 
-    def killed_after(count: int) -> Iterator[str]:
-        yield from lines[:count]
+    def __init__(self, lines: list[str], count: int) -> None:
+        super().__init__(lines)
+        self.count, self.passes = count, 0
+
+    def __iter__(self) -> Iterator[str]:
+        self.passes += 1
+        if self.passes == 1:
+            yield from super().__iter__()
+            return
+        yield from self[:self.count]
         raise KeyboardInterrupt  # the process stopped while reading line count + 1
 
+
+def test_an_interrupted_import_run_again_completes_without_duplicates(source: EventLog, target: EventLog) -> None:
+    lines = export_lines(source)
     with pytest.raises(KeyboardInterrupt):
-        import_events(target, killed_after(8), batch_size=3)
+        import_events(target, _KilledWhileWriting(lines, 8), batch_size=3)
     assert stored(target) == stored(source)[:6]  # batches 1-3 and 4-6 whole; 7-8 were never written
 
     report = import_events(target, lines, batch_size=3)
     assert report == ImportReport(read=SOURCE_EVENTS, imported=SOURCE_EVENTS - 6, already_recorded=6)
+    assert stored(target) == stored(source)
+
+
+def test_an_import_interrupted_while_it_is_checked_writes_nothing(source: EventLog, target: EventLog) -> None:
+    lines = export_lines(source)
+
+    def killed_after(count: int) -> Iterator[str]:
+        yield from lines[:count]
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        import_events(target, killed_after(8), batch_size=3)
+    assert stored(target) == []
+    assert import_events(target, iter(lines), batch_size=3).imported == SOURCE_EVENTS  # a stream: spooled, then in
     assert stored(target) == stored(source)
 
 
@@ -384,22 +410,58 @@ def _unreadable_payload(lines: list[str]) -> list[str]:
     return _edit(lines, 5, lambda item: item["data"].pop("url"))
 
 
+def _huge_position(lines: list[str]) -> list[str]:
+    return _edit(lines, 5, lambda item: item.update(position=2**63 - 1))
+
+
+def _position_past_64_bits(lines: list[str]) -> list[str]:
+    return _edit(lines, 5, lambda item: item.update(position=2**64))
+
+
+def _unknown_type(lines: list[str]) -> list[str]:
+    return _edit(lines, 5, lambda item: item.update(type="FeedHijacked"))
+
+
+def _not_utf8(lines: list[str]) -> list[bytes]:
+    raw = [line.encode("utf-8") for line in lines]
+    raw[5] = raw[5].replace(b'"stream"', b'"str\xff\xfeeam"')
+    return raw
+
+
 @pytest.mark.parametrize("spoil, problem", [
+    (_huge_position, r"not an exported event: position: Input should be less than or equal to 9007199254740991"),
+    (_position_past_64_bits, r"not an exported event: position: Input should be less than or equal to "),
+    (_unknown_type, r"unknown event type 'FeedHijacked'"),
+    (_not_utf8, r"not UTF-8 \(byte \d+ of the line\)"),
     (_not_json, r"not an exported event: .*JSON"),
     (_missing_key, r"not an exported event: key: Field required"),
     (_naive_occurred_at, r"not an exported event: occurred_at: .*timezone"),
     (_out_of_order, r"position 5 does not follow 6"),
     (_newer_schema, r"ExtractionFailed schema 3 is newer than this version knows \(2\)"),
     (_unreadable_payload, r"the payload cannot be read: ExtractionFailed schema 2: url: Field required"),
-], ids=["not-json", "missing-field", "naive-datetime", "out-of-order", "newer-schema", "bad-payload"])
+], ids=["huge-position", "position-past-64-bits", "unknown-type", "not-utf8", "not-json", "missing-field",
+        "naive-datetime", "out-of-order", "newer-schema", "bad-payload"])
 def test_a_bad_line_stops_the_import_naming_source_and_line(source: EventLog, target: EventLog,
                                                             spoil: Callable[[list[str]], list[str]],
                                                             problem: str) -> None:
     lines = spoil(export_lines(source))
     with pytest.raises(MonitorError, match=rf"^backup\.jsonl:6: {problem}"):
         import_events(target, lines, source="backup.jsonl", batch_size=2)
-    # Batches 1-2 and 3-4 are in, whole; the bad line's batch (5-6) is not, its good line 5 included.
-    assert stored(target) == stored(source)[:4]
+    assert stored(target) == []  # every line is checked before the first batch: the good lines 1-5 wait too
+
+
+def test_after_a_refused_tampered_import_the_log_appends_and_its_views_show_new_events(
+        source: EventLog, target: EventLog) -> None:
+    with pytest.raises(MonitorError, match=r"^input:6: "):
+        import_events(target, _huge_position(export_lines(source)))
+    assert import_events(target, export_lines(source)).imported == SOURCE_EVENTS
+    projections = Projections(target.engine)
+    projections.catch_up()
+    result = target.append([ev.feed_failed("late", "attempt-9", dt.datetime(2025, 12, 9, tzinfo=dt.UTC), {
+        "url": "https://news.example/late.xml", "reason": "http_500", "message": "boom", "http_status": 500})])
+    assert target.last_position() == SOURCE_EVENTS + 1 and result.recorded  # the refused line moved no sequence
+    projections.catch_up()
+    assert projections.positions()["feed_state"] == SOURCE_EVENTS + 1
 
 
 # -- the command line ------------------------------------------------------------------------------------
