@@ -33,7 +33,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from sqlalchemy import or_, select
 
 from monitor.config import Config, FeedSettings
 from monitor.errors import FeedError, StorageError
@@ -44,14 +43,11 @@ from monitor.ingest.fetch import Fetcher
 from monitor.ingest.parse import FeedEntry, fetch_feed
 from monitor.ingest.policy import Policy
 from monitor.tagging.rules import Tagger
+from monitor.views import queries
 from monitor.views.log import open_log, projections
-from monitor.views.projections import articles, feed_state
 from storage.eventlog import EventLog, NewEvent, reading, utcnow
 
 log = logging.getLogger(__name__)
-
-_KNOWN_COLUMNS = (feed_state.c.feed, feed_state.c.url, feed_state.c.current_url, feed_state.c.etag,
-                  feed_state.c.last_modified, feed_state.c.interval, feed_state.c.consecutive_failures)
 
 
 @dataclass
@@ -167,9 +163,8 @@ class Monitor:
         if not limit:
             return []
         with reading(self.log.engine) as conn:
-            rows = conn.execute(select(articles.c.title, articles.c.text).where(articles.c.text.is_not(None))
-                                .order_by(articles.c.discovered_at.desc()).limit(limit)).all()
-        return [f"{title or ''}\n{text}" for title, text in reversed(rows)]
+            rows = queries.newest_texts(conn, limit)
+        return [f"{title or ''}\n{text}" for title, text in rows]
 
     def close(self) -> None:
         self.fetcher.close()
@@ -186,13 +181,13 @@ class Monitor:
     def known_feed(self, feed: FeedSettings) -> KnownFeed:
         """The feed's state from its view. A feed whose configured URL changed starts afresh at the new URL."""
         with reading(self.log.engine) as conn:
-            row = conn.execute(select(*_KNOWN_COLUMNS).where(feed_state.c.feed == feed.name)).mappings().first()
+            row = queries.feed_poll_state(conn, feed.name)
         return self._known(feed, row)
 
     def known_feeds(self) -> dict[str, KnownFeed]:
         """Every configured feed's state, in one read."""
         with reading(self.log.engine) as conn:
-            rows = {row["feed"]: row for row in conn.execute(select(*_KNOWN_COLUMNS)).mappings()}
+            rows = queries.feed_poll_states(conn)
         return {feed.name: self._known(feed, rows.get(feed.name)) for feed in self.config.feeds}
 
     @staticmethod
@@ -213,18 +208,13 @@ class Monitor:
         read transaction: see ingest.identity."""
         ids = list(entries)
         keys = [k for k in entries.values() if k]
-        columns = (articles.c.article_id, articles.c.feed, articles.c.canonical_url, articles.c.url,
-                   articles.c.entry_key, articles.c.entry_hash, articles.c.title)
         by_id: dict[str, dict[str, Any]] = {}
         by_entry: dict[str, dict[str, Any]] = {}
         with reading(self.log.engine) as conn:
-            for start in range(0, max(len(ids), len(keys)), 500):
-                query = select(*columns).where(or_(articles.c.article_id.in_(ids[start:start + 500]),
-                                                   articles.c.entry_key.in_(keys[start:start + 500])))
-                for row in conn.execute(query).mappings():
-                    by_id[row["article_id"]] = dict(row)
-                    if row["entry_key"] and row["feed"] == feed:
-                        by_entry[row["entry_key"]] = dict(row)
+            for row in queries.articles_by_id_or_entry_key(conn, ids, keys):
+                by_id[row["article_id"]] = row
+                if row["entry_key"] and row["feed"] == feed:
+                    by_entry[row["entry_key"]] = dict(row)
             unknown = identity.unknown(entries, by_id, by_entry)
             logged = EventLog.present_keys(conn, unknown) if unknown else set()
         return identity.Known(by_id, by_entry, logged)

@@ -29,13 +29,12 @@ from types import FrameType
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
-from sqlalchemy import select
 
 from monitor.config import Config
 from monitor.daemon import jobs
 from monitor.daemon.reload import Reloader, start_reloader
 from monitor.pipeline import Monitor
-from monitor.views.projections import feed_state
+from monitor.views import queries
 from storage.eventlog import reading
 
 log = logging.getLogger(__name__)
@@ -48,8 +47,7 @@ def resume_times(monitor: Monitor) -> dict[str, dt.datetime]:
     never polled (or whose configured URL changed since)."""
     now = monitor.clock()
     with reading(monitor.log.engine) as conn:
-        rows = {row.feed: row for row in conn.execute(
-            select(feed_state.c.feed, feed_state.c.url, feed_state.c.next_poll_at))}
+        rows = queries.feed_schedules(conn)
     due: dict[str, dt.datetime] = {}
     for feed in monitor.config.feeds:
         row = rows.get(feed.name)

@@ -18,18 +18,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from sqlalchemy import func, not_, select
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 
-from monitor.views.projections import (
-    articles,
-    feed_state,
-    mentions,
-    unreviewed_condition,
-    unreviewed_position,
-    with_review,
-)
-from storage.eventlog import events_table, reading
+from monitor.views import queries
+from storage.eventlog import reading
 
 Status = Literal["unreviewed", "reviewed", "all"]
 STATUSES: tuple[str, ...] = ("unreviewed", "reviewed", "all")
@@ -96,10 +88,6 @@ def _iso(value: dt.datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def _day_start(day: dt.date) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
-
-
 def build_digest(engine: Engine, since: dt.datetime | None = None, *, filters: Filters | None = None,
                  after_position: int | None = None, up_to_position: int | None = None, limit: int | None = None,
                  with_text: bool = False, clock: Any = None) -> Digest:
@@ -112,60 +100,21 @@ def build_digest(engine: Engine, since: dt.datetime | None = None, *, filters: F
     filters = filters or Filters(status="all" if windowed else "unreviewed")
     now = clock() if clock else dt.datetime.now(dt.UTC)
     with reading(engine) as conn:
-        end = up_to_position if up_to_position is not None else _last_position(conn)
-        cursor = unreviewed_position(conn)  # read once: every condition below uses the same snapshot of it
-        unreviewed_now = unreviewed_condition(cursor)
+        end = up_to_position if up_to_position is not None else queries.last_event_position(conn)
+        cursor = queries.unreviewed_position(conn)  # read once: every count below uses the same snapshot of it
         after = cursor if not windowed and filters.status == "unreviewed" else after_position or 0
-        reviewed = not_(unreviewed_now)
-        columns = [mentions, articles.c.url, articles.c.title, articles.c.feed, articles.c.published_at,
-                   articles.c.text, reviewed.label("reviewed")]
-        query = select(*columns).select_from(with_review(mentions.join(
-            articles, articles.c.article_id == mentions.c.article_id))).where(mentions.c.mention.is_(True))
-        query = query.where(*_conditions(unreviewed_now, filters, since, after_position, up_to_position))
-        query = query.order_by(mentions.c.position.desc())
-        if limit is not None:
-            query = query.limit(limit)
-        rows = list(reversed(conn.execute(query).mappings().all()))
-        feeds = conn.execute(select(feed_state.c.status, feed_state.c.polls)).all()
-        unreviewed = conn.scalar(select(func.count()).select_from(with_review(mentions))
-                                 .where(mentions.c.mention.is_(True), unreviewed_now)) or 0
+        rows = queries.digest_mentions(
+            conn, cursor, status=filters.status, since=since, after_position=after_position,
+            up_to_position=up_to_position, topic=filters.topic, feed=filters.feed, min_score=filters.min_score,
+            date_from=filters.date_from, date_to=filters.date_to, limit=limit)
+        feeds = queries.feed_poll_summary(conn)
+        unreviewed = queries.unreviewed_count(conn, cursor)
     items = [_item(row, with_text) for row in rows]
     stories = _stories(items, [row["text"] or "" for row in rows])
     return Digest(items, since, after, feeds_total=len(feeds),
                   feeds_failing=sum(1 for status, _ in feeds if status in ("failing", "gone")),
                   feeds_polled=sum(1 for _, polls in feeds if polls), stories=stories, up_to_position=end,
                   unreviewed=unreviewed, generated_at=now, filters=filters)
-
-
-def _last_position(conn: Connection) -> int:
-    return conn.scalar(select(func.max(events_table.c.position))) or 0
-
-
-def _conditions(unreviewed: Any, filters: Filters, since: dt.datetime | None, after: int | None,
-                up_to: int | None) -> list[Any]:
-    out: list[Any] = []
-    if since is not None:
-        out.append(mentions.c.tagged_at >= since)
-    if after is not None:
-        out.append(mentions.c.position > after)
-    if up_to is not None:
-        out.append(mentions.c.position <= up_to)
-    if filters.status == "unreviewed":
-        out.append(unreviewed)
-    elif filters.status == "reviewed":
-        out.append(not_(unreviewed))
-    if filters.topic:
-        out.append(mentions.c.topic == filters.topic)
-    if filters.feed:
-        out.append(articles.c.feed == filters.feed)
-    if filters.min_score is not None:
-        out.append(mentions.c.score >= filters.min_score)
-    published = func.coalesce(articles.c.published_at, mentions.c.tagged_at)
-    if filters.date_from:
-        out.append(published >= _day_start(filters.date_from))
-    if filters.date_to:
-        out.append(published < _day_start(filters.date_to + dt.timedelta(days=1)))
-    return out
 
 
 def outlet(url: str | None) -> str | None:

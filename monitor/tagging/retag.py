@@ -20,14 +20,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
-
 from monitor.config import Config
 from monitor.errors import MonitorError
 from monitor.events import catalogue as ev
 from monitor.events.keys import canonical_url
 from monitor.tagging.rules import Tagger, TopicResult
-from monitor.views.projections import articles, mentions
+from monitor.views import queries
 from storage.eventlog import EventLog, NewEvent, reading
 
 TAGGED = ("mention", "possible")
@@ -89,9 +87,7 @@ def stored_articles(log: EventLog, since: dt.datetime | None = None) -> Iterable
 
 def current_tags(log: EventLog) -> dict[tuple[str, str], dict[str, Any]]:
     with reading(log.engine) as conn:
-        rows = conn.execute(select(mentions.c.article_id, mentions.c.topic, mentions.c.decision, mentions.c.score,
-                                   mentions.c.sentences, mentions.c.position, mentions.c.topic_version)).mappings()
-        return {(row["article_id"], row["topic"]): dict(row) for row in rows}
+        return queries.mention_tags(conn)
 
 
 def plan(config: Config, log: EventLog, tagger: Tagger, *, topic: str | None = None,
@@ -152,14 +148,8 @@ def events_for(changes: list[Change], feeds: dict[str, str | None]) -> list[NewE
 
 
 def feeds_of(log: EventLog, article_ids: Iterable[str]) -> dict[str, str | None]:
-    wanted = sorted(set(article_ids))
-    found: dict[str, str | None] = {}
     with reading(log.engine) as conn:
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start:start + 500]
-            found.update((article, feed) for article, feed in conn.execute(
-                select(articles.c.article_id, articles.c.feed).where(articles.c.article_id.in_(chunk))))
-    return found
+        return queries.article_feeds(conn, sorted(set(article_ids)))
 
 
 def record(log: EventLog, changes: list[Change]) -> int:
@@ -178,19 +168,16 @@ def find_article(log: EventLog, ref: str) -> dict[str, Any]:
     """An article of the articles view by id, unique id prefix (at least 6 characters) or URL."""
     ref = ref.strip()
     with reading(log.engine) as conn:
-        columns = select(articles)
         if ref.startswith(("http://", "https://")):
             try:
                 canonical = canonical_url(ref)
             except ValueError:
                 raise MonitorError(f"not a valid URL: {ref!r}") from None
-            rows = conn.execute(columns.where(articles.c.article_id == ev.article_id(canonical))).mappings().all() \
-                or conn.execute(columns.where(articles.c.url == ref)).mappings().all()
+            rows = queries.articles_with_id(conn, ev.article_id(canonical)) or queries.articles_with_url(conn, ref)
         else:
-            rows = conn.execute(columns.where(articles.c.article_id == ref)).mappings().all()
+            rows = queries.articles_with_id(conn, ref)
             if not rows and len(ref) >= 6:
-                rows = conn.execute(columns.where(articles.c.article_id.startswith(ref, autoescape=True))
-                                    .limit(5)).mappings().all()
+                rows = queries.articles_with_id_prefix(conn, ref, limit=5)
     if not rows:
         raise MonitorError(f"no stored article matches {ref!r} (give its id, an id prefix or its URL; "
                            "`news-monitor events --type ArticleDiscovered` lists them)")
@@ -203,7 +190,7 @@ def find_article(log: EventLog, ref: str) -> dict[str, Any]:
 def stored_explanations(log: EventLog, article: str) -> dict[str, dict[str, Any]]:
     """The mentions view's rows for one article, by topic, with the stored reasoning."""
     with reading(log.engine) as conn:
-        rows = conn.execute(select(mentions).where(mentions.c.article_id == article)).mappings().all()
+        rows = queries.article_mentions(conn, article)
     return {row["topic"]: {**(row["explanation"] or {}), "decision": row["decision"], "score": row["score"],
                            "sentences": row["sentences"], "terms": row["terms"], "position": row["position"],
                            "topic_version": row["topic_version"]} for row in rows}

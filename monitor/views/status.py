@@ -9,11 +9,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from monitor.config import Config
-from monitor.views.projections import feed_state
+from monitor.views import queries
 from storage.eventlog import reading
 
 FIELDS = ("feed", "configured", "url", "status", "last_polled_at", "last_success_at", "last_error_at",
@@ -23,7 +22,7 @@ FIELDS = ("feed", "configured", "url", "status", "last_polled_at", "last_success
 
 def feed_status(engine: Engine, config: Config) -> list[dict[str, Any]]:
     with reading(engine) as conn:
-        rows = {row["feed"]: dict(row) for row in conn.execute(select(feed_state)).mappings()}
+        rows = queries.feed_states(conn)
     out: list[dict[str, Any]] = []
     for feed in config.feeds:
         row = rows.pop(feed.name, None)

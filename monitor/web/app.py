@@ -31,15 +31,14 @@ from urllib.parse import urlencode
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader
-from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.config import Config
 from monitor.digest.build import STATUSES, build_digest
 from monitor.errors import HANDLED, MonitorError
 from monitor.language.text import xml_finalize
+from monitor.views import queries
 from monitor.views.log import open_log, projections
-from monitor.views.projections import mentions, unreviewed_condition, unreviewed_position, with_review
 from monitor.views.review import mark_reviewed
 from monitor.views.status import feed_status
 from monitor.web import present
@@ -82,12 +81,7 @@ class WebState:
         """Counted in SQL (not through build_digest, which also groups stories): a scrape stays cheap."""
         self.catch_up()
         with reading(self.log.engine) as conn:
-            unreviewed = unreviewed_condition(unreviewed_position(conn))
-            query = (select(mentions.c.topic, unreviewed.label("unreviewed"), func.count())
-                     .select_from(with_review(mentions)).where(mentions.c.mention.is_(True))
-                     .group_by(mentions.c.topic, unreviewed))
-            counts = {(topic, "unreviewed" if is_new else "reviewed"): count
-                      for topic, is_new, count in conn.execute(query)}
+            counts = queries.mention_review_counts(conn)
         for topic in {t.id for t in self.config.topics} | {topic for topic, _ in counts}:
             for state in ("unreviewed", "reviewed"):
                 counts.setdefault((topic, state), 0)
@@ -112,13 +106,8 @@ def parse_items(values: list[str]) -> list[tuple[str, str, int]]:
 def check_known(state: WebState, refs: list[tuple[str, str, int]]) -> None:
     """Every ref must name a recorded tag: a review of something never shown would be noise in the log.
     Its position may be older than the tag's current one (the page was shown before a retag)."""
-    ids = sorted({ref[0] for ref in refs})
-    known: dict[tuple[str, str], int] = {}
     with reading(state.log.engine) as conn:
-        for start in range(0, len(ids), 500):
-            query = select(mentions.c.article_id, mentions.c.topic, mentions.c.position).where(
-                mentions.c.article_id.in_(ids[start:start + 500]))
-            known.update({(a, t): p for a, t, p in conn.execute(query)})
+        known = queries.mention_positions(conn, sorted({ref[0] for ref in refs}))
     for article_id, topic, position in refs:
         if known.get((article_id, topic), -1) < position:
             raise BadRequest(f"item: no tag {article_id}|{topic}|{position} in the log")
@@ -293,7 +282,7 @@ def _review(state: WebState, refs: list[tuple[str, str, int]]) -> bool:
 def _topics(state: WebState) -> list[str]:
     """The configured topics, and any other the log has tags for (a topic removed from the config)."""
     with reading(state.log.engine) as conn:
-        logged = {row[0] for row in conn.execute(select(mentions.c.topic).distinct())}
+        logged = queries.tagged_topics(conn)
     configured = [t.id for t in state.config.topics]
     return configured + sorted(logged - set(configured))
 

@@ -1,0 +1,240 @@
+"""Every read of the read models, by name: the one place that knows their columns.
+
+The pipeline, the daemon, the digest, the web page and retag read ``feed_state``, ``articles``, ``mentions``,
+``review_cursor`` and ``reviewed_mentions`` only through these functions, so a column change runs through this
+module and the projections, not through every layer. Each function takes a Connection (the caller opens it
+with ``storage.eventlog.reading``, so that several reads share one snapshot) and returns plain values: dicts,
+tuples, dataclasses or, for the digest's hot query, the row mappings themselves.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, not_, or_, select
+from sqlalchemy.engine import Connection, RowMapping
+
+from monitor.views.projections import (
+    articles,
+    feed_state,
+    mentions,
+    unreviewed_condition,
+    unreviewed_position,
+    with_review,
+)
+from storage.eventlog import events_table
+
+_CHUNK = 500  # ids per IN (...): well under every backend's bound-parameter limit
+
+# -- feed_state ----------------------------------------------------------------------------------------
+
+_POLL_STATE_COLUMNS = (feed_state.c.feed, feed_state.c.url, feed_state.c.current_url, feed_state.c.etag,
+                       feed_state.c.last_modified, feed_state.c.interval, feed_state.c.consecutive_failures)
+
+
+@dataclass(frozen=True)
+class FeedSchedule:
+    """When the feed-state view says a feed is next due, and for which configured URL that was decided."""
+
+    url: str | None
+    next_poll_at: dt.datetime | None
+
+
+def feed_states(conn: Connection) -> dict[str, dict[str, Any]]:
+    """Every feed-state row (all columns), by feed name, in the order the database returns them."""
+    return {row["feed"]: dict(row) for row in conn.execute(select(feed_state)).mappings()}
+
+
+def feed_poll_state(conn: Connection, feed: str) -> dict[str, Any] | None:
+    """What a poll of ``feed`` needs from its state (URLs, validators, interval, failures); None if never
+    polled."""
+    row = conn.execute(select(*_POLL_STATE_COLUMNS).where(feed_state.c.feed == feed)).mappings().first()
+    return dict(row) if row is not None else None
+
+
+def feed_poll_states(conn: Connection) -> dict[str, dict[str, Any]]:
+    """``feed_poll_state`` of every feed in the view, by feed name, in one read."""
+    return {row["feed"]: dict(row) for row in conn.execute(select(*_POLL_STATE_COLUMNS)).mappings()}
+
+
+def feed_schedules(conn: Connection) -> dict[str, FeedSchedule]:
+    """Each feed's recorded next poll, by feed name."""
+    query = select(feed_state.c.feed, feed_state.c.url, feed_state.c.next_poll_at)
+    return {feed: FeedSchedule(url, next_poll_at) for feed, url, next_poll_at in conn.execute(query)}
+
+
+def feed_poll_summary(conn: Connection) -> list[tuple[str | None, int]]:
+    """``(status, polls)`` of every feed in the view: what a digest counts of the feeds' health."""
+    return [(status, polls) for status, polls in conn.execute(select(feed_state.c.status, feed_state.c.polls))]
+
+
+# -- articles ------------------------------------------------------------------------------------------
+
+def newest_texts(conn: Connection, limit: int) -> list[tuple[str | None, str]]:
+    """``(title, text)`` of the ``limit`` most recently discovered articles that have a text, oldest first."""
+    rows = conn.execute(select(articles.c.title, articles.c.text).where(articles.c.text.is_not(None))
+                        .order_by(articles.c.discovered_at.desc()).limit(limit)).all()
+    return [(title, text) for title, text in reversed(rows)]
+
+
+def articles_by_id_or_entry_key(conn: Connection, article_ids: Sequence[str],
+                                entry_keys: Sequence[str]) -> list[dict[str, Any]]:
+    """The identity columns (id, feed, URLs, entry key and hash, title) of the articles whose id is in
+    ``article_ids`` or whose entry key is in ``entry_keys``, read 500 of each at a time. An article found by
+    both appears once per chunk that finds it."""
+    columns = (articles.c.article_id, articles.c.feed, articles.c.canonical_url, articles.c.url,
+               articles.c.entry_key, articles.c.entry_hash, articles.c.title)
+    ids, keys = list(article_ids), list(entry_keys)
+    out: list[dict[str, Any]] = []
+    for start in range(0, max(len(ids), len(keys)), _CHUNK):
+        query = select(*columns).where(or_(articles.c.article_id.in_(ids[start:start + _CHUNK]),
+                                           articles.c.entry_key.in_(keys[start:start + _CHUNK])))
+        out.extend(dict(row) for row in conn.execute(query).mappings())
+    return out
+
+
+def article_feeds(conn: Connection, article_ids: Sequence[str]) -> dict[str, str | None]:
+    """The feed of each of ``article_ids`` that the articles view holds (unknown ids are left out)."""
+    wanted = list(article_ids)
+    found: dict[str, str | None] = {}
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = wanted[start:start + _CHUNK]
+        found.update((article, feed) for article, feed in conn.execute(
+            select(articles.c.article_id, articles.c.feed).where(articles.c.article_id.in_(chunk))))
+    return found
+
+
+def articles_with_id(conn: Connection, article_id: str) -> list[dict[str, Any]]:
+    """The article (all columns) with this exact id: a list of at most one."""
+    return [dict(row) for row in conn.execute(select(articles).where(articles.c.article_id == article_id))
+            .mappings()]
+
+
+def articles_with_url(conn: Connection, url: str) -> list[dict[str, Any]]:
+    """The articles (all columns) whose stored URL is exactly ``url``."""
+    return [dict(row) for row in conn.execute(select(articles).where(articles.c.url == url)).mappings()]
+
+
+def articles_with_id_prefix(conn: Connection, prefix: str, limit: int = 5) -> list[dict[str, Any]]:
+    """Up to ``limit`` articles (all columns) whose id starts with ``prefix`` (taken literally: ``%`` and
+    ``_`` are not wildcards)."""
+    query = select(articles).where(articles.c.article_id.startswith(prefix, autoescape=True)).limit(limit)
+    return [dict(row) for row in conn.execute(query).mappings()]
+
+
+# -- mentions ------------------------------------------------------------------------------------------
+
+def mention_tags(conn: Connection) -> dict[tuple[str, str], dict[str, Any]]:
+    """Every stored tag, retracted ones included, by ``(article_id, topic)``: its decision, score,
+    sentences, position and topic version (what a retag compares with)."""
+    rows = conn.execute(select(mentions.c.article_id, mentions.c.topic, mentions.c.decision, mentions.c.score,
+                               mentions.c.sentences, mentions.c.position, mentions.c.topic_version)).mappings()
+    return {(row["article_id"], row["topic"]): dict(row) for row in rows}
+
+
+def article_mentions(conn: Connection, article_id: str) -> list[dict[str, Any]]:
+    """The mentions rows (all columns, retracted ones included) of one article."""
+    return [dict(row) for row in conn.execute(select(mentions).where(mentions.c.article_id == article_id))
+            .mappings()]
+
+
+def mention_positions(conn: Connection, article_ids: Sequence[str]) -> dict[tuple[str, str], int]:
+    """The current log position of every tag of ``article_ids``, by ``(article_id, topic)``."""
+    ids = list(article_ids)
+    known: dict[tuple[str, str], int] = {}
+    for start in range(0, len(ids), _CHUNK):
+        query = select(mentions.c.article_id, mentions.c.topic, mentions.c.position).where(
+            mentions.c.article_id.in_(ids[start:start + _CHUNK]))
+        known.update({(a, t): p for a, t, p in conn.execute(query)})
+    return known
+
+
+def tagged_topics(conn: Connection) -> set[str]:
+    """Every topic the mentions view has a row for (retracted tags included)."""
+    return {row[0] for row in conn.execute(select(mentions.c.topic).distinct())}
+
+
+def mention_review_counts(conn: Connection) -> dict[tuple[str, str], int]:
+    """How many mentions (decision "mention") each topic has, by ``(topic, "unreviewed" | "reviewed")``;
+    a topic with none in one state has no key for it."""
+    unreviewed = unreviewed_condition(unreviewed_position(conn))
+    query = (select(mentions.c.topic, unreviewed.label("unreviewed"), func.count())
+             .select_from(with_review(mentions)).where(mentions.c.mention.is_(True))
+             .group_by(mentions.c.topic, unreviewed))
+    return {(topic, "unreviewed" if is_new else "reviewed"): count for topic, is_new, count in conn.execute(query)}
+
+
+# -- the digest ----------------------------------------------------------------------------------------
+
+def _day_start(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+
+
+def digest_mentions(conn: Connection, cursor: int, *, status: str, since: dt.datetime | None = None,
+                    after_position: int | None = None, up_to_position: int | None = None,
+                    topic: str | None = None, feed: str | None = None, min_score: float | None = None,
+                    date_from: dt.date | None = None, date_to: dt.date | None = None,
+                    limit: int | None = None) -> list[RowMapping]:
+    """The mentions (decision "mention") of a digest window joined with their articles, oldest first: every
+    mentions column, the article's url, title, feed, published_at and text, and ``reviewed``.
+
+    ``cursor`` is the review cursor (``unreviewed_position``, read once by the caller so that every count of
+    one digest uses the same snapshot). ``status`` "unreviewed" or "reviewed" keeps those, "all" both;
+    ``since`` is a tag time, ``after_position`` / ``up_to_position`` a log window, ``date_from`` /
+    ``date_to`` inclusive publication days in UTC (the tag's time when the feed gave no date). ``limit``
+    keeps the newest. This is the query the review page and every digest run: benchmarked, keep its shape."""
+    unreviewed = unreviewed_condition(cursor)
+    columns = [mentions, articles.c.url, articles.c.title, articles.c.feed, articles.c.published_at,
+               articles.c.text, not_(unreviewed).label("reviewed")]
+    query = select(*columns).select_from(with_review(mentions.join(
+        articles, articles.c.article_id == mentions.c.article_id))).where(mentions.c.mention.is_(True))
+    conditions: list[Any] = []
+    if since is not None:
+        conditions.append(mentions.c.tagged_at >= since)
+    if after_position is not None:
+        conditions.append(mentions.c.position > after_position)
+    if up_to_position is not None:
+        conditions.append(mentions.c.position <= up_to_position)
+    if status == "unreviewed":
+        conditions.append(unreviewed)
+    elif status == "reviewed":
+        conditions.append(not_(unreviewed))
+    if topic:
+        conditions.append(mentions.c.topic == topic)
+    if feed:
+        conditions.append(articles.c.feed == feed)
+    if min_score is not None:
+        conditions.append(mentions.c.score >= min_score)
+    published = func.coalesce(articles.c.published_at, mentions.c.tagged_at)
+    if date_from:
+        conditions.append(published >= _day_start(date_from))
+    if date_to:
+        conditions.append(published < _day_start(date_to + dt.timedelta(days=1)))
+    query = query.where(*conditions).order_by(mentions.c.position.desc())
+    if limit is not None:
+        query = query.limit(limit)
+    return list(reversed(conn.execute(query).mappings().all()))
+
+
+def unreviewed_count(conn: Connection, cursor: int) -> int:
+    """How many mentions (decision "mention") in the whole view nobody has reviewed, given the review
+    cursor ``cursor``."""
+    return conn.scalar(select(func.count()).select_from(with_review(mentions))
+                       .where(mentions.c.mention.is_(True), unreviewed_condition(cursor))) or 0
+
+
+# -- the event log -------------------------------------------------------------------------------------
+
+def last_event_position(conn: Connection) -> int:
+    """The newest position in the event log (0 when empty), in the caller's snapshot: a digest window's end."""
+    return conn.scalar(select(func.max(events_table.c.position))) or 0
+
+
+__all__ = ["FeedSchedule", "article_feeds", "article_mentions", "articles_by_id_or_entry_key", "articles_with_id",
+           "articles_with_id_prefix", "articles_with_url", "digest_mentions", "feed_poll_state", "feed_poll_states",
+           "feed_poll_summary", "feed_schedules", "feed_states", "last_event_position", "mention_positions",
+           "mention_review_counts", "mention_tags", "newest_texts", "tagged_topics", "unreviewed_count",
+           "unreviewed_position"]
