@@ -396,6 +396,21 @@ class WebSettings(_Settings):
     # by default the address of each request.
     base_url: str | None = None
     page_size: int = Field(default=100, ge=1, le=5000)
+    # The names the page answers to in the Host header (a DNS-rebinding page sends its own name: refused with
+    # 400). By default the bound host, localhost, 127.0.0.1, [::1] and base_url's host; "*.example.org" allows
+    # its subdomains, "*" any name (behind a proxy that checks it).
+    allowed_hosts: list[str] | None = None
+
+    def hosts_allowed(self) -> list[str]:
+        """``allowed_hosts``, or the default: the names a page bound to ``host`` is reached by on this machine."""
+        if self.allowed_hosts is not None:
+            return [h.strip().lower() for h in self.allowed_hosts]
+        hosts = [self.host.lower(), "localhost", "127.0.0.1", "[::1]"]
+        if ":" in self.host and not self.host.startswith("["):
+            hosts[0] = f"[{self.host.lower()}]"
+        if self.base_url:
+            hosts.append((urlsplit(self.base_url).hostname or "").lower())
+        return list(dict.fromkeys(h for h in hosts if h))
 
 
 class Config(_Settings):

@@ -29,7 +29,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -42,7 +42,14 @@ from monitor.views.log import open_log, projections
 from monitor.views.review import mark_reviewed
 from monitor.views.status import feed_status
 from monitor.web import present
-from monitor.web.auth import Auth, Forbidden, Unauthorized, add_security_headers, check_same_origin
+from monitor.web.auth import (
+    Auth,
+    Forbidden,
+    Unauthorized,
+    add_security_headers,
+    check_same_origin,
+    host_allowed,
+)
 from monitor.web.filters import InvalidFilter, parse_filters
 from monitor.web.metrics import MonitorCollector, exposition, metrics_registry
 from storage.eventlog import EventLog, reading
@@ -134,9 +141,15 @@ def create_app(config: Config, *, log: EventLog | None = None) -> FastAPI:
     app = FastAPI(title="news-monitor", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.web = state
 
+    allowed_hosts = config.web.hosts_allowed()
+
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Any) -> Response:
-        response = await call_next(request)
+        if not host_allowed(request.headers.get("host", ""), allowed_hosts):
+            response: Response = PlainTextResponse(
+                "400 Bad Request: this page does not answer to that Host header ([web] allowed_hosts)\n", 400)
+        else:
+            response = await call_next(request)
         add_security_headers(response)
         return response
 
@@ -301,6 +314,7 @@ def serve(config: Config, host: str | None = None, port: int | None = None) -> N
     except OSError as exc:
         raise MonitorError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
     with listener:
-        app = create_app(config)
+        # The page answers to the host it is bound to (the Host check's default), the flag's as the config's.
+        app = create_app(config.model_copy(update={"web": config.web.model_copy(update={"host": host, "port": port})}))
         server = uvicorn.Server(uvicorn.Config(app, log_level="warning", server_header=False))
         server.run(sockets=[listener])

@@ -4,6 +4,8 @@
   ``Authorization: Bearer`` or the HttpOnly, SameSite=Strict cookie that ``/login`` sets. Reading never does.
 - Cookie: it holds an HMAC of the token, not the token itself, so a leaked cookie does not reveal the secret
   that the API's Bearer header takes.
+- Host: a request whose ``Host`` header names no host in ``[web] allowed_hosts`` is refused with 400, so a
+  DNS-rebinding page (a name of its own that resolves to 127.0.0.1) can neither read the mentions nor write.
 - CSRF: a POST whose ``Origin`` (or, without one, ``Referer``) names another host is refused, token or not.
 - Security headers: a strict Content-Security-Policy that allows no script at all (everything from a feed is
   escaped besides), no MIME sniffing, no referrer to other sites, and no caching of HTML pages.
@@ -82,6 +84,30 @@ class Auth:
         response.set_cookie(COOKIE, self.cookie_value or "", httponly=True, samesite="strict",
                             secure=request.url.scheme == "https" or (self.base_url or "").startswith("https:"),
                             path="/")
+
+
+def host_allowed(host_header: str, allowed: list[str]) -> bool:
+    """Whether a ``Host`` header (``"127.0.0.1:8080"``, ``"[::1]:8080"``, ``"news.example.org"``) names one of
+    ``allowed``: exact names (IPv6 in brackets), ``"*.example.org"`` for its subdomains, ``"*"`` for any."""
+    value = host_header.strip().lower()
+    if value.startswith("["):
+        if "]" not in value:
+            return False
+        name, _, rest = value.partition("]")
+        name += "]"
+        if rest and not (rest.startswith(":") and rest[1:].isdigit()):
+            return False
+    else:
+        name, _, port = value.partition(":")
+        if port and not port.isdigit():
+            return False
+    name = name.rstrip(".")
+    if not name:
+        return False
+    for pattern in allowed:
+        if pattern == "*" or name == pattern or (pattern.startswith("*.") and name.endswith(pattern[1:])):
+            return True
+    return False
 
 
 def check_same_origin(request: Request, base_url: str | None) -> None:

@@ -554,7 +554,7 @@ def test_an_unreachable_database_is_a_503(tmp_path: Path, write_config: Callable
         port = probe.getsockname()[1]
     log = EventLog(make_engine(f"postgresql+psycopg://nobody@127.0.0.1:{port}/none"))
     try:
-        with TestClient(create_app(config, log=log)) as test_client:
+        with TestClient(create_app(config, log=log), base_url="http://127.0.0.1:8080") as test_client:
             health = test_client.get("/healthz")
             assert health.status_code == 503 and health.json()["status"] == "error"
             response = test_client.get("/")
