@@ -68,12 +68,15 @@ class FetchResult:
 
 
 def _checked_url(url: str) -> SplitResult:
-    """The parts of an http(s) URL, or FetchError("bad_url"): no scheme, no host, a bad port or bracket."""
+    """The parts of an http(s) URL, or FetchError("bad_url"): no scheme, no host, a bad port or bracket, and
+    whatever httpx would refuse (before any lookup): an octal IP, a bad IDNA label, a control character, a
+    URL over 65,536 characters."""
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError when the port is not a number in 0-65535
-    except ValueError as exc:
-        raise FetchError("bad_url", f"malformed URL {url[:200]!r}: {exc}") from exc
+        httpx.URL(url).host  # noqa: B018 - decodes an IDNA "xn--" label, which may be invalid
+    except (ValueError, UnicodeError, httpx.InvalidURL) as exc:  # idna's errors are UnicodeErrors
+        raise FetchError("bad_url", f"malformed URL {url[:200]!r}: {_short(exc)}"[:400]) from exc
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise FetchError("bad_url", f"not an http(s) URL: {url[:200]!r}")
     return parts
@@ -331,12 +334,18 @@ class _HostSlot:
 _CHUNK = 64 * 1024  # what a decoder may produce in one step
 
 
+MAX_CODINGS = 4  # content encodings applied one over another: servers send one, rarely two
+
+
 class _Decoder:
     """Content-Encoding decoding (RFC 9110 §8.4) in bounded steps: each step inflates at most _CHUNK bytes, so
     memory stays small and the caller can stop as soon as its limit is passed."""
 
     def __init__(self, header: str, limit: int, url: str) -> None:
         codings = [c.strip().lower() for c in header.split(",") if c.strip() and c.strip().lower() != "identity"]
+        if len(codings) > MAX_CODINGS:  # each layer is a generator frame: 2,000 of them was a RecursionError
+            raise FetchError("bad_encoding", f"{url} stacks {len(codings)} content encodings; at most "
+                             f"{MAX_CODINGS} are read")
         self.url = url
         self.steps: list[Any] = []
         for coding in reversed(codings):  # applied in the order listed, so undone in reverse

@@ -13,8 +13,9 @@ import email.utils
 import hashlib
 import html
 import re
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 from urllib.parse import urljoin, urlsplit
 
@@ -27,6 +28,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Val
 from monitor.errors import FeedError, ParseError
 from monitor.events.keys import canonical_url
 from monitor.ingest.fetch import FetchResult
+from monitor.language.text import without_surrogates
 
 _TAGS = re.compile(r"<[^>]+>")
 
@@ -50,6 +52,9 @@ class ParsedFeed:
     bozo_message: str
     entries: list[FeedEntry]
     ttl: float | None = None  # RSS <ttl>, in seconds: how long the publisher says the feed may be cached
+    # Entries that are not articles, by reason: "empty_entry" (no title, no link, no text: a truncated
+    # feed's half-parsed tail), "bad_entry" (one that cannot be read at all). Each costs only itself.
+    skipped: dict[str, int] = field(default_factory=dict)
 
 
 _INVISIBLE = re.compile(r"(?is)<(script|style|template|noscript)\b.*?(?:</\1\s*>|$)|<!--.*?(?:-->|$)")
@@ -64,6 +69,23 @@ def plain_text(markup: str) -> str:
     text = html.unescape(_TAGS.sub(" ", text)) if "<" in text or "&" in text else text
     lines = [" ".join(line.split()) for line in text.splitlines()]
     return "\n".join(line for line in lines if line)
+
+
+_CHARREF = re.compile(rb"&#(?:[xX]0*([0-9a-fA-F]+)|0*([0-9]+));")
+
+
+def _unwritable(match: re.Match[bytes]) -> bytes:
+    """``&#xFFFD;`` for a reference to a surrogate or past U+10FFFF (no text can hold it: feedparser's loose
+    parser raised on ``&#xD800;``, failing the whole feed), the reference itself otherwise."""
+    hexa, decimal = match.group(1), match.group(2)
+    if len(hexa or decimal) > 8:
+        return b"&#xFFFD;"
+    code = int(hexa, 16) if hexa is not None else int(decimal)
+    return b"&#xFFFD;" if 0xD800 <= code <= 0xDFFF or code > 0x10FFFF else match.group(0)
+
+
+def _safe_charrefs(content: bytes) -> bytes:
+    return _CHARREF.sub(_unwritable, content) if b"&#" in content else content
 
 
 def run_feedparser(content: bytes, base_url: str, headers: dict[str, str] | None = None, *,
@@ -81,13 +103,16 @@ def run_feedparser(content: bytes, base_url: str, headers: dict[str, str] | None
     response_headers = {"content-location": urljoin(base_url, headers.get("content-location") or ""),
                         "content-type": headers.get("content-type") or "application/xml",
                         **({"content-language": headers["content-language"]} if "content-language" in headers else {})}
-    return feedparser.parse(content, response_headers=response_headers, sanitize_html=markup,
+    return feedparser.parse(_safe_charrefs(content), response_headers=response_headers, sanitize_html=markup,
                             resolve_relative_uris=markup)
 
 
 def _entry(base_url: str, link: str, guid: str, title: str, published: dt.datetime | None, summary: str,
            content: str) -> FeedEntry:
-    """An entry with its identity: the canonical link; without a usable link, the guid, else title and date."""
+    """An entry with its identity: the canonical link; without a usable link, the guid, else title and date.
+    Lone surrogates (``&#xD800;`` in a title), which no UTF-8 writer can store, become U+FFFD."""
+    link, guid, title = without_surrogates(link), without_surrogates(guid), without_surrogates(title)
+    summary, content = without_surrogates(summary), without_surrogates(content)
     try:
         url = urljoin(base_url, link) if link else ""
         canonical = canonical_url(url) if url and urlsplit(url).scheme in ("http", "https") else ""
@@ -128,23 +153,60 @@ def parse_feed(content: bytes, base_url: str, headers: dict[str, str] | None = N
         detail = f": {' '.join(str(problem).split())[:150]}" if problem else ""
         raise ParseError("not_a_feed", f"{base_url} is not an RSS or Atom feed{detail}")
     entries: list[FeedEntry] = []
-    for item in parsed.entries:
-        contents = item.get("content") or []
-        entries.append(_entry(base_url, (item.get("link") or "").strip(), item.get("id") or "",
-                              plain_text(item.get("title", "")).replace("\n", " "), _date(item),
-                              plain_text(item.get("summary", "")),
-                              plain_text(" ".join(c.get("value", "") for c in contents))))
+    skipped: Counter[str] = Counter()
+    for entry in read_entries(parsed, base_url):
+        _keep(entry, entries, skipped)
     return ParsedFeed(
-        title=plain_text(parsed.feed.get("title", "")), version=parsed.get("version", ""),
+        title=without_surrogates(plain_text(parsed.feed.get("title", ""))), version=parsed.get("version", ""),
         bozo=bool(parsed.get("bozo")), bozo_message=str(parsed.get("bozo_exception", ""))[:200], entries=entries,
-        ttl=_ttl(parsed.feed.get("ttl")),
+        ttl=_ttl(parsed.feed.get("ttl")), skipped=dict(skipped),
     )
+
+
+def read_entries(parsed: Any, base_url: str) -> list[FeedEntry | None]:
+    """Every entry of feedparser's result, in order, each read on its own: None for one that cannot be read
+    (it costs only itself). Articles or not: ``parse_feed`` keeps the articles."""
+    entries: list[FeedEntry | None] = []
+    for item in parsed.entries:
+        try:
+            contents = item.get("content") or []
+            entries.append(_entry(base_url, str(item.get("link") or "").strip(), str(item.get("id") or ""),
+                                  _title(item), _date(item), plain_text(item.get("summary", "")),
+                                  plain_text(" ".join(c.get("value", "") for c in contents))))
+        except (ValueError, TypeError, AttributeError, UnicodeError):
+            entries.append(None)
+    return entries
+
+
+def _title(item: Any) -> str:
+    """The title as the feed declares it: text is already text once feedparser has decoded it ("Nice
+    &lt;gorilla&gt;" is the title "Nice <gorilla>", not a tag to strip); HTML and XHTML titles lose their markup."""
+    title = item.get("title", "")
+    if str((item.get("title_detail") or {}).get("type", "")).lower() == "text/plain":
+        return " ".join(str(title).split())
+    return plain_text(title).replace("\n", " ")
+
+
+def is_article(entry: FeedEntry) -> bool:
+    """An entry is an article when it has something to show or read: a title, a link or some text."""
+    return bool(entry.title.strip() or entry.url or entry.summary.strip() or entry.content.strip())
+
+
+def _keep(entry: FeedEntry | None, entries: list[FeedEntry], skipped: Counter[str]) -> None:
+    """Add ``entry`` if it is an article; count it by reason if not."""
+    if entry is None:
+        skipped["bad_entry"] += 1
+    elif not is_article(entry):
+        skipped["empty_entry"] += 1
+    else:
+        entries.append(entry)
 
 
 # -- JSON Feed (https://www.jsonfeed.org/version/1.1/): feedparser does not read it --------------------------
 
 _JSON_TYPES = {"application/feed+json", "application/json", "text/json"}
 _JSON_VERSION = re.compile(r"https://jsonfeed\.org/version/1(?:\.(\d{1,3}))?/?")
+_JSON_LOOSE_VERSION = re.compile(r"(?:https?://(?:www\.)?jsonfeed\.org/version/)?v?1(?:\.(\d{1,3}))?/?")
 _UTF8_BOM = b"\xef\xbb\xbf"
 _JSON_KINDS = {dict: "object", list: "array", str: "string", int: "number", float: "number", bool: "boolean"}
 
@@ -225,10 +287,11 @@ def parse_json_feed(content: bytes, base_url: str) -> ParsedFeed:
     if not isinstance(document, dict):
         raise _not_a_json_feed(base_url, f"the document is a JSON {_json_kind(document)}, not an object")
     feed, problems = _validate_json_feed(document, base_url)
-    matched = _JSON_VERSION.fullmatch(feed.version.strip())
-    if matched is None:
+    version = _json_version(feed.version, problems)
+    if version is None:
         raise ParseError("not_a_feed", f"{base_url} is not a JSON Feed 1.x: its version is {feed.version[:80]!r}")
     entries: list[FeedEntry] = []
+    skipped: Counter[str] = Counter()
     base = _json_base(feed, base_url)
     for index, raw in enumerate(feed.items):
         if not isinstance(raw, dict):
@@ -238,10 +301,29 @@ def parse_json_feed(content: bytes, base_url: str) -> ParsedFeed:
             item = _JsonItemModel.model_validate(raw)
         except ValidationError as exc:
             problems.append(_problem(exc.errors()[0], f"items[{index}]"))
+            skipped["bad_entry"] += 1
             continue
-        entries.append(_json_entry(item, base))
-    return ParsedFeed(title=plain_text(feed.title or "").replace("\n", " "), version=f"json1{matched.group(1) or ''}",
-                      bozo=bool(problems), bozo_message="; ".join(problems)[:200], entries=entries)
+        _keep(_json_entry(item, base), entries, skipped)
+    return ParsedFeed(title=without_surrogates(plain_text(feed.title or "").replace("\n", " ")), version=version,
+                      bozo=bool(problems), bozo_message="; ".join(problems)[:200], entries=entries,
+                      skipped=dict(skipped))
+
+
+def _json_version(declared: str, problems: list[str]) -> str | None:
+    """``json1`` or ``json11`` from the spec's version URL. Forms seen in the wild ("1.0", "1.1", "1",
+    "http://" for "https://", "version/1.0") are read as the version they name and reported (the feed is
+    bozo); anything else is no JSON Feed 1.x."""
+    text = declared.strip()
+    matched = _JSON_VERSION.fullmatch(text)
+    if matched is not None and matched.group(1) != "0":
+        return f"json1{matched.group(1) or ''}"
+    loose = _JSON_LOOSE_VERSION.fullmatch(text.lower())
+    if loose is None:
+        return None
+    minor = loose.group(1) if loose.group(1) and loose.group(1) != "0" else ""
+    named = f"1.{minor}" if minor else "1"
+    problems.append(f"version: {text[:40]!r} is not the spec's version URL (read as JSON Feed {named})")
+    return f"json1{minor}"
 
 
 def _json_base(feed: _JsonFeedModel, base_url: str) -> str:

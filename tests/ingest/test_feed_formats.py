@@ -23,7 +23,15 @@ V1, V11 = "https://jsonfeed.org/version/1", "https://jsonfeed.org/version/1.1"
 FEED_URL = "https://news.example.net/feeds/world.json"
 
 
+_TEXT_FIELDS = ("title", "content_html", "content_text", "summary")
+
+
 def body(items: list[Any], version: Any = V11, **top: Any) -> bytes:
+    """A JSON Feed of ``items``. An item object with no title and no text gets a line of text, so that it is an
+    article (an item with no title, no link and no text is skipped as ``empty_entry``, tested on its own)."""
+    items = [{**item, "content_text": "A line of text."}
+             if isinstance(item, dict) and not any(key in item for key in _TEXT_FIELDS) else item
+             for item in items]
     return json.dumps({"version": version, "title": "World", **top, "items": items}).encode()
 
 
@@ -51,12 +59,35 @@ def test_every_1_x_version_is_read(version: str, name: str) -> None:
 @pytest.mark.parametrize(("version", "named"), [
     ("https://jsonfeed.org/version/2", "'https://jsonfeed.org/version/2'"),
     ("https://jsonfeed.org/version/10", "'https://jsonfeed.org/version/10'"),
-    ("http://jsonfeed.org/version/1", "'http://jsonfeed.org/version/1'"),
+    ("jsonfeed 1", "'jsonfeed 1'"),
+    ("2.0", "'2.0'"),
     ("", "''"),
 ])
 def test_another_version_is_not_a_json_feed_1_x(version: str, named: str) -> None:
     message = refused(body([], version))
     assert "not a JSON Feed 1.x" in message and named in message
+
+
+@pytest.mark.parametrize(("version", "name"), [
+    ("1.0", "json1"), ("1", "json1"), ("1.1", "json11"), ("v1.1", "json11"),
+    ("http://jsonfeed.org/version/1", "json1"), ("https://jsonfeed.org/version/1.0", "json1"),
+    ("HTTPS://JSONFEED.ORG/VERSION/1.1", "json11"),
+])
+def test_versions_seen_in_the_wild_are_read_and_flagged(version: str, name: str) -> None:
+    """Publishers write "1.0" and the like (gofeed accepts them): the items are read, and the feed is bozo with
+    the version it did not expect named."""
+    parsed = parse(body([{"id": "a", "title": "Kept"}], version))
+    assert parsed.version == name and [e.title for e in parsed.entries] == ["Kept"]
+    assert parsed.bozo and repr(version) in parsed.bozo_message
+
+
+def test_an_item_with_no_title_no_link_and_no_text_is_skipped_not_an_article() -> None:
+    items = [{"id": "a", "title": "Kept"}, {"id": "bare"}, {"id": "dated", "date_published": "2025-01-01T00:00:00Z"},
+             {"id": "b", "url": "https://site.example/b"}, {"id": "c", "summary": "Only a summary"}]
+    parsed = parse_feed(json.dumps({"version": V11, "items": items}).encode(), FEED_URL,
+                        {"content-type": "application/feed+json"})
+    assert [e.entry_id for e in parsed.entries] == ["a", "b", "c"]
+    assert parsed.skipped == {"empty_entry": 2}
 
 
 @pytest.mark.parametrize(("document", "named"), [
