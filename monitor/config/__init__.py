@@ -1,10 +1,10 @@
 """The configuration: ``config/monitor.toml`` read into validated, typed settings, or errors that say where.
 
-``model`` declares the settings (each with a type, a default and a check); ``load`` reads the file once,
-applies the environment's NEWS_MONITOR_<SECTION>_<KEY> overrides and reports each problem as one line,
-``FILE:LINE: key.path: problem``. ``lines`` finds a key's line and says "did you mean"; ``edit`` changes the
-file keeping its comments, ``opml`` imports and exports feed lists, ``diff`` compares two configs (hot
-reload). The rest of the app imports what it needs from here.
+``model`` declares the settings (each with a type, a default and a check), in the durations and sizes of
+``units``; ``load`` reads the file once, applies the environment's NEWS_MONITOR_<SECTION>_<KEY> overrides
+and reports each problem as one line, ``FILE:LINE: key.path: problem``. ``lines`` finds a key's line and says
+"did you mean"; ``edit`` changes the file keeping its comments, ``opml`` imports and exports feed lists,
+``diff`` compares two configs (hot reload). The rest of the app imports what it needs from here.
 """
 
 from monitor.config.load import (
@@ -28,9 +28,8 @@ from monitor.config.model import (
     StorageSettings,
     TopicSettings,
     WebSettings,
-    parse_duration,
-    parse_size,
 )
+from monitor.config.units import parse_duration, parse_size
 from monitor.errors import ConfigError, InvalidConfig
 
 __all__ = [
