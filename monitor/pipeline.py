@@ -14,6 +14,9 @@ the stages meet::
         │   └── tag               tagging.rules.Tagger: MentionTagged per topic
         └── when next             ingest.policy: FeedPolled (and FeedMoved), committed with the entries' events
 
+What a poll did is a ``PollOutcome`` (``monitor.polls``, with the cycle's ``GroupCommit``): new entries, pages
+that failed, entries that failed alone or were skipped, by reason, all recorded in its FeedPolled too.
+
 Each new entry is one atomic batch, so a crash or a shutdown between entries leaves whole articles only,
 and the next poll resumes with the entries whose keys are not yet in the log. A failure of the feed is a
 FeedFailed event, never an exception: only a storage error (the pipeline itself cannot run) propagates.
@@ -21,8 +24,10 @@ FeedFailed event, never an exception: only a storage error (the pipeline itself 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
+import os
 import random
 import threading
 import time
@@ -33,6 +38,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from pydantic import ValidationError
 
 from monitor.config import Config, FeedSettings
 from monitor.errors import FeedError, StorageError
@@ -42,6 +48,7 @@ from monitor.ingest.extract import extract_entry
 from monitor.ingest.fetch import Fetcher
 from monitor.ingest.parse import FeedEntry, fetch_feed
 from monitor.ingest.policy import Policy
+from monitor.polls import GroupCommit, PollInterrupted, PollOutcome
 from monitor.tagging.rules import Tagger
 from monitor.views import queries
 from monitor.views.log import open_log, projections
@@ -49,68 +56,27 @@ from storage.eventlog import EventLog, NewEvent, reading, utcnow
 
 log = logging.getLogger(__name__)
 
-
-@dataclass
-class PollOutcome:
-    """What one poll of one feed did, counted from what its appends really recorded."""
-
-    feed: str
-    status: str  # ok | not_modified | failed | interrupted
-    reason: str | None = None
-    message: str | None = None
-    entries_seen: int = 0
-    new_articles: int = 0
-    mentions: int = 0
-    revised: int = 0
-    next_poll_at: dt.datetime | None = None
-    moved_to: str | None = None
-
-    def count(self, recorded: Iterable[str]) -> None:
-        """Add what an append really recorded (a duplicate, written by another worker, is not new)."""
-        for key in recorded:
-            if key.startswith(ev.ARTICLE_DISCOVERED):
-                self.new_articles += 1
-            elif key.startswith(ev.MENTION_TAGGED):
-                self.mentions += 1
-            elif key.startswith(ev.ARTICLE_REVISED):
-                self.revised += 1
+_FAILURES_KEPT = 20  # entry failures described in a FeedPolled (all are counted)
 
 
-class GroupCommit:
-    """Commits the events of many polls in one transaction (group commit): a cycle over a thousand feeds,
-    most of them answering 304, is a thousand one-event batches, and a transaction per batch costs far
-    more than the event. Each poll's events stay whole (they are added together), every group is one
-    atomic append, and a group is written once it holds ``limit`` events, and at the end of the cycle.
-    A crash loses only the polls of the unwritten group, and they are not lost work: their keys are not
-    in the log and their feeds' validators were not advanced, so the next poll does them again."""
+def _log_bug(message: str) -> None:
+    """A bug, logged on one line; with its traceback when NEWS_MONITOR_DEBUG=1 (as the CLI does)."""
+    if os.environ.get("NEWS_MONITOR_DEBUG"):
+        log.exception(message)
+    else:
+        log.error("%s (set NEWS_MONITOR_DEBUG=1 for the traceback)", message)
 
-    def __init__(self, log: Any, limit: int = 500) -> None:
-        self.log = log
-        self.limit = limit
-        self._lock = threading.Lock()
-        self._pending: list[tuple[PollOutcome, list[NewEvent]]] = []
-        self._size = 0
 
-    def add(self, outcome: PollOutcome, events: list[NewEvent]) -> None:
-        with self._lock:
-            self._pending.append((outcome, events))
-            self._size += len(events)
-            if self._size < self.limit:
-                return
-            work, self._pending, self._size = self._pending, [], 0
-        self._write(work)
-
-    def flush(self) -> None:
-        with self._lock:
-            work, self._pending, self._size = self._pending, [], 0
-        self._write(work)
-
-    def _write(self, work: list[tuple[PollOutcome, list[NewEvent]]]) -> None:
-        if not work:
-            return
-        recorded = set(self.log.append([event for _, events in work for event in events]).recorded)
-        for outcome, events in work:
-            outcome.count(e.key for e in events if e.key in recorded)
+def entry_failure_reason(exc: BaseException) -> str:
+    """The reason code of an entry that failed alone: its URL (``bad_url``), its text (``bad_text``), an event
+    its data could not make (``bad_payload``), else ``internal_error``, which is a bug."""
+    if isinstance(exc, httpx.InvalidURL):
+        return "bad_url"
+    if isinstance(exc, UnicodeError):
+        return "bad_text"
+    if isinstance(exc, ValidationError):
+        return "bad_payload"
+    return "internal_error"
 
 
 @dataclass(frozen=True)
@@ -233,9 +199,19 @@ class Monitor:
         sink = GroupCommit(self.log)
         try:
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="poll") as pool:
-                return list(pool.map(
-                    lambda feed: self.refresh_feed(feed, catch_up=False, known=states.get(feed.name), sink=sink),
-                    feeds))
+                futures = [pool.submit(self.refresh_feed, feed, catch_up=False, known=states.get(feed.name),
+                                       sink=sink) for feed in feeds]
+                try:
+                    return [future.result() for future in futures]
+                except KeyboardInterrupt:
+                    # Ctrl-C: start nothing new, let each poll in flight finish its entry and record what it
+                    # did, and commit every finished poll (below); the caller says how many.
+                    self.stopping.set()
+                    for future in futures:
+                        future.cancel()
+                    pool.shutdown(wait=True)
+                    done = [f.result() for f in futures if not f.cancelled() and f.exception() is None]
+                    raise PollInterrupted(done, len(feeds)) from None
         finally:
             sink.flush()
             self.projections.catch_up()
@@ -245,6 +221,8 @@ class Monitor:
         """Poll one feed. ``catch_up``: bring the views up to date before (another worker may have polled this
         feed) and after (the daemon's polls do; a cycle of ``poll`` does it once for all). ``known``: the
         feed's state, when the caller read it already. ``sink``: commit the poll's events with others'."""
+        if self.stopping.is_set():  # shutting down: a poll not started is not started (it stays due)
+            return PollOutcome(feed.name, "interrupted")
         attempt = uuid.uuid4().hex
         started_at, started = self.clock(), time.monotonic()
         try:
@@ -254,8 +232,8 @@ class Monitor:
         except StorageError:
             raise
         except Exception as exc:  # a bug must not stop the other feeds or the daemon: record it
-            log.exception("polling %s failed unexpectedly", feed.name)
             message = f"internal error: {type(exc).__name__}: {exc}"[:300]
+            _log_bug(f"polling {feed.name} failed unexpectedly: {message}")
             return self._failed(feed, attempt, started_at, FeedError("internal_error", message),
                                 KnownFeed(feed.url, {}, None, 0), sink)
         finally:
@@ -284,12 +262,15 @@ class Monitor:
                 "duration": round(time.monotonic() - started, 3), **decision.as_payload()})], sink)
             return outcome
 
-        outcome = PollOutcome(feed.name, "ok", entries_seen=len(parsed.entries))
+        distinct = identity.distinct_entries(parsed.entries)
+        outcome = PollOutcome(feed.name, "ok", entries_seen=len(parsed.entries), entries_skipped=parsed.skipped,
+                              duplicates=distinct.duplicates)
         # Without page fetches an entry takes microseconds, so the whole poll is one atomic batch; with them,
         # each entry is appended as soon as it is done, so a long poll loses nothing when it is stopped.
         pending: list[NewEvent] = []
         flush_each = feed.fetch_full_text
-        for batch in self._entry_batches(feed, parsed.entries, outcome):  # identity → each new entry
+        failures: list[dict[str, Any]] = []
+        for batch in self._entry_batches(feed, distinct.entries, outcome, failures):  # identity → each new entry
             if flush_each:
                 outcome.count(self.log.append(batch).recorded)
             else:
@@ -298,12 +279,18 @@ class Monitor:
         decision = self.policy.after_success(feed, started_at, entry_dates=[e.published_at for e in parsed.entries],
                                              previous=known.interval, ttl=parsed.ttl, cache_control=cache_control)
         if outcome.status == "interrupted":
-            # Forget the validators, so that the next poll gets the full feed and the rest of its entries.
+            # Forget the validators, so that the next poll gets the full feed and the rest of its entries, and
+            # make it due at once: the next start (or cycle) resumes it, not the feed's next interval.
             polled["etag"] = polled["last_modified"] = None
+            decision = dataclasses.replace(decision, next_poll_at=started_at, reason="interrupted")
+        new_entries = outcome.new_articles + sum(e.type == ev.ARTICLE_DISCOVERED for e in pending)
         closing = [ev.feed_polled(feed.name, attempt, started_at, {
             **polled, "status": outcome.status, "feed_title": parsed.title, "format": parsed.version,
-            "bozo": parsed.bozo, "entries_seen": len(parsed.entries), "new_entries": outcome.new_articles,
+            "bozo": parsed.bozo, "entries_seen": len(parsed.entries), "new_entries": new_entries,
             "revised_entries": outcome.revised, "duration": round(time.monotonic() - started, 3),
+            "duplicate_entries": distinct.duplicates, "entries_skipped": parsed.skipped,
+            "pages_failed": dict(outcome.pages_failed), "entries_failed": dict(outcome.entries_failed),
+            **({"failed_entries": failures[:_FAILURES_KEPT]} if failures else {}),
             **decision.as_payload()})]
         if fetched.moved:
             # After the poll's event, so that the view's current URL ends at the new one.
@@ -313,11 +300,12 @@ class Monitor:
         self._commit(outcome, pending + closing, sink)
         return outcome
 
-    def _entry_batches(self, feed: FeedSettings, entries: list[FeedEntry],
-                       outcome: PollOutcome) -> Iterator[list[NewEvent]]:
+    def _entry_batches(self, feed: FeedSettings, unique: dict[str, FeedEntry], outcome: PollOutcome,
+                       failures: list[dict[str, Any]]) -> Iterator[list[NewEvent]]:
         """The events of each entry that is new (``process_entry``) or revised (ingest.identity), a batch each.
-        Once ``stopping`` is set, no new entry is started, and the outcome says "interrupted"."""
-        unique = identity.unique_entries(entries)
+        Once ``stopping`` is set, no new entry is started, and the outcome says "interrupted". An entry that
+        fails costs only itself: it is counted by reason in ``outcome`` and described in ``failures``, and the
+        next entries go on (only a storage error stops the poll)."""
         known = self.known_articles(feed.name, identity.entry_keys(feed.name, unique))
         for found in identity.triage(feed, unique, known, self.clock):
             if not isinstance(found, identity.NewEntry):
@@ -326,7 +314,22 @@ class Monitor:
             if self.stopping.is_set():
                 outcome.status = "interrupted"
                 return
-            yield self.process_entry(feed, found.article, found.entry)
+            try:
+                batch = self.process_entry(feed, found.article, found.entry)
+            except StorageError:
+                raise
+            except Exception as exc:
+                reason = entry_failure_reason(exc)
+                outcome.entries_failed[reason] += 1
+                message = f"{type(exc).__name__}: {exc}"[:300]
+                failures.append({"entry_id": found.entry.entry_id[:500], "url": found.entry.url[:2000],
+                                 "reason": reason, "message": message})
+                if reason == "internal_error":
+                    _log_bug(f"an entry of {feed.name} failed unexpectedly: {message}")
+                continue
+            if feed.fetch_full_text:
+                outcome.pages_failed.update(e.data["reason"] for e in batch if e.type == ev.EXTRACTION_FAILED)
+            yield batch
 
     def process_entry(self, feed: FeedSettings, article: str, entry: FeedEntry) -> list[NewEvent]:
         """The events of one new entry, one atomic batch: discovery, extraction (or failure and fallback),

@@ -17,8 +17,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
+from urllib.parse import urlsplit
 
 from monitor.config import FeedSettings
 from monitor.events import catalogue as ev
@@ -37,12 +38,58 @@ def entry_hash(entry: FeedEntry) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
-def unique_entries(entries: list[FeedEntry]) -> dict[str, FeedEntry]:
-    """The entries by article id, in feed order; an article listed twice is its first entry."""
-    unique: dict[str, FeedEntry] = {}
+@dataclass(frozen=True)
+class Distinct:
+    """A fetch's distinct entries by article id, in feed order, and how many entries repeated another."""
+
+    entries: dict[str, FeedEntry]
+    duplicates: int
+
+
+def _distinction(entry: FeedEntry) -> str:
+    """What tells entries that share a link apart: the guid, or without one (``entry_id`` is then the link)
+    the link as written, fragment included, and the title."""
+    return entry.entry_id if entry.entry_id != entry.url else f"{entry.url}\x1f{entry.title}"
+
+
+def distinct_entries(entries: list[FeedEntry]) -> Distinct:
+    """The entries that are distinct articles, by article id, in feed order.
+
+    An article id comes from the canonical link, so that a publisher who changes guids every poll adds
+    nothing. Within one fetch, though, entries that share a canonical link are distinct articles when their
+    guids differ, or, without guids, their links' fragments or their titles do: a podcast's episodes linking
+    to one show page, a blog's ``post#item573`` permalinks. Those get an id of their own, from the link and
+    the fragment (which their canonical link then keeps) or the guid. An entry listed twice is its first."""
+    groups: dict[str, dict[str, FeedEntry]] = {}
+    duplicates = 0
     for entry in entries:
-        unique.setdefault(ev.article_id(entry.canonical_url), entry)
-    return unique
+        group = groups.setdefault(entry.canonical_url, {})
+        key = _distinction(entry)
+        if key in group:
+            duplicates += 1
+        else:
+            group[key] = entry
+    assigned: dict[int, tuple[str, FeedEntry]] = {}
+    for canonical, group in groups.items():
+        if len(group) == 1:
+            (entry,) = group.values()
+            assigned[id(entry)] = (ev.article_id(canonical), entry)
+            continue
+        fragments = [urlsplit(entry.url).fragment for entry in group.values()]
+        by_fragment = all(fragments) and len(set(fragments)) == len(fragments)
+        for (key, entry), fragment in zip(group.items(), fragments, strict=True):
+            if by_fragment:
+                entry = replace(entry, canonical_url=f"{canonical}#{fragment}")
+                assigned[id(group[key])] = (ev.article_id(entry.canonical_url), entry)
+            else:
+                assigned[id(entry)] = (ev.article_id(f"{canonical}\n{key}"), entry)
+    distinct = dict(assigned[id(entry)] for entry in entries if id(entry) in assigned)
+    return Distinct(distinct, duplicates)
+
+
+def unique_entries(entries: list[FeedEntry]) -> dict[str, FeedEntry]:
+    """The distinct entries by article id, in feed order (see ``distinct_entries``)."""
+    return distinct_entries(entries).entries
 
 
 def entry_keys(feed: str, unique: dict[str, FeedEntry]) -> dict[str, str | None]:
@@ -77,10 +124,17 @@ def triage(feed: FeedSettings, unique: dict[str, FeedEntry], known: Known,
            clock: Callable[[], dt.datetime]) -> Iterator[NewEvent | NewEntry]:
     """Each entry, in order, that is new (a ``NewEntry``) or revises a known article (its ``ArticleRevised``).
     Known and unchanged entries, and entries another worker discovered already, yield nothing. Lazy: the
-    caller may stop between entries."""
+    caller may stop between entries. A known row stands for one entry of the fetch: when entries that share a
+    guid-less link are told apart for the first time, the one the feed lists first keeps the article."""
+    claimed: set[str] = set()
     for article, entry in unique.items():
-        row = known.by_id.get(article) or known.by_entry.get(entry_key(feed.name, entry.entry_id))
+        row = known.by_id.get(article)
+        if row is None:
+            row = known.by_entry.get(entry_key(feed.name, entry.entry_id) or "")
+            if row is not None and (row["article_id"] in claimed or row["article_id"] in unique):
+                row = None  # that article is another entry of this fetch
         if row is not None:
+            claimed.add(row["article_id"])
             revised = revision(feed, row, entry, clock)
             if revised is not None:
                 yield revised

@@ -8,7 +8,16 @@ from typing import Any
 from monitor.config import FeedSettings
 from monitor.events import catalogue as ev
 from monitor.events.keys import canonical_url, entry_key
-from monitor.ingest.identity import Known, NewEntry, entry_hash, entry_keys, triage, unique_entries, unknown
+from monitor.ingest.identity import (
+    Known,
+    NewEntry,
+    distinct_entries,
+    entry_hash,
+    entry_keys,
+    triage,
+    unique_entries,
+    unknown,
+)
 from monitor.ingest.parse import FeedEntry
 
 AT = dt.datetime(2025, 9, 1, 12, tzinfo=dt.UTC)
@@ -35,10 +44,53 @@ def test_entry_hash_follows_what_a_reader_sees() -> None:
 
 
 def test_an_article_listed_twice_is_its_first_entry() -> None:
-    first, again = entry("g1", "https://a.example/1"), entry("g2", "https://a.example/1?utm_source=rss")
-    unique = unique_entries([first, entry("g3", "https://a.example/3"), again])
-    assert list(unique.values()) == [first, entry("g3", "https://a.example/3")]
-    assert entry_keys("wire", unique)[ev.article_id(first.canonical_url)] == entry_key("wire", "g1")
+    first, again = entry("g1", "https://a.example/1"), entry("g1", "https://a.example/1?utm_source=rss")
+    distinct = distinct_entries([first, entry("g3", "https://a.example/3"), again])
+    assert list(distinct.entries.values()) == [first, entry("g3", "https://a.example/3")]
+    assert distinct.duplicates == 1
+    assert entry_keys("wire", distinct.entries)[ev.article_id(first.canonical_url)] == entry_key("wire", "g1")
+
+
+def test_entries_with_distinct_guids_sharing_a_link_are_distinct_articles() -> None:
+    """A podcast's episodes all link to the show's page: each guid is an episode of its own."""
+    episodes = [entry(f"episode-{n}", "https://a.example/show", title=f"Episode {n}") for n in range(5)]
+    distinct = distinct_entries([*episodes, episodes[2]])
+    assert list(distinct.entries.values()) == episodes and distinct.duplicates == 1
+    assert len(set(distinct.entries)) == 5
+    assert distinct_entries(list(reversed(episodes))).entries.keys() == distinct.entries.keys()  # order-free
+
+
+def test_permalinks_that_differ_by_fragment_keep_it() -> None:
+    """RSS 2.0's own sample: permalinks ``/2003/06/03.html#item573`` and the like, no other guid."""
+    items = [entry(f"https://a.example/2003/06.html#item{n}", f"https://a.example/2003/06.html#item{n}",
+                   title=f"Item {n}") for n in (570, 571, 572)]
+    distinct = distinct_entries(items)
+    assert [e.canonical_url for e in distinct.entries.values()] == [
+        f"https://a.example/2003/06.html#item{n}" for n in (570, 571, 572)]
+    assert list(distinct.entries) == [ev.article_id(e.canonical_url) for e in distinct.entries.values()]
+
+
+def test_guidless_entries_sharing_a_link_are_told_apart_by_title() -> None:
+    one, two = entry("https://a.example/live", "https://a.example/live", title="Update 1"), \
+        entry("https://a.example/live", "https://a.example/live", title="Update 2")
+    assert len(distinct_entries([one, two, one]).entries) == 2
+    assert distinct_entries([one, two, one]).duplicates == 1
+
+
+def test_a_guid_changed_every_poll_is_still_the_same_article() -> None:
+    """Alone on its link, an entry is its link's article, whatever its guid says this time."""
+    monday, tuesday = entry("rand-1", "https://a.example/1"), entry("rand-2", "https://a.example/1")
+    assert distinct_entries([monday]).entries.keys() == distinct_entries([tuesday]).entries.keys()
+
+
+def test_an_entry_told_apart_for_the_first_time_keeps_its_article() -> None:
+    """Polled alone before, then beside a second episode on the same link: the known one is known, the other new."""
+    before = entry("episode-1", "https://a.example/show", title="Episode 1")
+    known = Known(by_id={}, by_entry={entry_key("wire", "episode-1"): row(before)}, logged=set())
+    later = [before, entry("episode-2", "https://a.example/show", title="Episode 2")]
+    found = list(triage(FEED, distinct_entries(later).entries, known, lambda: dt.datetime(2025, 1, 1, tzinfo=dt.UTC)))
+    assert [f.entry.entry_id for f in found if isinstance(f, NewEntry)] == ["episode-2"]
+    assert all(isinstance(f, NewEntry) for f in found)  # the known one is unchanged: no revision
 
 
 def test_new_known_revised_and_moved_entries() -> None:
