@@ -1,0 +1,89 @@
+"""What every command group shares: the global options, the log opened for one command, and the readers of
+option values (dates, input files).
+
+The group modules import from here and never from the package itself, so there is no import cycle: the
+package (``monitor.cli``) imports the groups and registers their commands on ``app``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from monitor.config import Config, load_config
+from monitor.errors import MonitorError
+
+if TYPE_CHECKING:
+    from storage.eventlog import EventLog
+
+
+@dataclass
+class Options:
+    """The global options (``--config``, ``--database-url``, ``--auto-migrate``), as the callback got them."""
+
+    config_path: Path | None
+    database_url: str | None
+    auto_migrate: bool = False
+
+    def config(self) -> Config:
+        config = load_config(self.config_path, database_url=self.database_url)
+        if self.auto_migrate:
+            config = config.model_copy(update={"storage": config.storage.model_copy(update={"auto_migrate": True})})
+        return config
+
+    def log(self) -> EventLog:
+        from monitor.views.log import open_log
+
+        return open_log(self.config())
+
+
+def options(ctx: typer.Context) -> Options:
+    return ctx.ensure_object(Options)
+
+
+@contextmanager
+def opened_log(ctx: typer.Context) -> Iterator[EventLog]:
+    """The event log of the command's config, closed when the block ends (however it ends)."""
+    log = options(ctx).log()
+    try:
+        yield log
+    finally:
+        log.close()
+
+
+# -- option values -----------------------------------------------------------------------------------------
+
+def parse_since(value: str | None) -> dt.datetime | None:
+    """A ``--since`` value: an ISO date or date-time (UTC unless it says otherwise)."""
+    if value is None:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise MonitorError(f"--since: invalid ISO date {value!r} (expected e.g. 2025-09-01 or "
+                           "2025-09-01T12:00:00+00:00)") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def parse_day(value: str | None, option: str) -> dt.date | None:
+    """A day given to ``option``, as an ISO date."""
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise MonitorError(f"{option}: invalid date {value!r} (expected e.g. 2025-09-01)") from None
+
+
+def open_input(path: str, what: str = "--input") -> Any:
+    """``path`` opened for reading as UTF-8 text; the caller closes it."""
+    try:
+        return open(path, encoding="utf-8")  # noqa: SIM115 (closed by the caller)
+    except OSError as exc:
+        raise MonitorError(f"{what}: cannot open {path}: {exc.strerror}") from exc

@@ -1,0 +1,135 @@
+"""The commands about the topics' rules: ``tag`` (JSON lines, offline), ``retag`` (stored articles through
+the current rules) and ``explain`` (why an article is or is not tagged)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from typing import Annotated, Any
+
+import dateutil.parser
+import typer
+from rich.console import Console
+
+from monitor.cli.common import open_input, options, parse_since
+from monitor.errors import MonitorError
+
+
+def tag(
+    ctx: typer.Context,
+    input: Annotated[str, typer.Option("--input", help="JSON lines with id, title, text and optional date; "
+                                                       "'-' for stdin.")] = "-",
+) -> None:
+    """Tag JSON lines offline, with no store: one JSON line out per line in.
+
+    Example: echo '{"id": "1", "title": "Modi meets Putin", "text": "..."}' | news-monitor tag
+    """
+    from monitor.tagging.rules import Tagger
+
+    stream = sys.stdin if input == "-" else open_input(input)
+    try:
+        items = [(number, _parse_item(line, number)) for number, line in enumerate(stream, 1) if line.strip()]
+    finally:
+        if stream is not sys.stdin:
+            stream.close()
+    # The articles seen so far are the input itself: the similarity learns its common words from them.
+    tagger = Tagger(options(ctx).config(),
+                    background=[f"{item.get('title') or ''}\n{item.get('text') or ''}" for _, item in items])
+    for number, item in items:
+        results = tagger.tag(item.get("title") or "", item.get("text") or "", _item_date(item, number))
+        out = {"id": item.get("id"), "topics": {tid: r.as_dict() for tid, r in results.items()}}
+        sys.stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
+
+
+def _parse_item(line: str, number: int) -> dict[str, Any]:
+    try:
+        item = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise MonitorError(f"input line {number}: not valid JSON ({exc.msg} at column {exc.colno})") from exc
+    if not isinstance(item, dict):
+        raise MonitorError(f"input line {number}: expected a JSON object with id, title and text")
+    for key in ("title", "text"):
+        if item.get(key) is not None and not isinstance(item[key], str):
+            raise MonitorError(f"input line {number}: {key!r} must be a string")
+    return item
+
+
+def _item_date(item: dict[str, Any], number: int) -> dt.date | None:
+    """The item's date in ISO 8601, RFC 2822 or a common written form; a warning and None otherwise."""
+    value = item.get("date")
+    if not value:
+        return None
+    text = str(value).strip()
+    try:
+        return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).date()
+    except ValueError:
+        pass
+    try:
+        return dateutil.parser.parse(text, dayfirst=True, fuzzy=False).date()
+    except (ValueError, OverflowError):
+        print(f"news-monitor: warning: input line {number}: cannot read 'date' {text!r}; "
+              "dates in the text are resolved without it", file=sys.stderr)
+        return None
+
+
+def retag(
+    ctx: typer.Context,
+    topic: Annotated[str | None, typer.Option("--topic", help="Only this topic (its id).")] = None,
+    since: Annotated[str | None, typer.Option(help="Only articles published at or after this ISO date.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print what would change; write nothing.")] = False,
+    format: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
+) -> None:
+    """Re-run stored articles through the topics' current rules; record tags added, removed or changed.
+
+    Example: news-monitor retag --dry-run
+    """
+    from monitor.pipeline import Monitor
+    from monitor.tagging.retag import plan, print_changes, record
+
+    if format not in ("text", "json"):
+        raise MonitorError(f"--format: unknown format {format!r} (choose text or json)")
+    after = parse_since(since)
+    with Monitor(options(ctx).config()) as monitor:
+        monitor.projections.catch_up()
+        changes = plan(monitor.config, monitor.log, monitor.tagger, topic=topic, since=after)
+        recorded = 0
+        if not dry_run and changes:
+            recorded = record(monitor.log, changes)
+            monitor.projections.catch_up()
+    if format == "json":
+        print(json.dumps({"dry_run": dry_run, "recorded": recorded, "changes": [c.as_dict() for c in changes]},
+                         ensure_ascii=False))
+    else:
+        print_changes(changes, Console(highlight=False, soft_wrap=True), dry_run=dry_run, recorded=recorded)
+
+
+def explain(
+    ctx: typer.Context,
+    article: Annotated[str, typer.Argument(help="The article's id, a unique id prefix, or its URL.")],
+    current: Annotated[bool, typer.Option("--current", help="Also tag it again with the current config "
+                                                            "(nothing is written).")] = False,
+    format: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
+) -> None:
+    """Print why a stored article is or is not tagged: rules, terms, sentences, dates and similarity.
+
+    Example: news-monitor explain 3f2a9c1e
+    """
+    from monitor.pipeline import Monitor
+    from monitor.tagging.retag import find_article, print_explanation, stored_explanations
+
+    if format not in ("text", "json"):
+        raise MonitorError(f"--format: unknown format {format!r} (choose text or json)")
+    with Monitor(options(ctx).config()) as monitor:
+        monitor.projections.catch_up()
+        row = find_article(monitor.log, article)
+        stored = stored_explanations(monitor.log, row["article_id"])
+        now = (monitor.tagger.tag(row["title"] or "", row["text"] or "", row["published_at"])
+               if current else None)
+    if format == "json":
+        out = {"article": {k: (v.isoformat() if isinstance(v, dt.datetime) else v)
+                           for k, v in row.items() if k != "text"},
+               "recorded": stored, "current": {k: r.as_dict() for k, r in now.items()} if now else None}
+        print(json.dumps(out, ensure_ascii=False, default=str))
+    else:
+        print_explanation(row, stored, now, Console(highlight=False, soft_wrap=True))
