@@ -1,5 +1,5 @@
-"""What every command group shares: the global options, the log opened for one command, and the readers of
-option values (dates, input files).
+"""What every command group shares: the global options, the log opened for one command, the ``--format``
+option, and the readers of option values (dates, input files).
 
 The group modules import from here and never from the package itself, so there is no import cycle: the
 package (``monitor.cli``) imports the groups and registers their commands on ``app``.
@@ -8,7 +8,7 @@ package (``monitor.cli``) imports the groups and registers their commands on ``a
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +58,26 @@ def opened_log(ctx: typer.Context) -> Iterator[EventLog]:
 
 
 # -- option values -----------------------------------------------------------------------------------------
+
+TEXT_OR_JSON = ("text", "json")
+
+
+def choice(option: str, choices: Sequence[str], what: str = "format") -> Callable[[str], str]:
+    """A parser for an option taking one of ``choices``: any other value is a usage error (exit code 2) that
+    names the option, in every command alike (``--format: unknown format 'pdf' (choose text or json)``)."""
+    allowed = f"only {choices[0]}" if len(choices) == 1 else f"choose {', '.join(choices[:-1])} or {choices[-1]}"
+
+    def parse(value: str) -> str:
+        if value not in choices:
+            raise typer.BadParameter(f"unknown {what} {value!r} ({allowed})", param_hint=option)
+        return value
+    return parse
+
+
+def format_option(choices: Sequence[str], help: str) -> Any:
+    """The ``--format`` option of a command whose output comes in one of ``choices``."""
+    return typer.Option("--format", help=help, parser=choice("--format", choices))
+
 
 def parse_since(value: str | None) -> dt.datetime | None:
     """A ``--since`` value: an ISO date or date-time (UTC unless it says otherwise)."""

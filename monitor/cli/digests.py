@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from monitor.cli.common import opened_log, options, parse_day, parse_since
+from monitor.cli.common import format_option, opened_log, options, parse_day, parse_since
 from monitor.errors import MonitorError
 
 DIGEST_FORMATS = ("text", "markdown", "html", "json", "atom")
@@ -21,8 +21,8 @@ def digest(
     ctx: typer.Context,
     since: Annotated[str | None, typer.Option(help="Mentions recorded since this ISO date, instead of the "
                                                    "unreviewed ones.")] = None,
-    format: Annotated[str, typer.Option("--format", help="text, markdown, html (a standalone page), json or "
-                                                         "atom.")] = "text",
+    format: Annotated[str, format_option(DIGEST_FORMATS, "text, markdown, html (a standalone page), json "
+                                                              "or atom.")] = "text",
     topic: Annotated[str | None, typer.Option(help="Only this topic (its id).")] = None,
     feed: Annotated[str | None, typer.Option(help="Only articles from this feed.")] = None,
     date_from: Annotated[str | None, typer.Option("--from", help="Only articles published on or after this "
@@ -61,8 +61,6 @@ def digest(
                                f"combined with {', '.join(given)}")
         _issue_now(ctx)
         return
-    if format not in DIGEST_FORMATS:
-        raise MonitorError(f"--format: unknown format {format!r} (choose {', '.join(DIGEST_FORMATS)})")
     after = parse_since(since)
     try:
         filters = Filters(topic=topic, feed=feed, date_from=parse_day(date_from, "--from"),

@@ -12,8 +12,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from monitor.cli.common import opened_log, options
-from monitor.errors import MonitorError
+from monitor.cli.common import TEXT_OR_JSON, format_option, opened_log, options
 
 feeds_app = typer.Typer(no_args_is_help=True, help="The watched feeds: list, add, remove, their health, OPML "
                                                      "import and export.")
@@ -22,7 +21,7 @@ feeds_app = typer.Typer(no_args_is_help=True, help="The watched feeds: list, add
 @feeds_app.command("status")
 def feeds_status(
     ctx: typer.Context,
-    output: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
+    output: Annotated[str, format_option(TEXT_OR_JSON, "text or json.")] = "text",
 ) -> None:
     """Each feed's health: status, last success, last error and its reason, failures in a row, next poll.
 
@@ -31,8 +30,6 @@ def feeds_status(
     from monitor.views.log import projections
     from monitor.views.status import as_json, feed_status
 
-    if output not in ("text", "json"):
-        raise typer.BadParameter(f"unknown format {output!r} (text or json)", param_hint="--format")
     config = options(ctx).config()
     with opened_log(ctx) as log:
         projections(log).catch_up(["feed_state"])
@@ -106,7 +103,7 @@ def feeds_export(
 @feeds_app.command("list")
 def feeds_list(
     ctx: typer.Context,
-    format: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
+    format: Annotated[str, format_option(TEXT_OR_JSON, "text or json.")] = "text",
 ) -> None:
     """List the configured feeds: name, URL, interval, whether pages are fetched.
 
@@ -114,8 +111,6 @@ def feeds_list(
     """
     from monitor.config.edit import feed_table
 
-    if format not in ("text", "json"):
-        raise MonitorError(f"--format: unknown format {format!r} (choose text or json)")
     rows = feed_table(options(ctx).config())
     if format == "json":
         print(json.dumps(rows, ensure_ascii=False))

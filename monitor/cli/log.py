@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from monitor.cli.common import open_input, opened_log, options
+from monitor.cli.common import format_option, open_input, opened_log, options
 from monitor.errors import MonitorError
 
 
@@ -19,7 +19,7 @@ def events(
                                                    "of the log with --follow].", min=0)] = None,
     type: Annotated[list[str] | None, typer.Option("--type", help="Only this event type (repeatable).")] = None,
     stream: Annotated[str | None, typer.Option(help="Only this stream, e.g. feed:tass-world.")] = None,
-    format: Annotated[str, typer.Option("--format", help="jsonl (one JSON object a line).")] = "jsonl",
+    format: Annotated[str, format_option(["jsonl"], "jsonl (one JSON object a line).")] = "jsonl",
     limit: Annotated[int | None, typer.Option(help="At most this many events.")] = None,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new events as they are recorded "
                                                                 "(from the end of the log unless --after).")] = False,
@@ -31,8 +31,6 @@ def events(
     Example: news-monitor events --type FeedFailed --after 100
     Example: news-monitor events --follow
     """
-    if format != "jsonl":
-        raise MonitorError(f"--format: unknown format {format!r} (only jsonl)")
     if follow and (stream is not None or limit is not None):
         raise MonitorError("--follow: cannot be combined with --stream or --limit")
     with opened_log(ctx) as log:

@@ -11,8 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from monitor.cli.common import Options, options
-from monitor.errors import MonitorError
+from monitor.cli.common import TEXT_OR_JSON, Options, format_option, options
 
 keywords_app = typer.Typer(no_args_is_help=True, help="The topics' keyword groups: list, add and remove terms.")
 
@@ -21,7 +20,7 @@ keywords_app = typer.Typer(no_args_is_help=True, help="The topics' keyword group
 def keywords_list(
     ctx: typer.Context,
     topic: Annotated[str | None, typer.Option("--topic", help="Only this topic (its id).")] = None,
-    format: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
+    format: Annotated[str, format_option(TEXT_OR_JSON, "text or json.")] = "text",
 ) -> None:
     """List each topic's keyword groups and their terms.
 
@@ -29,8 +28,6 @@ def keywords_list(
     """
     from monitor.config.edit import keyword_table
 
-    if format not in ("text", "json"):
-        raise MonitorError(f"--format: unknown format {format!r} (choose text or json)")
     table = keyword_table(options(ctx).config(), topic)
     if format == "json":
         print(json.dumps(table, ensure_ascii=False))
@@ -89,7 +86,7 @@ config_app = typer.Typer(no_args_is_help=True, help="The configuration: check it
 @config_app.command("check")
 def config_check(
     ctx: typer.Context,
-    format: Annotated[str, typer.Option("--format", help="toml or json.")] = "toml",
+    format: Annotated[str, format_option(["toml", "json"], "toml or json.")] = "toml",
     file: Annotated[Path | None, typer.Option("--file", help="Check this file instead of --config.")] = None,
 ) -> None:
     """Validate the config; print it resolved (defaults, then the file, then NEWS_MONITOR_* overrides), or every
@@ -101,8 +98,6 @@ def config_check(
     from monitor.config.diff import resolved_text
     from monitor.errors import ConfigError
 
-    if format not in ("toml", "json"):
-        raise MonitorError(f"--format: unknown format {format!r} (choose toml or json)")
     given = options(ctx)
     try:
         config = Options(file, given.database_url, given.auto_migrate).config() if file else given.config()

@@ -12,7 +12,7 @@ import dateutil.parser
 import typer
 from rich.console import Console
 
-from monitor.cli.common import open_input, options, parse_since
+from monitor.cli.common import TEXT_OR_JSON, format_option, open_input, options, parse_since
 from monitor.errors import MonitorError
 
 
@@ -78,7 +78,7 @@ def retag(
     topic: Annotated[str | None, typer.Option("--topic", help="Only this topic (its id).")] = None,
     since: Annotated[str | None, typer.Option(help="Only articles published at or after this ISO date.")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print what would change; write nothing.")] = False,
-    format: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
+    format: Annotated[str, format_option(TEXT_OR_JSON, "text or json.")] = "text",
 ) -> None:
     """Re-run stored articles through the topics' current rules; record tags added, removed or changed.
 
@@ -87,8 +87,6 @@ def retag(
     from monitor.pipeline import Monitor
     from monitor.tagging.retag import plan, print_changes, record
 
-    if format not in ("text", "json"):
-        raise MonitorError(f"--format: unknown format {format!r} (choose text or json)")
     after = parse_since(since)
     with Monitor(options(ctx).config()) as monitor:
         monitor.projections.catch_up()
@@ -109,7 +107,7 @@ def explain(
     article: Annotated[str, typer.Argument(help="The article's id, a unique id prefix, or its URL.")],
     current: Annotated[bool, typer.Option("--current", help="Also tag it again with the current config "
                                                             "(nothing is written).")] = False,
-    format: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
+    format: Annotated[str, format_option(TEXT_OR_JSON, "text or json.")] = "text",
 ) -> None:
     """Print why a stored article is or is not tagged: rules, terms, sentences, dates and similarity.
 
@@ -118,8 +116,6 @@ def explain(
     from monitor.pipeline import Monitor
     from monitor.tagging.retag import find_article, print_explanation, stored_explanations
 
-    if format not in ("text", "json"):
-        raise MonitorError(f"--format: unknown format {format!r} (choose text or json)")
     with Monitor(options(ctx).config()) as monitor:
         monitor.projections.catch_up()
         row = find_article(monitor.log, article)
