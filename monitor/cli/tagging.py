@@ -1,19 +1,28 @@
 """The commands about the topics' rules: ``tag`` (JSON lines, offline), ``retag`` (stored articles through
-the current rules) and ``explain`` (why an article is or is not tagged)."""
+the current rules) and ``explain`` (why an article is or is not tagged).
+
+``monitor.tagging.retag`` plans, records and looks up, and returns data; the tables and text that ``retag``
+and ``explain`` print are made here."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 import sys
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import dateutil.parser
 import typer
 from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
 
 from monitor.cli.common import TEXT_OR_JSON, format_option, open_input, options, parse_since
 from monitor.errors import MonitorError
+
+if TYPE_CHECKING:
+    from monitor.tagging.retag import Change
+    from monitor.tagging.rules import TopicResult
 
 
 def tag(
@@ -85,7 +94,7 @@ def retag(
     Example: news-monitor retag --dry-run
     """
     from monitor.pipeline import Monitor
-    from monitor.tagging.retag import plan, print_changes, record
+    from monitor.tagging.retag import plan, record
 
     after = parse_since(since)
     with Monitor(options(ctx).config()) as monitor:
@@ -99,7 +108,7 @@ def retag(
         print(json.dumps({"dry_run": dry_run, "recorded": recorded, "changes": [c.as_dict() for c in changes]},
                          ensure_ascii=False))
     else:
-        print_changes(changes, Console(highlight=False, soft_wrap=True), dry_run=dry_run, recorded=recorded)
+        _print_changes(changes, Console(highlight=False, soft_wrap=True), dry_run=dry_run, recorded=recorded)
 
 
 def explain(
@@ -114,7 +123,7 @@ def explain(
     Example: news-monitor explain 3f2a9c1e
     """
     from monitor.pipeline import Monitor
-    from monitor.tagging.retag import find_article, print_explanation, stored_explanations
+    from monitor.tagging.retag import find_article, stored_explanations
 
     with Monitor(options(ctx).config()) as monitor:
         monitor.projections.catch_up()
@@ -128,4 +137,75 @@ def explain(
                "recorded": stored, "current": {k: r.as_dict() for k, r in now.items()} if now else None}
         print(json.dumps(out, ensure_ascii=False, default=str))
     else:
-        print_explanation(row, stored, now, Console(highlight=False, soft_wrap=True))
+        _print_explanation(row, stored, now, Console(highlight=False, soft_wrap=True))
+
+
+# -- printing ----------------------------------------------------------------------------------------------
+
+def _print_changes(changes: list[Change], console: Console, *, dry_run: bool, recorded: int | None = None) -> None:
+    """A table of what changed (added, removed, score changes); feed text is printed as text, never markup."""
+    counts = {kind: sum(1 for c in changes if c.kind == kind) for kind in ("added", "removed", "changed")}
+    summary = f"{counts['added']} added, {counts['removed']} removed, {counts['changed']} changed"
+    if not changes:
+        console.print("No tag changes: the stored tags match the current config.", markup=False)
+        return
+    table = Table("change", "topic", "decision", "score", "article", "title", show_lines=False)
+    for c in changes:
+        before = f"{c.score_before:.3f}" if c.score_before is not None else "-"
+        table.add_row(c.kind, c.topic, f"{c.before} -> {c.after}", f"{before} -> {c.score_after:.3f}",
+                      c.article_id[:8], c.title[:80])
+    console.print(table)
+    if dry_run:
+        console.print(f"dry run: {summary}; nothing written", markup=False)
+    else:
+        console.print(f"{summary}; {recorded} event(s) recorded", markup=False)
+
+
+def _print_explanation(article: dict[str, Any], stored: dict[str, dict[str, Any]],
+                        current: dict[str, TopicResult] | None, console: Console) -> None:
+    """The article, then per topic its recorded reasoning (and with ``current``, today's); feed text is
+    escaped, never read as markup."""
+    console.print(f"[bold]{escape(article['title'] or '(no title)')}[/bold]")
+    console.print(f"article {article['article_id']} · feed {escape(str(article['feed']))} · published "
+                  f"{article['published_at'].isoformat() if article['published_at'] else 'unknown'}")
+    console.print(f"{escape(article['url'])}")
+    console.print(f"text: {article['word_count'] or 0} words from {article['text_source'] or 'nowhere'}"
+                  + (f" (extraction: {escape(str(article['extraction_reason']))})"
+                     if article["extraction_reason"] else ""))
+    topics = sorted(set(stored) | set(current or {}))
+    if not topics:
+        console.print("\nNo topic tagged this article (nothing recorded; --current re-runs today's rules).")
+    for topic in topics:
+        console.print()
+        if topic in stored:
+            _print_reasoning(console, f"{topic}: recorded", stored[topic])
+        else:
+            console.print(f"[bold]{escape(topic)}[/bold]: nothing recorded (the rules gave no tag)")
+        if current is not None and topic in current:
+            _print_reasoning(console, f"{topic}: with the current config", current[topic].as_dict())
+
+
+def _print_reasoning(console: Console, heading: str, data: dict[str, Any]) -> None:
+    console.print(f"[bold]{escape(heading)}[/bold]: {data.get('decision')} (score {data.get('score', 0):.3f}, "
+                  f"topic version {escape(str(data.get('topic_version')))})")
+    if data.get("decision") == "retracted":
+        console.print(f"  retracted: the rules of version {escape(str(data.get('topic_version')))} no longer "
+                      f"give it (was {escape(str(data.get('previous_decision')))})")
+        return
+    console.print(f"  rule: {escape(str(data.get('rule', '')))} → rule part {data.get('rule_score', 0):.2f}")
+    for group, labels in (data.get("groups") or {}).items():
+        console.print(f"  group {escape(group)}: {escape(', '.join(labels))}")
+    similarity = data.get("similarity") or {}
+    for name, value in sorted(similarity.items(), key=lambda kv: -kv[1]):
+        console.print(f"  similarity to {escape(name)}: {value:.3f}")
+    for item in data.get("evidence") or []:
+        mark = " (history: does not count)" if item.get("history") else ""
+        console.print(f"  [{escape(item['field'])} {item['start']}-{item['end']}]{escape(mark)} "
+                      f"{escape(item['text'])}")
+        console.print(f"      terms: {escape(', '.join(item['terms']))}")
+        for ref in item.get("dates") or []:
+            span = ref["date"] if ref["date"] == ref["end_date"] else f"{ref['date']} to {ref['end_date']}"
+            console.print(f"      date: {escape(ref['text'])!s} → {span}")
+        closest = item.get("closest_reference")
+        if closest:
+            console.print(f"      closest reference: {escape(closest['document'])} ({closest['similarity']:.3f})")
