@@ -57,6 +57,17 @@ def opened_log(ctx: typer.Context) -> Iterator[EventLog]:
         log.close()
 
 
+@contextmanager
+def about(option: str) -> Iterator[None]:
+    """Name ``option`` in a MonitorError raised in the block: the library says what is wrong with a value, the
+    command line says which option it came from (``--topic: no topic 'x' ...``). Keep the block to the call
+    that checks the value, so that no other error is put down to the option."""
+    try:
+        yield
+    except MonitorError as exc:
+        raise MonitorError(f"{option}: {exc}") from exc
+
+
 # -- option values -----------------------------------------------------------------------------------------
 
 TEXT_OR_JSON = ("text", "json")

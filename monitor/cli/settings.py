@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from monitor.cli.common import TEXT_OR_JSON, Options, format_option, options
+from monitor.cli.common import TEXT_OR_JSON, Options, about, format_option, options
 
 keywords_app = typer.Typer(no_args_is_help=True, help="The topics' keyword groups: list, add and remove terms.")
 
@@ -28,7 +28,9 @@ def keywords_list(
     """
     from monitor.config.edit import keyword_table
 
-    table = keyword_table(options(ctx).config(), topic)
+    config = options(ctx).config()
+    with about("--topic"):
+        table = keyword_table(config, topic)
     if format == "json":
         print(json.dumps(table, ensure_ascii=False))
         return

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from monitor.cli.common import TEXT_OR_JSON, format_option, open_input, options, parse_since
+from monitor.cli.common import TEXT_OR_JSON, about, format_option, open_input, options, parse_since
 from monitor.errors import MonitorError
 
 if TYPE_CHECKING:
@@ -94,11 +94,13 @@ def retag(
     Example: news-monitor retag --dry-run
     """
     from monitor.pipeline import Monitor
-    from monitor.tagging.retag import plan, record
+    from monitor.tagging.retag import check_topic, plan, record
 
     after = parse_since(since)
     with Monitor(options(ctx).config()) as monitor:
         monitor.projections.catch_up()
+        with about("--topic"):
+            check_topic(monitor.config, topic)
         changes = plan(monitor.config, monitor.log, monitor.tagger, topic=topic, since=after)
         recorded = 0
         if not dry_run and changes:
@@ -123,11 +125,15 @@ def explain(
     Example: news-monitor explain 3f2a9c1e
     """
     from monitor.pipeline import Monitor
-    from monitor.tagging.retag import find_article, stored_explanations
+    from monitor.tagging.retag import ArticleNotFound, find_article, stored_explanations
 
     with Monitor(options(ctx).config()) as monitor:
         monitor.projections.catch_up()
-        row = find_article(monitor.log, article)
+        try:
+            row = find_article(monitor.log, article)
+        except ArticleNotFound as exc:
+            raise MonitorError(f"no stored article matches {exc.ref!r} (give its id, an id prefix or its URL; "
+                               "`news-monitor events --type ArticleDiscovered` lists them)") from None
         stored = stored_explanations(monitor.log, row["article_id"])
         now = (monitor.tagger.tag(row["title"] or "", row["text"] or "", row["published_at"])
                if current else None)

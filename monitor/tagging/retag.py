@@ -93,12 +93,17 @@ def current_tags(log: EventLog) -> dict[tuple[str, str], dict[str, Any]]:
         return queries.mention_tags(conn)
 
 
+def check_topic(config: Config, topic: str | None) -> None:
+    """Refuse a topic the config does not have (None: every topic)."""
+    if topic is not None and topic not in {t.id for t in config.topics}:
+        known = ", ".join(t.id for t in config.topics) or "none"
+        raise MonitorError(f"no topic {topic!r} in the config (topics: {known})")
+
+
 def plan(config: Config, log: EventLog, tagger: Tagger, *, topic: str | None = None,
          since: dt.datetime | None = None) -> list[Change]:
     """What a retag would record, in the order of the log; nothing is written."""
-    if topic is not None and topic not in {t.id for t in config.topics}:
-        known = ", ".join(t.id for t in config.topics) or "none"
-        raise MonitorError(f"--topic: no topic {topic!r} in the config (topics: {known})")
+    check_topic(config, topic)
     tags = current_tags(log)
     changes: list[Change] = []
     for article in stored_articles(log, since):
@@ -167,8 +172,17 @@ def record(log: EventLog, changes: list[Change]) -> int:
 
 # -- explain -----------------------------------------------------------------------------------------------
 
+class ArticleNotFound(MonitorError):
+    """No stored article matches a reference; ``ref`` is the reference as looked up."""
+
+    def __init__(self, ref: str) -> None:
+        super().__init__(f"no stored article matches {ref!r} (give its id, an id prefix or its URL)")
+        self.ref = ref
+
+
 def find_article(log: EventLog, ref: str) -> dict[str, Any]:
-    """An article of the articles view by id, unique id prefix (at least 6 characters) or URL."""
+    """An article of the articles view by id, unique id prefix (at least 6 characters) or URL;
+    ArticleNotFound when none matches."""
     ref = ref.strip()
     with reading(log.engine) as conn:
         if ref.startswith(("http://", "https://")):
@@ -182,8 +196,7 @@ def find_article(log: EventLog, ref: str) -> dict[str, Any]:
             if not rows and len(ref) >= 6:
                 rows = queries.articles_with_id_prefix(conn, ref, limit=5)
     if not rows:
-        raise MonitorError(f"no stored article matches {ref!r} (give its id, an id prefix or its URL; "
-                           "`news-monitor events --type ArticleDiscovered` lists them)")
+        raise ArticleNotFound(ref)
     if len(rows) > 1:
         raise MonitorError(f"{ref!r} matches several articles ({', '.join(r['article_id'] for r in rows)}): "
                            "give more of the id")
