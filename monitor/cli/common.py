@@ -112,9 +112,11 @@ def parse_day(value: str | None, option: str) -> dt.date | None:
         raise MonitorError(f"{option}: invalid date {value!r} (expected e.g. 2025-09-01)") from None
 
 
-def open_input(path: str, what: str = "--input") -> Any:
-    """``path`` opened for reading as UTF-8 text; the caller closes it."""
+def open_input(path: str, what: str = "--input", *, binary: bool = False) -> Any:
+    """``path`` opened for reading, as UTF-8 text or (``binary``) as bytes; the caller closes it."""
     try:
+        if binary:
+            return open(path, "rb")  # noqa: SIM115 (closed by the caller)
         return open(path, encoding="utf-8")  # noqa: SIM115 (closed by the caller)
     except OSError as exc:
         raise MonitorError(f"{what}: cannot open {path}: {exc.strerror}") from exc

@@ -72,12 +72,16 @@ def import_(
     """
     from monitor.events.transfer import import_events
 
-    stream = sys.stdin if file == "-" else open_input(file, "FILE")
+    # Bytes, as stored: import_events decodes each line itself, so a line that is not UTF-8 is refused as
+    # FILE:LINE (before anything is written) instead of failing the read. A stdin with no byte layer (a
+    # StringIO) is read as text.
+    stdin = getattr(sys.stdin, "buffer", sys.stdin)
+    stream = stdin if file == "-" else open_input(file, "FILE", binary=True)
     try:
         with opened_log(ctx) as log:
             report = import_events(log, stream, source="stdin" if file == "-" else file, renumber=renumber)
     finally:
-        if stream is not sys.stdin:
+        if stream is not stdin:
             stream.close()
     print(f"imported {report.imported} event(s); {report.already_recorded} already recorded")
 

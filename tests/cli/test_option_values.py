@@ -1,9 +1,11 @@
 """Option values are checked the same way in every command: a value outside an option's choices is a usage
-error (exit code 2) naming the option, before anything runs; a value inside them still works."""
+error (exit code 2) naming the option, before anything runs; a value inside them still works. And input
+files are read as the library expects them: ``import`` reads bytes, so a line that is not UTF-8 is named."""
 
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -110,3 +112,26 @@ def _positions(config: Path) -> int:
         return log.last_position()
     finally:
         log.close()
+
+
+def test_import_names_a_line_that_is_not_utf8_and_writes_nothing(config: Path, tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str],
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    assert main(["--config", str(config), "export"]) == 0
+    first, second = capsys.readouterr().out.splitlines(keepends=True)
+    dump = tmp_path / "log.jsonl"
+    bad = second.encode().replace(b"Modi meets Putin", b"Modi meets \xff Putin")
+    dump.write_bytes(first.encode() + bad)
+    target = ["--config", str(config), "--database-url", f"sqlite:///{tmp_path / 'target.sqlite3'}"]
+
+    assert main([*target, "import", str(dump)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    byte = bad.index(b"\xff") + 1
+    assert captured.err.splitlines() == [f"news-monitor: error: {dump}:2: not UTF-8 (byte {byte} of the line)"]
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(dump.read_bytes()), encoding="utf-8"))
+    assert main([*target, "import", "-"]) == 1
+    assert capsys.readouterr().err.startswith("news-monitor: error: stdin:2: not UTF-8 (byte ")
+
+    assert main([*target, "events"]) == 0
+    assert capsys.readouterr().out == ""  # nothing written, not even the good first line
