@@ -6,7 +6,8 @@ one line on stderr and a non-zero exit, never a traceback (set NEWS_MONITOR_DEBU
 This module holds ``app``, the global options, ``main`` (the entry point) and the list of commands, in the
 order ``--help`` shows them. The commands live in one module per group:
 
-- ``common``: what the groups share: the global ``Options``, the log opened for one command, option parsers;
+- ``common``: what the groups share: ``Options``, ``opened_log``, the ``--format`` parser, ``about`` (an
+  option named in a library error), the readers of dates and input files;
 - ``polling``: ``run``, ``poll``, ``serve``, ``demo``;
 - ``digests``: ``digest``, ``review``;
 - ``tagging``: ``tag``, ``retag``, ``explain``;
