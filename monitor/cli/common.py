@@ -75,7 +75,8 @@ TEXT_OR_JSON = ("text", "json")
 
 def choice(option: str, choices: Sequence[str], what: str = "format") -> Callable[[str], str]:
     """A parser for an option taking one of ``choices``: any other value is a usage error (exit code 2) that
-    names the option, in every command alike (``--format: unknown format 'pdf' (choose text or json)``)."""
+    names the option, in every command alike: ``Invalid value for --format: unknown format 'pdf' (choose text
+    or json)``. (A parser, not an Enum or Literal type: typer words those "'pdf' is not one of ...".)"""
     allowed = f"only {choices[0]}" if len(choices) == 1 else f"choose {', '.join(choices[:-1])} or {choices[-1]}"
 
     def parse(value: str) -> str:
