@@ -388,5 +388,5 @@ def keyword_table(config: Config, topic: str | None = None) -> dict[str, dict[st
     """Each topic's keyword groups (one topic's with ``topic``), for ``keywords list``."""
     ids = [t.id for t in config.topics]
     if topic is not None and topic not in ids:
-        raise ConfigError(f"--topic: no topic {topic!r}{suggest(topic, ids)} (topics: {', '.join(ids) or 'none'})")
+        raise ConfigError(f"no topic {topic!r}{suggest(topic, ids)} (topics: {', '.join(ids) or 'none'})")
     return {t.id: dict(t.keywords) for t in config.topics if topic in (None, t.id)}

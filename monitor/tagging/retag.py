@@ -1,5 +1,5 @@
-"""Re-running stored articles through the topics' rules as they are now (``retag``), and saying why an
-article is or is not tagged (``explain``).
+"""Re-running stored articles through the topics' rules as they are now (``retag``), and finding an article
+with the reasoning recorded for it, which says why it is or is not tagged (``explain``).
 
 Retag replays the stored ``ArticleExtracted`` events (with the new text of any ``ArticleRevised``) through
 the current config and compares each result with the tag the mentions view holds:
@@ -11,6 +11,9 @@ the current config and compares each result with the tag the mentions view holds
 
 Each event's key names the tag it supersedes (its position), so a retag is idempotent by data: running it
 again, or in two processes at once, records nothing more; going back to an earlier config later is new.
+
+Everything here returns data (changes, rows, explanations) and prints nothing: the command line
+(``monitor.cli.tagging``) and the daemon's reload decide what to show.
 """
 
 from __future__ import annotations
@@ -90,12 +93,17 @@ def current_tags(log: EventLog) -> dict[tuple[str, str], dict[str, Any]]:
         return queries.mention_tags(conn)
 
 
+def check_topic(config: Config, topic: str | None) -> None:
+    """Refuse a topic the config does not have (None: every topic)."""
+    if topic is not None and topic not in {t.id for t in config.topics}:
+        known = ", ".join(t.id for t in config.topics) or "none"
+        raise MonitorError(f"no topic {topic!r} in the config (topics: {known})")
+
+
 def plan(config: Config, log: EventLog, tagger: Tagger, *, topic: str | None = None,
          since: dt.datetime | None = None) -> list[Change]:
     """What a retag would record, in the order of the log; nothing is written."""
-    if topic is not None and topic not in {t.id for t in config.topics}:
-        known = ", ".join(t.id for t in config.topics) or "none"
-        raise MonitorError(f"--topic: no topic {topic!r} in the config (topics: {known})")
+    check_topic(config, topic)
     tags = current_tags(log)
     changes: list[Change] = []
     for article in stored_articles(log, since):
@@ -164,8 +172,17 @@ def record(log: EventLog, changes: list[Change]) -> int:
 
 # -- explain -----------------------------------------------------------------------------------------------
 
+class ArticleNotFound(MonitorError):
+    """No stored article matches a reference; ``ref`` is the reference as looked up."""
+
+    def __init__(self, ref: str) -> None:
+        super().__init__(f"no stored article matches {ref!r} (give its id, an id prefix or its URL)")
+        self.ref = ref
+
+
 def find_article(log: EventLog, ref: str) -> dict[str, Any]:
-    """An article of the articles view by id, unique id prefix (at least 6 characters) or URL."""
+    """An article of the articles view by id, unique id prefix (at least 6 characters) or URL;
+    ArticleNotFound when none matches."""
     ref = ref.strip()
     with reading(log.engine) as conn:
         if ref.startswith(("http://", "https://")):
@@ -179,8 +196,7 @@ def find_article(log: EventLog, ref: str) -> dict[str, Any]:
             if not rows and len(ref) >= 6:
                 rows = queries.articles_with_id_prefix(conn, ref, limit=5)
     if not rows:
-        raise MonitorError(f"no stored article matches {ref!r} (give its id, an id prefix or its URL; "
-                           "`news-monitor events --type ArticleDiscovered` lists them)")
+        raise ArticleNotFound(ref)
     if len(rows) > 1:
         raise MonitorError(f"{ref!r} matches several articles ({', '.join(r['article_id'] for r in rows)}): "
                            "give more of the id")
@@ -194,78 +210,3 @@ def stored_explanations(log: EventLog, article: str) -> dict[str, dict[str, Any]
     return {row["topic"]: {**(row["explanation"] or {}), "decision": row["decision"], "score": row["score"],
                            "sentences": row["sentences"], "terms": row["terms"], "position": row["position"],
                            "topic_version": row["topic_version"]} for row in rows}
-
-
-# -- printing ----------------------------------------------------------------------------------------------
-
-def print_changes(changes: list[Change], console: Any, *, dry_run: bool, recorded: int | None = None) -> None:
-    """A table of what changed (added, removed, score changes); feed text is printed as text, never markup."""
-    from rich.table import Table
-
-    counts = {kind: sum(1 for c in changes if c.kind == kind) for kind in ("added", "removed", "changed")}
-    summary = f"{counts['added']} added, {counts['removed']} removed, {counts['changed']} changed"
-    if not changes:
-        console.print("No tag changes: the stored tags match the current config.", markup=False)
-        return
-    table = Table("change", "topic", "decision", "score", "article", "title", show_lines=False)
-    for c in changes:
-        before = f"{c.score_before:.3f}" if c.score_before is not None else "-"
-        table.add_row(c.kind, c.topic, f"{c.before} -> {c.after}", f"{before} -> {c.score_after:.3f}",
-                      c.article_id[:8], c.title[:80])
-    console.print(table)
-    if dry_run:
-        console.print(f"dry run: {summary}; nothing written", markup=False)
-    else:
-        console.print(f"{summary}; {recorded} event(s) recorded", markup=False)
-
-
-def print_explanation(article: dict[str, Any], stored: dict[str, dict[str, Any]],
-                      current: dict[str, TopicResult] | None, console: Any) -> None:
-    from rich.markup import escape
-
-    console.print(f"[bold]{escape(article['title'] or '(no title)')}[/bold]")
-    console.print(f"article {article['article_id']} · feed {escape(str(article['feed']))} · published "
-                  f"{article['published_at'].isoformat() if article['published_at'] else 'unknown'}")
-    console.print(f"{escape(article['url'])}")
-    console.print(f"text: {article['word_count'] or 0} words from {article['text_source'] or 'nowhere'}"
-                  + (f" (extraction: {escape(str(article['extraction_reason']))})"
-                     if article["extraction_reason"] else ""))
-    topics = sorted(set(stored) | set(current or {}))
-    if not topics:
-        console.print("\nNo topic tagged this article (nothing recorded; --current re-runs today's rules).")
-    for topic in topics:
-        console.print()
-        if topic in stored:
-            _print_reasoning(console, f"{topic}: recorded", stored[topic])
-        else:
-            console.print(f"[bold]{escape(topic)}[/bold]: nothing recorded (the rules gave no tag)")
-        if current is not None and topic in current:
-            _print_reasoning(console, f"{topic}: with the current config", current[topic].as_dict())
-
-
-def _print_reasoning(console: Any, heading: str, data: dict[str, Any]) -> None:
-    from rich.markup import escape
-
-    console.print(f"[bold]{escape(heading)}[/bold]: {data.get('decision')} (score {data.get('score', 0):.3f}, "
-                  f"topic version {escape(str(data.get('topic_version')))})")
-    if data.get("decision") == "retracted":
-        console.print(f"  retracted: the rules of version {escape(str(data.get('topic_version')))} no longer "
-                      f"give it (was {escape(str(data.get('previous_decision')))})")
-        return
-    console.print(f"  rule: {escape(str(data.get('rule', '')))} → rule part {data.get('rule_score', 0):.2f}")
-    for group, labels in (data.get("groups") or {}).items():
-        console.print(f"  group {escape(group)}: {escape(', '.join(labels))}")
-    similarity = data.get("similarity") or {}
-    for name, value in sorted(similarity.items(), key=lambda kv: -kv[1]):
-        console.print(f"  similarity to {escape(name)}: {value:.3f}")
-    for item in data.get("evidence") or []:
-        mark = " (history: does not count)" if item.get("history") else ""
-        console.print(f"  [{escape(item['field'])} {item['start']}-{item['end']}]{escape(mark)} "
-                      f"{escape(item['text'])}")
-        console.print(f"      terms: {escape(', '.join(item['terms']))}")
-        for ref in item.get("dates") or []:
-            span = ref["date"] if ref["date"] == ref["end_date"] else f"{ref['date']} to {ref['end_date']}"
-            console.print(f"      date: {escape(ref['text'])!s} → {span}")
-        closest = item.get("closest_reference")
-        if closest:
-            console.print(f"      closest reference: {escape(closest['document'])} ({closest['similarity']:.3f})")

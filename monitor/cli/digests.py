@@ -1,0 +1,126 @@
+"""The commands that show and review mentions: ``digest`` (print, write or issue a digest) and ``review``
+(mark everything so far reviewed)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from monitor.cli.common import format_option, opened_log, options, parse_day, parse_since
+from monitor.errors import MonitorError
+
+DIGEST_FORMATS = ("text", "markdown", "html", "json", "atom")
+
+
+def digest(
+    ctx: typer.Context,
+    since: Annotated[str | None, typer.Option(help="Mentions recorded since this ISO date, instead of the "
+                                                   "unreviewed ones.")] = None,
+    format: Annotated[str, format_option(DIGEST_FORMATS, "text, markdown, html (a standalone page), json "
+                                                              "or atom.")] = "text",
+    topic: Annotated[str | None, typer.Option(help="Only this topic (its id).")] = None,
+    feed: Annotated[str | None, typer.Option(help="Only articles from this feed.")] = None,
+    date_from: Annotated[str | None, typer.Option("--from", help="Only articles published on or after this "
+                                                                 "date.")] = None,
+    date_to: Annotated[str | None, typer.Option("--to", help="Only articles published on or before this "
+                                                             "date.")] = None,
+    min_score: Annotated[float | None, typer.Option("--min-score", help="Only mentions scoring at least this "
+                                                                        "(0-1).")] = None,
+    status: Annotated[str | None, typer.Option(help="unreviewed (the default), reviewed or all.")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file instead of "
+                                                                       "stdout.")] = None,
+    mark_reviewed: Annotated[bool, typer.Option("--mark-reviewed", help="Then mark the mentions shown as "
+                                                                         "reviewed (appends DigestReviewed).")] = False,
+    issue: Annotated[bool, typer.Option("--issue", help="Issue a digest now, as the schedule does: record "
+                                                        "DigestIssued, write it to [digest] output_dir, send it "
+                                                        "to the channels.")] = False,
+) -> None:
+    """Print the new mentions, grouped by story and by day, with their sentences, dates and scores.
+
+    Example: news-monitor digest --format markdown --feed tass-world --min-score 0.6
+    Example: news-monitor digest --format html -o digest.html --mark-reviewed
+    Example: news-monitor digest --issue
+    """
+    from monitor.digest import render
+    from monitor.digest.build import Filters, build_digest
+    from monitor.views.log import projections
+    from monitor.views.review import mark_reviewed as review_items
+
+    if issue:
+        given = [name for name, value in (("--since", since), ("--topic", topic), ("--feed", feed),
+                                          ("--from", date_from), ("--to", date_to), ("--min-score", min_score),
+                                          ("--status", status), ("--output", output)) if value is not None]
+        given += ["--mark-reviewed"] * mark_reviewed + ["--format"] * (format != "text")
+        if given:
+            raise MonitorError("--issue: an issued digest holds every mention since the last one; it cannot be "
+                               f"combined with {', '.join(given)}")
+        _issue_now(ctx)
+        return
+    after = parse_since(since)
+    try:
+        filters = Filters(topic=topic, feed=feed, date_from=parse_day(date_from, "--from"),
+                          date_to=parse_day(date_to, "--to"), min_score=min_score,
+                          status=status or ("all" if after else "unreviewed"))  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise MonitorError(str(exc)) from None
+    config = options(ctx).config()
+    with opened_log(ctx) as log:
+        projections(log).catch_up()
+        result = build_digest(log.engine, after, filters=filters)
+        if format == "text" and output is None:
+            render.print_text(result, Console(highlight=False, soft_wrap=True))
+        else:
+            content = render.render_as(result, format, config)
+            if output is None:
+                sys.stdout.write(content if content.endswith("\n") else content + "\n")
+            else:
+                try:
+                    output.write_text(content, encoding="utf-8")
+                except OSError as exc:
+                    raise MonitorError(f"--output: cannot write {output}: {exc.strerror}") from exc
+                print(f"wrote {len(result.items)} mention(s) in {len(result.stories)} stories to {output}",
+                      file=sys.stderr)
+        if mark_reviewed:
+            recorded = review_items(log, result.refs(), source="digest")
+            print(f"marked {len(result.items)} mention(s) reviewed" if recorded else "nothing new to mark reviewed",
+                  file=sys.stderr)
+
+
+def _issue_now(ctx: typer.Context) -> None:
+    from monitor.digest.publish import issue_digest
+
+    config = options(ctx).config()
+    with opened_log(ctx) as log:
+        now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        issued = issue_digest(config, log, now)
+    if not issued.recorded:
+        print(f"digest {issued.digest_id} was issued already")
+        return
+    digest = issued.digest
+    assert digest is not None
+    print(f"issued digest {issued.digest_id}: {len(digest.items)} mention(s) in {len(digest.stories)} stories")
+    for fmt, path in (issued.files or {}).items():
+        print(f"  wrote {fmt}: {path}")
+    for name, delivery in (issued.deliveries or {}).items():
+        outcome = (f"delivered ({delivery.detail})" if delivery.delivered
+                   else f"failed after {delivery.attempts} attempt(s): {delivery.reason}: {delivery.message}")
+        print(f"  {name}: {outcome}")
+    if not config.digest.channels:
+        print("  no channels configured ([[digest.channels]])")
+
+
+def review(ctx: typer.Context) -> None:
+    """Mark everything recorded so far as reviewed (appends DigestReviewed).
+
+    Example: news-monitor review
+    """
+    from monitor.views.review import review_all
+
+    with opened_log(ctx) as log:
+        position = review_all(log, source="cli")
+    print(f"reviewed up to position {position}")

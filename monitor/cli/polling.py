@@ -1,0 +1,92 @@
+"""The commands that poll and serve: ``run`` (the daemon), ``poll`` (one cycle), ``serve`` (the review
+page) and ``demo`` (the product on bundled sample feeds, with no network)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from monitor.cli.common import options
+
+
+def run(ctx: typer.Context) -> None:
+    """Run the daemon: poll every feed on its interval until SIGINT or SIGTERM. A saved config file (or SIGHUP)
+    is applied without a restart.
+
+    Example: news-monitor --config config/monitor.toml run
+    """
+    from monitor.daemon.run import run_daemon
+    from monitor.pipeline import Monitor
+
+    logging.getLogger().setLevel(min(logging.getLogger().level, logging.INFO))
+    monitor = Monitor(options(ctx).config())
+    clean = True
+    try:
+        clean = run_daemon(monitor, load=options(ctx).config)  # a reload reads the file as the start did
+    finally:
+        if clean:
+            monitor.close()
+    if not clean:
+        # Polls outlived the shutdown grace period: exit now, without closing what they still use (that
+        # would make them fail and record it) and without waiting for their threads. Their open
+        # transactions die with the process, so the log holds whole entries only.
+        logging.shutdown()
+        os._exit(0)
+
+
+def poll(
+    ctx: typer.Context,
+    feed: Annotated[list[str] | None, typer.Option("--feed", help="Poll only this feed (repeatable).")] = None,
+) -> None:
+    """Poll every feed (or one) once, then exit. Failed feeds are recorded as events; the exit code is 0.
+
+    Example: news-monitor poll --feed tass-world
+    """
+    from monitor.pipeline import Monitor
+
+    console = Console(stderr=True)
+    with Monitor(options(ctx).config()) as monitor:
+        for outcome in monitor.poll(feed or None):
+            detail = f"{outcome.reason}: {outcome.message}" if outcome.reason else (
+                f"{outcome.entries_seen} entries, {outcome.new_articles} new, {outcome.mentions} mention(s)")
+            console.print(f"{outcome.feed}: {outcome.status} ({detail})", markup=False, highlight=False)
+
+
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str | None, typer.Option(help="Address to listen on [default: [web] host, 127.0.0.1].")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on [default: [web] port, 8080].",
+                                             min=1, max=65535)] = None,
+) -> None:
+    """Serve the review page: mentions (unreviewed first), filters, mark reviewed, feed health, Atom, metrics.
+
+    Example: news-monitor serve --port 8080
+    """
+    from monitor.web import serve as serve_web
+
+    config = options(ctx).config()
+    bound = f"{host or config.web.host}:{port or config.web.port}"
+    print(f"serving the review page on http://{bound}/ (Ctrl-C to stop)", file=sys.stderr, flush=True)
+    serve_web(config, host, port)
+
+
+def demo(ctx: typer.Context) -> None:
+    """Show the product work with no network: serve sample feeds locally, poll once, print the digest.
+
+    Example: news-monitor demo
+    """
+    from monitor.demo.run import run_demo
+    from monitor.digest.render import print_text
+
+    console = Console(highlight=False, soft_wrap=True)
+    result, outcomes = run_demo(options(ctx).config())
+    for outcome in outcomes:
+        console.print(f"polled {outcome.feed}: {outcome.status}, {outcome.entries_seen} entries, "
+                      f"{outcome.mentions} mention(s)", markup=False)
+    console.print()
+    print_text(result, console)
