@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -44,17 +44,30 @@ def poll(
     feed: Annotated[list[str] | None, typer.Option("--feed", help="Poll only this feed (repeatable).")] = None,
 ) -> None:
     """Poll every feed (or one) once, then exit. Failed feeds are recorded as events; the exit code is 0.
+    Ctrl-C commits the polls that finished, says how many, and exits 130.
 
     Example: news-monitor poll --feed tass-world
     """
-    from monitor.pipeline import Monitor
+    from monitor.pipeline import Monitor, PollInterrupted
 
     console = Console(stderr=True)
     with Monitor(options(ctx).config()) as monitor:
-        for outcome in monitor.poll(feed or None):
-            detail = f"{outcome.reason}: {outcome.message}" if outcome.reason else (
-                f"{outcome.entries_seen} entries, {outcome.new_articles} new, {outcome.mentions} mention(s)")
-            console.print(f"{outcome.feed}: {outcome.status} ({detail})", markup=False, highlight=False)
+        try:
+            outcomes = monitor.poll(feed or None)
+        except PollInterrupted as stopped:
+            for outcome in stopped.outcomes:
+                _print_outcome(console, outcome)
+            console.print(f"interrupted: {len(stopped.finished)} of {stopped.total} polls finished and were "
+                          "committed; the others are due again at the next poll", markup=False, highlight=False,
+                          soft_wrap=True)
+            raise typer.Exit(130) from None
+        for outcome in outcomes:
+            _print_outcome(console, outcome)
+
+
+def _print_outcome(console: Console, outcome: Any) -> None:
+    console.print(f"{outcome.feed}: {outcome.status} ({outcome.summary()})", markup=False, highlight=False,
+                  soft_wrap=True)
 
 
 def serve(
