@@ -192,7 +192,7 @@ def test_a_hanging_channel_never_holds_up_a_poll(database_url: str, tmp_path: Pa
     import threading
     import time
 
-    from tests.test_pipeline import rss
+    from tests.builders import rss
 
     arrived, release = threading.Event(), threading.Event()
 
