@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable, Iterator
-from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ import tomlkit
 from monitor.cli import main
 from monitor.config import load_config
 from monitor.pipeline import Monitor
+from tests.builders import recent_rss
 from tests.ingest.test_polling import Site
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
@@ -33,20 +33,11 @@ ITEMS = [  # (slug, title, description)
 ]
 
 
-def rss(base: str) -> str:
-    items = "".join(
-        f"<item><title>{title}</title><link>{base}/{slug}.html</link><guid>{slug}</guid>"
-        f"<pubDate>{format_datetime(NOW - dt.timedelta(hours=i))}</pubDate><description>{text}</description></item>"
-        for i, (slug, title, text) in enumerate(ITEMS))
-    return (f'<?xml version="1.0"?><rss version="2.0"><channel><title>News</title><link>{base}/</link>'
-            f"<description>d</description>{items}</channel></rss>")
-
-
 @pytest.fixture
 def polled(write_config: Callable[..., Path]) -> Iterator[Path]:
     """A config whose log holds one poll of the feed; yields the config's path."""
     site = Site()
-    site.route("/feed.xml", rss(site.base))
+    site.route("/feed.xml", recent_rss(site.base, ITEMS, NOW, title="News", declaration='<?xml version="1.0"?>'))
     path = write_config([{"name": "news", "url": f"{site.base}/feed.xml", "fetch_full_text": False}])
     with Monitor(load_config(path)) as monitor:
         [outcome] = monitor.poll()
