@@ -39,12 +39,13 @@ def cli(capsys: pytest.CaptureFixture[str], *args: str, config: Path | None = No
     return code, out, err
 
 
-def one_line(err: str, *, message_only: bool = False) -> str:
-    """The command's one-line error (no traceback); with ``message_only``, without its ``news-monitor: error: ``."""
+def one_line(err: str, *, prefix: str = "news-monitor: error: ", message_only: bool = False) -> str:
+    """The command's one-line error (starting with ``prefix``, no traceback); with ``message_only``, without
+    its ``prefix``."""
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
-    assert lines[0].startswith("news-monitor: error: ") and "Traceback" not in err
-    return lines[0].removeprefix("news-monitor: error: ") if message_only else lines[0]
+    assert lines[0].startswith(prefix) and "Traceback" not in err
+    return lines[0].removeprefix(prefix) if message_only else lines[0]
 
 
 # -- RSS and Atom ---------------------------------------------------------------------------------------------
