@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 
 from monitor.config import load_config
-from tests.builders import cli, one_line
-from tests.conftest import SHIPPED_CONFIG
+from tests.builders import SHIPPED_CONFIG, cli, one_line
 
 TOPIC = "india-russia-summit"
 
