@@ -19,7 +19,7 @@ import tomlkit
 from monitor.cli import main
 from monitor.config import load_config
 from monitor.pipeline import Monitor
-from tests.builders import recent_rss
+from tests.builders import cli, recent_rss
 from tests.ingest.test_polling import Site
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
@@ -53,9 +53,9 @@ def edit_topic(path: Path, change: Callable[[Any], None]) -> None:
 
 
 def cli_json(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, Any]:
-    capsys.readouterr()
-    assert main([*args, "--format", "json"]) == 0, capsys.readouterr().err
-    return json.loads(capsys.readouterr().out)
+    code, out, err = cli(capsys, *args, "--format", "json")
+    assert code == 0, err
+    return json.loads(out)
 
 
 def count_events(path: Path) -> dict[str, int]:
@@ -67,9 +67,9 @@ def count_events(path: Path) -> dict[str, int]:
 
 
 def digest_titles(capsys: pytest.CaptureFixture[str], path: Path) -> list[str]:
-    capsys.readouterr()
-    assert main(["--config", str(path), "digest", "--since", "2000-01-01", "--format", "json"]) == 0
-    return sorted(item["title"] for item in json.loads(capsys.readouterr().out)["items"])
+    code, out, _ = cli(capsys, "digest", "--since", "2000-01-01", "--format", "json", config=path)
+    assert code == 0
+    return sorted(item["title"] for item in json.loads(out)["items"])
 
 
 def test_a_new_keyword_is_shown_by_a_dry_run_recorded_by_retag_and_recorded_once(
