@@ -10,12 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import tomlkit
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-REPO = Path(__file__).resolve().parents[1]
-SHIPPED_CONFIG = REPO / "config" / "monitor.toml"
+from tests.builders import REPO, config_text
+
 SHARED = Path(os.environ.get("NEWS_MONITOR_SHARED", REPO.parent / "shared"))
 PG_ENV = "NEWS_MONITOR_TEST_DATABASE_URL"
 
@@ -72,28 +71,8 @@ def write_config(tmp_path: Path, database_url: str) -> Callable[..., Path]:
     """Write a config with the shipped topics, the given feeds, loopback allowed and the test database."""
 
     def write(feeds: list[dict[str, Any]], *, scheduler: dict[str, Any] | None = None, **network: Any) -> Path:
-        document = tomlkit.parse(SHIPPED_CONFIG.read_text(encoding="utf-8"))
-        document["storage"]["url"] = database_url
-        document["storage"]["auto_migrate"] = True
-        document["network"]["allow_private_addresses"] = True
-        document["network"]["connect_timeout"] = "2s"
-        document["network"]["read_timeout"] = "2s"
-        document["network"]["total_timeout"] = "5s"
-        for key, value in network.items():
-            document["network"][key] = value
-        document["scheduler"]["jitter"] = "1s"
-        for key, value in (scheduler or {}).items():
-            document["scheduler"][key] = value
-        feed_array = tomlkit.aot()
-        for feed in feeds:
-            table = tomlkit.table()
-            table.update(feed)
-            feed_array.append(table)
-        document["feeds"] = feed_array
-        for topic in document["topics"]:
-            topic["reference_documents"] = [str(REPO / "config" / "reference" / "*.md")]
         path = tmp_path / "monitor.toml"
-        path.write_text(tomlkit.dumps(document), encoding="utf-8")
+        path.write_text(config_text(database_url, feeds, scheduler=scheduler, **network), encoding="utf-8")
         return path
 
     return write

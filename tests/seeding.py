@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from monitor.config import Config, config_from_dict
+from monitor.config import Config
 from monitor.events import catalogue as ev
 from monitor.views.log import open_log, projections
 from storage.eventlog import EventLog
@@ -36,11 +35,6 @@ class Story:
     @property
     def article_id(self) -> str:
         return ev.article_id(self.url)
-
-
-def config_for(url: str, tmp_path: Path, **sections: dict) -> Config:
-    return config_from_dict({"storage": {"url": url, "auto_migrate": True}, **sections},
-                            source=tmp_path / "monitor.toml")
 
 
 def open_seeded(config: Config, stories: list[Story]) -> EventLog:

@@ -3,23 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
-import html
 import json
 import socket
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
-from email.utils import format_datetime
 from pathlib import Path
 
 import pytest
 from pytest_httpserver import HTTPServer
 from sqlalchemy import select
 
-from monitor.cli import main
 from monitor.config import load_config
 from monitor.views.projections import VIEWS, checkpoints, feed_state
 from storage.eventlog import EventLog
+from tests.builders import article_page, atom, cli, rss
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO_PAGES = REPO / "monitor" / "demo" / "data" / "articles"
@@ -39,43 +37,6 @@ SEEDS = [
 ]
 
 
-def seed_page(title: str, text: str) -> str:
-    """A seed's text wrapped in a realistic page: navigation, the article, related links, a footer."""
-    paragraphs = "\n".join(f"<p>{html.escape(p.strip())}</p>" for p in text.splitlines() if p.strip())
-    return f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)} | Test Times</title>
-</head><body><header><nav><a href="/">Home</a> <a href="/world">World</a> <a href="/business">Business</a>
-<a href="/sport">Sport</a> <a href="/opinion">Opinion</a></nav></header>
-<main><article><h1>{html.escape(title)}</h1><p class="byline">By Staff Reporter</p>{paragraphs}</article>
-<aside><h2>Related</h2><ul><li><a href="/a">Markets close higher</a></li><li><a href="/b">Weather</a></li></ul></aside>
-</main><footer><p>© Test Times. All rights reserved.</p><a href="/contact">Contact</a> <a href="/privacy">Privacy</a>
-</footer></body></html>"""
-
-
-def rss(base: str, items: list[tuple[str, str, str]]) -> str:
-    entries = "".join(
-        f"<item><title>{html.escape(title)}</title><link>{base}/articles/{slug}.html?utm_source=rss</link>"
-        f"<guid isPermaLink=\"false\">rss-{slug}</guid>"
-        f"<pubDate>{format_datetime(dt.datetime.fromisoformat(day).replace(hour=9, tzinfo=dt.UTC))}</pubDate>"
-        f"<description>{html.escape(title)}.</description></item>"
-        for slug, title, day in items
-    )
-    return (f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Test RSS</title>'
-            f"<link>{base}/</link><description>test</description>{entries}</channel></rss>")
-
-
-def atom(base: str, items: list[tuple[str, str, str]]) -> str:
-    entries = "".join(
-        f"<entry><id>tag:test,2025:{slug}</id><title>{html.escape(title)}</title>"
-        f'<link rel="alternate" href="{base}/articles/{slug}.html"/>'
-        f"<published>{day}T09:00:00Z</published><updated>{day}T09:00:00Z</updated>"
-        f"<summary>{html.escape(title)}.</summary></entry>"
-        for slug, title, day in items
-    )
-    return (f'<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom">'
-            f"<id>tag:test,2025:feed</id><title>Test Atom</title><updated>2025-12-10T00:00:00Z</updated>"
-            f"{entries}</feed>")
-
-
 @pytest.fixture
 def news_site(httpserver: HTTPServer, shared_dir: Path) -> dict[str, str]:
     """An RSS feed and an Atom feed whose entries link to seed pages, near misses and unrelated news."""
@@ -83,7 +44,7 @@ def news_site(httpserver: HTTPServer, shared_dir: Path) -> dict[str, str]:
     for filename, slug, title, _ in SEEDS:
         text = (shared_dir / "seeds" / filename).read_text(encoding="utf-8")
         httpserver.expect_request(f"/articles/{slug}.html").respond_with_data(
-            seed_page(title, text), content_type="text/html; charset=utf-8")
+            article_page(title, text), content_type="text/html; charset=utf-8")
     for slug, _, _ in OTHER_PAGES:
         httpserver.expect_request(f"/articles/{slug}.html").respond_with_data(
             (DEMO_PAGES / f"{slug}.html").read_bytes(), content_type="text/html; charset=utf-8")
@@ -93,13 +54,6 @@ def news_site(httpserver: HTTPServer, shared_dir: Path) -> dict[str, str]:
     httpserver.expect_request("/atom.xml").respond_with_data(atom(base, atom_items),
                                                              content_type="application/atom+xml")
     return {"rss": f"{base}/rss.xml", "atom": f"{base}/atom.xml", "base": base}
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def events_by_type(config: Path) -> Counter[str]:

@@ -15,6 +15,7 @@ import pytest
 
 from monitor.cli import main
 from storage.eventlog import EventLog, NewEvent
+from tests.builders import one_line
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -28,12 +29,9 @@ def run_cli(*args: str, stdin: str | None = None, env: dict[str, str] | None = N
 
 
 def one_line_error(result: subprocess.CompletedProcess) -> str:
+    """A child that failed, with its one-line error."""
     assert result.returncode != 0
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("news-monitor: ")
-    return lines[0]
+    return one_line(result.stderr, prefix="news-monitor: ")
 
 
 def test_help_and_version() -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from monitor.config import config_errors, config_from_dict, load_config, parse_duration, parse_size
 from monitor.errors import ConfigError
-from tests.conftest import SHIPPED_CONFIG
+from tests.builders import SHIPPED_CONFIG
 
 FEED = '[[feeds]]\nname = "a"\nurl = "https://example.com/feed.xml"\n'
 TOPIC = """

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from monitor.cli import main
 from monitor.config import load_config
-from tests.conftest import SHIPPED_CONFIG
+from tests.builders import SHIPPED_CONFIG, cli, one_line
 
 TOPIC = "india-russia-summit"
 
@@ -26,19 +25,6 @@ def shipped(tmp_path: Path) -> Path:
     return path
 
 
-def cli(capsys: pytest.CaptureFixture[str], config: Path, *args: str) -> tuple[int, str, str]:
-    code = main(["--config", str(config), *args])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def one_line(err: str) -> str:
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("news-monitor: error: ") and "Traceback" not in err
-    return lines[0].removeprefix("news-monitor: error: ")
-
-
 # --- keywords ----------------------------------------------------------------------------------------------
 
 
@@ -46,7 +32,7 @@ def one_line(err: str) -> str:
 def test_keywords_add_then_remove_gives_back_the_same_bytes(shipped: Path, group: str,
                                                              capsys: pytest.CaptureFixture[str]) -> None:
     original = shipped.read_bytes()
-    code, out, _ = cli(capsys, shipped, "keywords", "add", TOPIC, group, "Rosneft", "Gazprom Neft")
+    code, out, _ = cli(capsys, "keywords", "add", TOPIC, group, "Rosneft", "Gazprom Neft", config=shipped)
     assert code == 0
     assert out.splitlines() == [f"{TOPIC} {group}: added 'Rosneft'", f"{TOPIC} {group}: added 'Gazprom Neft'"]
     assert load_config(shipped).topics[0].keywords[group][-2:] == ["Rosneft", "Gazprom Neft"]
@@ -56,7 +42,7 @@ def test_keywords_add_then_remove_gives_back_the_same_bytes(shipped: Path, group
     assert [line for line in original_text.splitlines() if line.lstrip().startswith("#")] == \
         [line for line in edited.splitlines() if line.lstrip().startswith("#")]
 
-    code, out, _ = cli(capsys, shipped, "keywords", "remove", TOPIC, group, "Rosneft", "Gazprom Neft")
+    code, out, _ = cli(capsys, "keywords", "remove", TOPIC, group, "Rosneft", "Gazprom Neft", config=shipped)
     assert code == 0
     assert out.splitlines() == [f"{TOPIC} {group}: removed 'Rosneft'", f"{TOPIC} {group}: removed 'Gazprom Neft'"]
     assert shipped.read_bytes() == original
@@ -65,10 +51,10 @@ def test_keywords_add_then_remove_gives_back_the_same_bytes(shipped: Path, group
 def test_adding_a_present_term_or_removing_an_absent_one_changes_nothing(
         shipped: Path, capsys: pytest.CaptureFixture[str]) -> None:
     original = shipped.read_bytes()
-    code, out, _ = cli(capsys, shipped, "keywords", "add", TOPIC, "russia_side", "putin")  # case does not count
+    code, out, _ = cli(capsys, "keywords", "add", TOPIC, "russia_side", "putin", config=shipped)  # case does not count
     assert code == 0
     assert out.splitlines() == [f"{TOPIC} russia_side: 'putin' already present, unchanged", "nothing changed"]
-    code, out, _ = cli(capsys, shipped, "keywords", "remove", TOPIC, "russia_side", "Rosneft")
+    code, out, _ = cli(capsys, "keywords", "remove", TOPIC, "russia_side", "Rosneft", config=shipped)
     assert code == 0
     assert out.splitlines() == [f"{TOPIC} russia_side: 'Rosneft' not present, unchanged", "nothing changed"]
     assert shipped.read_bytes() == original
@@ -84,34 +70,35 @@ def test_adding_a_present_term_or_removing_an_absent_one_changes_nothing(
 def test_keywords_of_an_unknown_topic_or_group(shipped: Path, capsys: pytest.CaptureFixture[str],
                                                args: list[str], expected: str) -> None:
     original = shipped.read_bytes()
-    code, out, err = cli(capsys, shipped, "keywords", *args)
+    code, out, err = cli(capsys, "keywords", *args, config=shipped)
     assert code == 1 and out == ""
-    assert one_line(err) == expected
+    assert one_line(err, message_only=True) == expected
     assert shipped.read_bytes() == original
 
 
 def test_an_edit_that_breaks_the_config_is_refused(shipped: Path, capsys: pytest.CaptureFixture[str]) -> None:
     original = shipped.read_bytes()
-    code, _, err = cli(capsys, shipped, "keywords", "remove", TOPIC, "summit", "summit", "summits", "summitry",
-                       "state visit")
+    code, _, err = cli(capsys, "keywords", "remove", TOPIC, "summit", "summit", "summits", "summitry",
+                       "state visit", config=shipped)
     assert code == 1
-    assert one_line(err) == (f"{shipped}: topics[0] ('{TOPIC}').keywords.summit: keyword group 'summit' is empty "
-                             f"(edit refused: {shipped} not changed)")
+    assert one_line(err, message_only=True) == (
+        f"{shipped}: topics[0] ('{TOPIC}').keywords.summit: keyword group 'summit' is empty "
+        f"(edit refused: {shipped} not changed)")
     assert shipped.read_bytes() == original
     assert sorted(p.name for p in shipped.parent.iterdir()) == ["monitor.toml", "reference"]  # no temp file left
 
 
 def test_keywords_list(shipped: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = cli(capsys, shipped, "keywords", "list", "--topic", TOPIC)
+    code, out, _ = cli(capsys, "keywords", "list", "--topic", TOPIC, config=shipped)
     assert code == 0
     lines = out.splitlines()
     assert lines[0] == TOPIC
     assert lines[6] == "  summit (4): summit, summits, summitry, state visit"
     assert len(lines) == 10
-    code, out, _ = cli(capsys, shipped, "keywords", "list", "--format", "json")
+    code, out, _ = cli(capsys, "keywords", "list", "--format", "json", config=shipped)
     assert json.loads(out)[TOPIC]["summit"] == ["summit", "summits", "summitry", "state visit"]
-    code, _, err = cli(capsys, shipped, "keywords", "list", "--topic", "other")
-    assert code == 1 and one_line(err) == "--topic: no topic 'other' (topics: india-russia-summit)"
+    code, _, err = cli(capsys, "keywords", "list", "--topic", "other", config=shipped)
+    assert code == 1 and one_line(err, message_only=True) == "--topic: no topic 'other' (topics: india-russia-summit)"
 
 
 # --- feeds -------------------------------------------------------------------------------------------------
@@ -119,21 +106,21 @@ def test_keywords_list(shipped: Path, capsys: pytest.CaptureFixture[str]) -> Non
 
 def test_feeds_add_then_remove_gives_back_the_same_bytes(shipped: Path, capsys: pytest.CaptureFixture[str]) -> None:
     original = shipped.read_bytes()
-    code, out, _ = cli(capsys, shipped, "feeds", "add", "https://www.example.org/rss.xml")
+    code, out, _ = cli(capsys, "feeds", "add", "https://www.example.org/rss.xml", config=shipped)
     assert (code, out) == (0, "feed added: example-org (https://www.example.org/rss.xml)\n")
-    code, out, _ = cli(capsys, shipped, "feeds", "add", "https://news.example.org/a", "--name", "ex-news",
-                       "--interval", "10m")
+    code, out, _ = cli(capsys, "feeds", "add", "https://news.example.org/a", "--name", "ex-news",
+                       "--interval", "10m", config=shipped)
     assert (code, out) == (0, "feed added: ex-news (https://news.example.org/a)\n")
     feeds = load_config(shipped).feeds
     assert [(f.name, f.url, f.interval) for f in feeds[-2:]] == [
         ("example-org", "https://www.example.org/rss.xml", "adaptive"), ("ex-news", "https://news.example.org/a", 600)]
     assert shipped.read_bytes().startswith(original)  # new feeds go at the end; the rest is as it was
 
-    code, out, _ = cli(capsys, shipped, "feeds", "list")
+    code, out, _ = cli(capsys, "feeds", "list", config=shipped)
     assert out.splitlines()[-2:] == ["example-org  https://www.example.org/rss.xml  every adaptive",
                                      "ex-news  https://news.example.org/a  every 600s"]
-    assert cli(capsys, shipped, "feeds", "remove", "ex-news")[1] == "feed removed: ex-news (https://news.example.org/a)\n"
-    assert cli(capsys, shipped, "feeds", "remove", "example-org")[0] == 0
+    assert cli(capsys, "feeds", "remove", "ex-news", config=shipped)[1] == "feed removed: ex-news (https://news.example.org/a)\n"
+    assert cli(capsys, "feeds", "remove", "example-org", config=shipped)[0] == 0
     assert shipped.read_bytes() == original
 
 
@@ -153,9 +140,9 @@ def test_feeds_add_then_remove_gives_back_the_same_bytes(shipped: Path, capsys: 
 def test_feed_edits_refused(shipped: Path, capsys: pytest.CaptureFixture[str], args: list[str],
                             expected: str) -> None:
     original = shipped.read_bytes()
-    code, out, err = cli(capsys, shipped, "feeds", *args)
+    code, out, err = cli(capsys, "feeds", *args, config=shipped)
     assert code == 1 and out == ""
-    assert one_line(err) == expected.format(file=shipped)
+    assert one_line(err, message_only=True) == expected.format(file=shipped)
     assert shipped.read_bytes() == original
 
 
@@ -165,16 +152,16 @@ def test_feeds_remove_keeps_the_comments_of_the_others(tmp_path: Path, capsys: p
     middle = '# b is slow\n[[feeds]]\nname = "b"\nurl = "https://b.example.org/rss"\ninterval = "1h"\n\n'
     tail = '# --- topics follow ---\n\n[[feeds]]\nname = "c"\nurl = "https://c.example.org/rss"\n'
     path.write_text(head + middle + tail, encoding="utf-8")
-    assert cli(capsys, path, "feeds", "remove", "b")[0] == 0
+    assert cli(capsys, "feeds", "remove", "b", config=path)[0] == 0
     assert path.read_text(encoding="utf-8") == head + tail  # b's own comment went with it
-    assert cli(capsys, path, "feeds", "remove", "a")[0] == 0
+    assert cli(capsys, "feeds", "remove", "a", config=path)[0] == 0
     # The comment block in front of c stays with c.
     assert path.read_text(encoding="utf-8") == '# my feeds\n\n' + tail
 
 
 def test_the_last_shipped_feed_leaves_the_topics_comment(shipped: Path, capsys: pytest.CaptureFixture[str]) -> None:
     original = shipped.read_text(encoding="utf-8")
-    assert cli(capsys, shipped, "feeds", "remove", "google-news-india-russia-summit")[0] == 0
+    assert cli(capsys, "feeds", "remove", "google-news-india-russia-summit", config=shipped)[0] == 0
     text = shipped.read_text(encoding="utf-8")
     assert "# --- Topics ---" in text and "google-news" not in text
     removed = [line for line in original.splitlines() if line not in text.splitlines()]
@@ -189,14 +176,14 @@ def test_the_last_shipped_feed_leaves_the_topics_comment(shipped: Path, capsys: 
 def test_a_keyword_edit_after_a_feed_was_added_changes_only_the_keywords(
         shipped: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # The added [[feeds]] comes after [[topics]]: a document split like this must not be rearranged.
-    assert cli(capsys, shipped, "feeds", "add", "https://www.example.org/rss.xml")[0] == 0
+    assert cli(capsys, "feeds", "add", "https://www.example.org/rss.xml", config=shipped)[0] == 0
     before = shipped.read_text(encoding="utf-8")
-    assert cli(capsys, shipped, "keywords", "add", TOPIC, "russia_side", "Rosneft")[0] == 0
+    assert cli(capsys, "keywords", "add", TOPIC, "russia_side", "Rosneft", config=shipped)[0] == 0
     after = shipped.read_text(encoding="utf-8")
     changed = [(a, b) for a, b in zip(before.splitlines(), after.splitlines(), strict=True) if a != b]
     line = '    "Putin", "Vladimir Putin", "Lavrov", "Sergey Lavrov", "Sergei Lavrov", "Peskov", "Ushakov",'
     assert changed == [(line, line + ' "Rosneft",')]
-    assert cli(capsys, shipped, "keywords", "remove", TOPIC, "russia_side", "Rosneft")[0] == 0
+    assert cli(capsys, "keywords", "remove", TOPIC, "russia_side", "Rosneft", config=shipped)[0] == 0
     assert shipped.read_text(encoding="utf-8") == before
 
 
@@ -210,7 +197,7 @@ def test_config_check_prints_the_resolved_config(shipped: Path, capsys: pytest.C
                        'url = "https://hooks.example.org/x"\nsecret = "hook-s3cret"\n', encoding="utf-8")
     monkeypatch.setenv("NEWS_MONITOR_NETWORK_TOTAL_TIMEOUT", "30s")
     monkeypatch.setenv("NEWS_MONITOR_SCHEDULER_MAX_WORKERS", "8")
-    code, out, err = cli(capsys, shipped, "config", "check")
+    code, out, err = cli(capsys, "config", "check", config=shipped)
     assert code == 0 and err == ""
     assert "s3cret" not in out
     assert "# set by the environment: NEWS_MONITOR_NETWORK_TOTAL_TIMEOUT" in out.splitlines()
@@ -223,7 +210,7 @@ def test_config_check_prints_the_resolved_config(shipped: Path, capsys: pytest.C
     assert resolved["digest"]["channels"][0]["secret"] == "***"
     assert [f["name"] for f in resolved["feeds"]][:1] == ["tass-world"]
 
-    code, out, _ = cli(capsys, shipped, "config", "check", "--format", "json")
+    code, out, _ = cli(capsys, "config", "check", "--format", "json", config=shipped)
     document = json.loads(out)
     assert code == 0 and document["source"] == str(shipped.resolve()) and len(document["version"]) == 12
     assert document["config"]["network"]["total_timeout"] == 30 and "s3cret" not in out
@@ -235,12 +222,12 @@ def test_config_check_prints_every_error(tmp_path: Path, capsys: pytest.CaptureF
                     'url = "https://a.example.org/rss"\ninterval = "soon"\n', encoding="utf-8")
     other = tmp_path / "good.toml"
     other.write_text("", encoding="utf-8")
-    code, out, err = cli(capsys, other, "config", "check", "--file", str(path))
+    code, out, err = cli(capsys, "config", "check", "--file", str(path), config=other)
     assert code == 1 and out == ""
     assert err.splitlines() == [
         f"{path}:2: network.max_redirects: Input should be a valid integer, unable to parse string as an integer",
         f"{path}:3: network.conect_timeout: unknown key 'conect_timeout' (did you mean 'connect_timeout'?)",
         f"{path}:8: feeds[0].interval: invalid duration 'soon' (expected e.g. \"30s\", \"15m\", \"1h30m\")",
     ]
-    code, out, _ = cli(capsys, other, "config", "check")
+    code, out, _ = cli(capsys, "config", "check", config=other)
     assert code == 0 and "[network]" in out

@@ -13,11 +13,11 @@ import pytest
 import tomlkit
 from pytest_httpserver import HTTPServer
 
-from monitor.cli import main
 from monitor.config import FeedSettings, load_config
 from monitor.config.edit import add_feeds, edit_config, feed_name
 from monitor.config.opml import export_opml, parse_opml
 from monitor.errors import ConfigError
+from tests.builders import cli, one_line
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -87,19 +87,6 @@ def opml_file(tmp_path: Path) -> Path:
     path = tmp_path / "subscriptions.opml"
     path.write_text(OPML, encoding="utf-8")
     return path
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def one_line(err: str) -> str:
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("news-monitor: error: ") and "Traceback" not in err
-    return lines[0]
 
 
 def test_import_adds_new_feeds_and_reports_every_outline(config_file: Path, opml_file: Path,

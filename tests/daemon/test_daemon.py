@@ -16,7 +16,7 @@ from pytest_httpserver import HTTPServer
 
 from monitor.config import load_config
 from storage.eventlog import EventLog
-from tests.test_pipeline import rss
+from tests.builders import rss
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -25,7 +25,7 @@ from monitor.daemon.reload import Reloader
 from monitor.daemon.run import Daemon
 from monitor.pipeline import Monitor
 from storage.eventlog import EventLog, RecordedEvent
-from tests.test_pipeline import rss
+from tests.builders import rss
 
 REPO = Path(__file__).resolve().parents[2]
 TOPIC = "india-russia-summit"

@@ -20,7 +20,8 @@ from monitor.digest import notify
 from monitor.digest.publish import digest_id, issue_digest, last_slot, resume_deliveries, trigger
 from monitor.events import catalogue as ev
 from monitor.pipeline import Monitor
-from tests.seeding import T0, Story, add, config_for, open_seeded
+from tests.builders import config_for
+from tests.seeding import T0, Story, add, open_seeded
 
 SECRET = "s3cret-for-tests"
 SLOT = dt.datetime(2025, 12, 5, 8, 0, tzinfo=dt.UTC)
@@ -192,7 +193,7 @@ def test_a_hanging_channel_never_holds_up_a_poll(database_url: str, tmp_path: Pa
     import threading
     import time
 
-    from tests.test_pipeline import rss
+    from tests.builders import rss
 
     arrived, release = threading.Event(), threading.Event()
 

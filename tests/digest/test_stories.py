@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from monitor.digest.stories import StoryDoc, group_stories
-from tests.conftest import REPO
+from tests.builders import REPO
 
 UTC = dt.UTC
 FRIDAY = dt.datetime(2025, 12, 5, 14, 0, tzinfo=UTC)

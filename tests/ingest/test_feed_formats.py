@@ -17,22 +17,11 @@ import pytest
 from monitor.errors import ParseError
 from monitor.ingest.identity import entry_hash
 from monitor.ingest.parse import FeedEntry, ParsedFeed, find_feed_links, parse_feed
+from tests.builders import json_feed
 
 UTC = dt.UTC
 V1, V11 = "https://jsonfeed.org/version/1", "https://jsonfeed.org/version/1.1"
 FEED_URL = "https://news.example.net/feeds/world.json"
-
-
-_TEXT_FIELDS = ("title", "content_html", "content_text", "summary")
-
-
-def body(items: list[Any], version: Any = V11, **top: Any) -> bytes:
-    """A JSON Feed of ``items``. An item object with no title and no text gets a line of text, so that it is an
-    article (an item with no title, no link and no text is skipped as ``empty_entry``, tested on its own)."""
-    items = [{**item, "content_text": "A line of text."}
-             if isinstance(item, dict) and not any(key in item for key in _TEXT_FIELDS) else item
-             for item in items]
-    return json.dumps({"version": version, "title": "World", **top, "items": items}).encode()
 
 
 def parse(content: bytes, content_type: str | None = "application/feed+json") -> ParsedFeed:
@@ -53,7 +42,7 @@ def refused(content: bytes, content_type: str | None = "application/feed+json") 
 @pytest.mark.parametrize(("version", "name"), [(V1, "json1"), (V11, "json11"), (V11 + "/", "json11"),
                                                ("https://jsonfeed.org/version/1.2", "json12")])
 def test_every_1_x_version_is_read(version: str, name: str) -> None:
-    assert parse(body([{"id": "a"}], version)).version == name
+    assert parse(json_feed([{"id": "a"}], version)).version == name
 
 
 @pytest.mark.parametrize(("version", "named"), [
@@ -64,7 +53,7 @@ def test_every_1_x_version_is_read(version: str, name: str) -> None:
     ("", "''"),
 ])
 def test_another_version_is_not_a_json_feed_1_x(version: str, named: str) -> None:
-    message = refused(body([], version))
+    message = refused(json_feed([], version))
     assert "not a JSON Feed 1.x" in message and named in message
 
 
@@ -76,7 +65,7 @@ def test_another_version_is_not_a_json_feed_1_x(version: str, named: str) -> Non
 def test_versions_seen_in_the_wild_are_read_and_flagged(version: str, name: str) -> None:
     """Publishers write "1.0" and the like (gofeed accepts them): the items are read, and the feed is bozo with
     the version it did not expect named."""
-    parsed = parse(body([{"id": "a", "title": "Kept"}], version))
+    parsed = parse(json_feed([{"id": "a", "title": "Kept"}], version))
     assert parsed.version == name and [e.title for e in parsed.entries] == ["Kept"]
     assert parsed.bozo and repr(version) in parsed.bozo_message
 
@@ -107,7 +96,7 @@ def test_what_is_refused_names_what_is_wrong(document: bytes, named: str) -> Non
 
 
 def test_a_byte_order_mark_is_allowed() -> None:
-    assert [e.entry_id for e in parse(b"\xef\xbb\xbf" + body([{"id": "a"}])).entries] == ["a"]
+    assert [e.entry_id for e in parse(b"\xef\xbb\xbf" + json_feed([{"id": "a"}])).entries] == ["a"]
 
 
 def test_the_body_decides_over_a_wrong_content_type() -> None:
@@ -115,15 +104,15 @@ def test_the_body_decides_over_a_wrong_content_type() -> None:
       <item><title>An RSS item</title><link>https://news.example.net/a</link></item></channel></rss>"""
     parsed = parse(rss, "application/json")  # a server that labels everything JSON
     assert parsed.version == "rss20" and [e.title for e in parsed.entries] == ["An RSS item"]
-    assert parse(body([{"id": "a"}]), "text/html").version == "json11"
-    assert parse(b"  \r\n" + body([{"id": "a"}]), None).version == "json11"
+    assert parse(json_feed([{"id": "a"}]), "text/html").version == "json11"
+    assert parse(b"  \r\n" + json_feed([{"id": "a"}]), None).version == "json11"
 
 
 def test_deep_but_legal_nesting_inside_an_item_is_ignored() -> None:
     nested: Any = "leaf"
     for _ in range(200):
         nested = {"x": [nested]}
-    (entry,) = parse(body([{"id": "a", "_extension": nested}])).entries
+    (entry,) = parse(json_feed([{"id": "a", "_extension": nested}])).entries
     assert entry.entry_id == "a"
 
 
@@ -132,7 +121,7 @@ def test_deep_but_legal_nesting_inside_an_item_is_ignored() -> None:
 
 def test_ids_are_text_and_numbers_are_coerced() -> None:
     # Spec: "If an id is presented as a number or other type, a JSON Feed reader must coerce it to a string."
-    parsed = parse(body([{"id": 42}, {"id": 4.5}, {"id": "  padded  "}]))
+    parsed = parse(json_feed([{"id": 42}, {"id": 4.5}, {"id": "  padded  "}]))
     assert [e.entry_id for e in parsed.entries] == ["42", "4.5", "padded"]
     assert not parsed.bozo
 
@@ -140,7 +129,7 @@ def test_ids_are_text_and_numbers_are_coerced() -> None:
 @pytest.mark.parametrize("bad_id", [None, True, "", "   ", [], {"a": 1}])
 def test_an_item_without_a_usable_id_is_skipped_and_reported(bad_id: Any) -> None:
     items = [{"id": "first"}, {"title": "missing"} if bad_id is None else {"id": bad_id}, {"id": "third"}]
-    parsed = parse(body(items))
+    parsed = parse(json_feed(items))
     assert [e.entry_id for e in parsed.entries] == ["first", "third"]
     assert parsed.bozo and parsed.bozo_message.startswith("items[1].id: ")
 
@@ -148,19 +137,19 @@ def test_an_item_without_a_usable_id_is_skipped_and_reported(bad_id: Any) -> Non
 @pytest.mark.parametrize(("field", "value"), [("title", ["a"]), ("url", 7), ("summary", {"a": 1}),
                                               ("content_html", False), ("date_published", 1700000000)])
 def test_an_item_with_a_field_of_the_wrong_type_is_skipped_and_the_others_kept(field: str, value: Any) -> None:
-    parsed = parse(body([{"id": "ok", "title": "Kept"}, {"id": "broken", field: value}]))
+    parsed = parse(json_feed([{"id": "ok", "title": "Kept"}, {"id": "broken", field: value}]))
     assert [e.title for e in parsed.entries] == ["Kept"]
     assert parsed.bozo and parsed.bozo_message.startswith(f"items[1].{field}: ")
 
 
 def test_an_item_that_is_not_an_object_is_skipped() -> None:
-    parsed = parse(body(["story", 3, None, {"id": "real"}]))
+    parsed = parse(json_feed(["story", 3, None, {"id": "real"}]))
     assert [e.entry_id for e in parsed.entries] == ["real"]
     assert parsed.bozo_message.startswith("items[0]: a JSON string, not an object; items[1]: a JSON number")
 
 
 def test_a_wrongly_typed_optional_top_level_field_costs_only_that_field() -> None:
-    parsed = parse(body([{"id": "a", "url": "story.html"}], title=["World"], home_page_url=12,
+    parsed = parse(json_feed([{"id": "a", "url": "story.html"}], title=["World"], home_page_url=12,
                         feed_url="https://news.example.net/other/feed.json"))
     assert parsed.title == ""
     assert parsed.entries[0].url == "https://news.example.net/other/story.html"  # feed_url stands in
@@ -170,18 +159,18 @@ def test_a_wrongly_typed_optional_top_level_field_costs_only_that_field() -> Non
 def test_authors_and_unknown_fields_are_accepted_in_any_shape() -> None:
     items = [{"id": "a", "author": {"name": "Ann"}, "authors": [{"name": "Ann", "url": "https://a.example"}]},
              {"id": "b", "authors": "not a list", "tags": 5, "_ext": {"k": [1, 2]}}]
-    parsed = parse(body(items, author={"name": "Desk"}, icon=3))
+    parsed = parse(json_feed(items, author={"name": "Desk"}, icon=3))
     assert [e.entry_id for e in parsed.entries] == ["a", "b"] and not parsed.bozo
 
 
 def test_text_fields() -> None:
-    (entry,) = parse(body([{"id": "a", "title": "Talks &amp; trade <b>resume</b>\n today",
+    (entry,) = parse(json_feed([{"id": "a", "title": "Talks &amp; trade <b>resume</b>\n today",
                             "summary": "<p>One.</p><p>Two &lt;3</p>", "content_text": "  Plain\n\n text  ",
                             "content_html": "<p>Para one.</p><script>x()</script><p>Para two.</p>"}])).entries
     assert entry.title == "Talks & trade resume today"  # one line, entities read, tags dropped
     assert entry.summary == "One.\nTwo <3"
     assert entry.content == "Para one.\nPara two."  # content_html is preferred; a script is never text
-    (text_only,) = parse(body([{"id": "b", "content_text": "  Plain\n\n text  "}])).entries
+    (text_only,) = parse(json_feed([{"id": "b", "content_text": "  Plain\n\n text  "}])).entries
     assert text_only.content == "Plain text"
 
 
@@ -197,7 +186,7 @@ def test_text_fields() -> None:
     ({}, "https://other.example/abs?utm_source=x", "https://other.example/abs?utm_source=x"),
 ])
 def test_relative_item_urls(top: dict[str, str], url: str, expected: str) -> None:
-    (entry,) = parse(body([{"id": "a", "url": url}], **top)).entries
+    (entry,) = parse(json_feed([{"id": "a", "url": url}], **top)).entries
     assert entry.url == expected
 
 
@@ -206,7 +195,7 @@ def test_url_then_external_url_then_no_link() -> None:
              {"id": "2", "external_url": "https://elsewhere.example/y"},
              {"id": "3", "url": "javascript:alert(1)"},
              {"id": "4", "url": "http://site.example:99999/bad-port"}]
-    first, second, script, bad_port = parse(body(items)).entries
+    first, second, script, bad_port = parse(json_feed(items)).entries
     assert first.url == "https://site.example/post"
     assert second.url == "https://elsewhere.example/y"
     for entry in (script, bad_port):  # no usable link: identity from the feed and the id
@@ -214,9 +203,9 @@ def test_url_then_external_url_then_no_link() -> None:
 
 
 def test_identity_without_a_link_comes_from_the_id_and_the_feed() -> None:
-    one = parse(body([{"id": "x-1", "title": "T"}, {"id": "x-2", "title": "T"}])).entries
-    again = parse(body([{"id": "x-1", "title": "Retitled", "date_modified": "2025-01-01T00:00:00Z"}])).entries
-    elsewhere = parse_feed(body([{"id": "x-1", "title": "T"}]), "https://other.example/f.json").entries
+    one = parse(json_feed([{"id": "x-1", "title": "T"}, {"id": "x-2", "title": "T"}])).entries
+    again = parse(json_feed([{"id": "x-1", "title": "Retitled", "date_modified": "2025-01-01T00:00:00Z"}])).entries
+    elsewhere = parse_feed(json_feed([{"id": "x-1", "title": "T"}]), "https://other.example/f.json").entries
     assert one[0].entry_id == "x-1" and one[0].canonical_url != one[1].canonical_url
     assert again[0].canonical_url == one[0].canonical_url  # a new title or date is the same entry
     assert elsewhere[0].canonical_url != one[0].canonical_url
@@ -239,7 +228,7 @@ def test_identity_without_a_link_comes_from_the_id_and_the_feed() -> None:
     ("9999-12-31T23:00:00-05:00", None),  # after year 9999 once in UTC
 ])
 def test_dates(value: str, expected: dt.datetime | None) -> None:
-    (entry,) = parse(body([{"id": "a", "date_published": value}])).entries
+    (entry,) = parse(json_feed([{"id": "a", "date_published": value}])).entries
     assert entry.published_at == expected
     assert expected is None or entry.published_at.utcoffset() == dt.timedelta(0)
 
@@ -247,7 +236,7 @@ def test_dates(value: str, expected: dt.datetime | None) -> None:
 def test_date_modified_stands_in_only_when_date_published_is_missing_or_unreadable() -> None:
     items = [{"id": "a", "date_published": "2025-01-01T00:00:00Z", "date_modified": "2025-02-01T00:00:00Z"},
              {"id": "b", "date_published": "soon", "date_modified": "2025-02-01T00:00:00Z"}]
-    first, second = parse(body(items)).entries
+    first, second = parse(json_feed(items)).entries
     assert first.published_at == dt.datetime(2025, 1, 1, tzinfo=UTC)
     assert second.published_at == dt.datetime(2025, 2, 1, tzinfo=UTC)
 
@@ -275,7 +264,7 @@ def test_any_value_in_any_field_gives_a_feed_or_not_a_feed() -> None:
         result = outcome(json.dumps({"version": V11, "items": [good], field: value}).encode())
         seen.add(result if isinstance(result, str) else "parsed")
     for field, value in itertools.product(ITEM_FIELDS, ODD_VALUES):
-        result = outcome(body([good, {**good, "id": "b", field: value}]))
+        result = outcome(json_feed([good, {**good, "id": "b", field: value}]))
         assert isinstance(result, ParsedFeed), (field, value, result)  # one odd item never sinks the feed
         assert [e.entry_id for e in result.entries][:1] == ["a"]
         for entry in result.entries:

@@ -7,6 +7,7 @@ usual. The last test runs the real scheduler with hanging feeds and checks that 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import socket
 import threading
 import time
@@ -24,19 +25,15 @@ from monitor.daemon.run import run_daemon
 from monitor.pipeline import Monitor, PollOutcome
 from monitor.views.projections import feed_state
 from storage.eventlog import RecordedEvent
+from tests.builders import hourly_rss, recent_rss
 from tests.ingest.test_fetch import RawServer, gzip_bomb, raw_server, read_request  # noqa: F401 - raw_server is a fixture
-from tests.ingest.test_polling import Site, hourly_rss
+from tests.ingest.test_polling import Site
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
-def rss(base: str, items: list[tuple[str, str]], title: str = "Hostile") -> str:
-    """Items as (guid, title); links are base/<guid>.html."""
-    body = "".join(f"<item><title>{t}</title><link>{base}/{g}.html</link><guid>{g}</guid>"
-                   f"<pubDate>{format_datetime(NOW - dt.timedelta(hours=i))}</pubDate>"
-                   f"<description>About {t}.</description></item>" for i, (g, t) in enumerate(items))
-    return (f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>{title}</title>'
-            f"<link>{base}/</link><description>d</description>{body}</channel></rss>")
+# Items as (guid, title), the newest at NOW; links are base/<guid>.html.
+rss = functools.partial(recent_rss, newest=NOW, title="Hostile")
 
 
 @pytest.fixture

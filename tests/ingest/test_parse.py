@@ -16,6 +16,7 @@ from monitor.ingest.parse import (
     parse_feed,
     plain_text,
 )
+from tests.builders import json_feed
 
 RSS_HEADERS = {"content-type": "application/rss+xml; charset=utf-8"}
 ATOM_HEADERS = {"content-type": "application/atom+xml"}
@@ -344,25 +345,22 @@ def test_feedparser_corpus_raises_nothing_but_fetch_error(shared_dir: Path):
 # -- JSON Feed ------------------------------------------------------------------------------------------
 
 
-def json_feed(version: str = "https://jsonfeed.org/version/1.1", **extra: object) -> bytes:
-    import json
-
-    document = {"version": version, "title": "Example &amp; Co", "home_page_url": "https://example.org/news/",
-                "items": [
-                    {"id": "1", "url": "https://example.org/news/a?utm_source=feed", "title": "Modi meets Putin",
-                     "content_html": "<p>Talks <b>began</b>.</p><p>More.</p>", "summary": "Talks began.",
-                     "date_published": "2025-12-04T09:30:00+05:30"},
-                    {"id": 2, "url": "b.html", "title": "Second", "content_text": "Plain  text",
-                     "date_modified": "2025-12-05T00:00:00Z"},
-                    {"id": "3", "title": "No link, no date"},
-                ], **extra}
-    return json.dumps(document).encode()
+JSON_FEED_TOP = {"title": "Example &amp; Co", "home_page_url": "https://example.org/news/"}
+JSON_FEED_ITEMS = [
+    {"id": "1", "url": "https://example.org/news/a?utm_source=feed", "title": "Modi meets Putin",
+     "content_html": "<p>Talks <b>began</b>.</p><p>More.</p>", "summary": "Talks began.",
+     "date_published": "2025-12-04T09:30:00+05:30"},
+    {"id": 2, "url": "b.html", "title": "Second", "content_text": "Plain  text",
+     "date_modified": "2025-12-05T00:00:00Z"},
+    {"id": "3", "title": "No link, no date"},
+]
 
 
 @pytest.mark.parametrize(("version", "name"), [("https://jsonfeed.org/version/1", "json1"),
                                                ("https://jsonfeed.org/version/1.1", "json11")])
 def test_json_feed_1_0_and_1_1(version: str, name: str) -> None:
-    parsed = parse_feed(json_feed(version), "https://example.org/feed.json", {"content-type": "application/feed+json"})
+    document = json_feed(JSON_FEED_ITEMS, version, **JSON_FEED_TOP)
+    parsed = parse_feed(document, "https://example.org/feed.json", {"content-type": "application/feed+json"})
     assert (parsed.version, parsed.title, parsed.bozo) == (name, "Example & Co", False)
     first, second, third = parsed.entries
     assert (first.entry_id, first.title, first.summary) == ("1", "Modi meets Putin", "Talks began.")
@@ -377,13 +375,14 @@ def test_json_feed_1_0_and_1_1(version: str, name: str) -> None:
 
 
 def test_json_feed_is_recognised_without_its_content_type() -> None:
-    assert parse_feed(b"\n " + json_feed(), "https://example.org/f", {"content-type": "text/plain"}).version == "json11"
+    document = b"\n " + json_feed(JSON_FEED_ITEMS, **JSON_FEED_TOP)
+    assert parse_feed(document, "https://example.org/f", {"content-type": "text/plain"}).version == "json11"
 
 
 def test_a_broken_json_feed_item_is_skipped_and_the_feed_marked_bozo() -> None:
     import json
 
-    document = json.loads(json_feed())
+    document = json.loads(json_feed(JSON_FEED_ITEMS, **JSON_FEED_TOP))
     document["items"].insert(1, {"title": "no id"})
     document["items"].append({"id": "x", "title": ["not", "text"]})
     parsed = parse_feed(json.dumps(document).encode(), "https://example.org/f.json")

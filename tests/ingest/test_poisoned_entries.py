@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 from collections.abc import Callable, Iterator
-from email.utils import format_datetime
 from html import escape
 from pathlib import Path
 
@@ -14,22 +13,20 @@ import pytest
 
 from monitor.config import load_config
 from monitor.pipeline import Monitor, PollOutcome
+from tests.builders import hourly_rss, rss_document, rss_item
 from tests.ingest.test_hostile import events, sites  # noqa: F401 - sites is a fixture
-from tests.ingest.test_polling import Site, hourly_rss
+from tests.ingest.test_polling import Site
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
 def item(guid: str, title: str, link: str, i: int) -> str:
-    href = escape(link).replace(chr(1), "&#x1;")
-    return (f"<item><title>{title}</title><link>{href}</link><guid isPermaLink=\"false\">{guid}</guid>"
-            f"<pubDate>{format_datetime(NOW - dt.timedelta(hours=i))}</pubDate>"
-            f"<description>About {guid}: Modi met Putin.</description></item>")
+    return rss_item(title, escape(link).replace(chr(1), "&#x1;"), guid, NOW - dt.timedelta(hours=i),
+                    f"About {guid}: Modi met Putin.", permalink=False)
 
 
 def feed(items: list[str]) -> str:
-    return ('<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Poisoned</title>'
-            f"<link>http://127.0.0.1/</link><description>d</description>{''.join(items)}</channel></rss>")
+    return rss_document(items, title="Poisoned", link="http://127.0.0.1/")
 
 
 @pytest.fixture

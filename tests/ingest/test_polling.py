@@ -11,7 +11,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -25,17 +24,9 @@ from monitor.ingest.fetch import Fetcher
 from monitor.pipeline import Monitor
 from monitor.views.projections import VIEWS, Projections, feed_state
 from storage.eventlog import EventLog
+from tests.builders import hourly_rss
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def hourly_rss(base: str, count: int, newest: dt.datetime, prefix: str = "item") -> str:
-    items = "".join(
-        f"<item><title>{prefix} {i}</title><link>{base}/{prefix}/{i}.html</link><guid>{prefix}-{i}</guid>"
-        f"<pubDate>{format_datetime(newest - dt.timedelta(hours=i))}</pubDate><description>Text {i}.</description>"
-        "</item>" for i in range(count))
-    return (f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>T</title><link>{base}/</link>'
-            f"<description>d</description>{items}</channel></rss>")
 
 
 class Site:

@@ -20,7 +20,6 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, func, inspect, select, text
 from sqlalchemy.engine import Connection
 
-from monitor.cli import main
 from monitor.errors import StorageError
 from monitor.events import catalogue as ev
 from monitor.views.projections import VIEWS, Projections, articles, checkpoints, feed_state, mentions, review_cursor
@@ -28,9 +27,9 @@ from monitor.views.projections import metadata as views_metadata
 from storage import migrate as schema
 from storage.eventlog import EventLog, NewEvent, make_engine
 from storage.eventlog import metadata as log_metadata
+from tests.builders import SHIPPED_CONFIG, cli
 
 REPO = Path(__file__).resolve().parents[2]
-SHIPPED_CONFIG = REPO / "config" / "monitor.toml"
 MIGRATIONS = REPO / "storage" / "migrations"
 TABLES = ("events", "projection_checkpoints", "feed_state", "articles", "mentions", "review_cursor",
           "reviewed_mentions")
@@ -352,52 +351,48 @@ def test_workers_upgrading_an_empty_postgresql_schema_at_once_all_succeed(postgr
 
 # -- the command line -------------------------------------------------------------------------------------
 
-def cli(*args: str) -> int:
-    return main(["--config", str(SHIPPED_CONFIG), *args])
-
-
 def test_db_current_and_db_upgrade_print_the_revisions(database_url: str,
                                                        capsys: pytest.CaptureFixture[str]) -> None:
     head = schema.head_revision()
-    assert cli("--database-url", database_url, "db", "current") == 0
-    assert capsys.readouterr().out == (f"revision none (empty database); this version needs {head}: "
-                                       "needs 'news-monitor db upgrade'\n")
-    assert cli("--database-url", database_url, "db", "upgrade") == 0
-    assert capsys.readouterr().out == f"upgraded from an empty database to revision {head}\n"
-    assert cli("--database-url", database_url, "db", "current") == 0
-    assert capsys.readouterr().out == f"revision {head}; this version needs {head}: up to date\n"
-    assert cli("--database-url", database_url, "db", "upgrade") == 0
-    assert capsys.readouterr().out == f"already at revision {head}\n"
+    db = ("--database-url", database_url, "db")
+    assert cli(capsys, *db, "current", config=SHIPPED_CONFIG)[:2] == (
+        0, f"revision none (empty database); this version needs {head}: needs 'news-monitor db upgrade'\n")
+    assert cli(capsys, *db, "upgrade", config=SHIPPED_CONFIG)[:2] == (
+        0, f"upgraded from an empty database to revision {head}\n")
+    assert cli(capsys, *db, "current", config=SHIPPED_CONFIG)[:2] == (
+        0, f"revision {head}; this version needs {head}: up to date\n")
+    assert cli(capsys, *db, "upgrade", config=SHIPPED_CONFIG)[:2] == (0, f"already at revision {head}\n")
 
 
 def test_db_upgrade_of_a_walking_skeleton_database(engine: Engine, database_url: str,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     create_walking_skeleton_schema(engine)
     head = schema.head_revision()
-    assert cli("--database-url", database_url, "db", "current") == 0
-    assert capsys.readouterr().out == f"revision 0001; this version needs {head}: needs 'news-monitor db upgrade'\n"
-    assert cli("--database-url", database_url, "db", "upgrade") == 0
-    assert capsys.readouterr().out == f"upgraded from 0001 to revision {head}\n"
+    db = ("--database-url", database_url, "db")
+    assert cli(capsys, *db, "current", config=SHIPPED_CONFIG)[:2] == (
+        0, f"revision 0001; this version needs {head}: needs 'news-monitor db upgrade'\n")
+    assert cli(capsys, *db, "upgrade", config=SHIPPED_CONFIG)[:2] == (0, f"upgraded from 0001 to revision {head}\n")
 
 
 def test_auto_migrate_lets_a_command_open_an_unmigrated_postgresql_schema(
         postgres_url: str, capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli("--database-url", postgres_url, "events") == 1
-    captured = capsys.readouterr()
-    lines = captured.err.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("news-monitor: error:"), captured.err
+    code, out, err = cli(capsys, "--database-url", postgres_url, "events", config=SHIPPED_CONFIG)
+    assert code == 1
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("news-monitor: error:"), err
     assert "'news-monitor db upgrade'" in lines[0] and "--auto-migrate" in lines[0]
-    assert "Traceback" not in captured.err and captured.out == ""
+    assert "Traceback" not in err and out == ""
 
-    assert cli("--database-url", postgres_url, "--auto-migrate", "events") == 0
-    captured = capsys.readouterr()
-    assert (captured.out, captured.err) == ("", "")
+    code, out, err = cli(capsys, "--database-url", postgres_url, "--auto-migrate", "events", config=SHIPPED_CONFIG)
+    assert code == 0
+    assert (out, err) == ("", "")
     engine = make_engine(postgres_url)
     try:
         assert schema.current_revision(engine) == schema.head_revision()
     finally:
         engine.dispose()
-    assert cli("--database-url", postgres_url, "events") == 0  # at head now: no flag needed
+    # At head now: no flag needed.
+    assert cli(capsys, "--database-url", postgres_url, "events", config=SHIPPED_CONFIG)[0] == 0
 
 
 def test_db_upgrade_refuses_a_database_from_a_newer_version_in_one_line(
@@ -405,7 +400,8 @@ def test_db_upgrade_refuses_a_database_from_a_newer_version_in_one_line(
     schema.upgrade(engine)
     with engine.begin() as conn:
         conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
-    assert cli("--database-url", database_url, "db", "upgrade") == 1
-    lines = capsys.readouterr().err.splitlines()
+    code, _, err = cli(capsys, "--database-url", database_url, "db", "upgrade", config=SHIPPED_CONFIG)
+    assert code == 1
+    lines = err.splitlines()
     assert len(lines) == 1 and lines[0].startswith("news-monitor: error:")
     assert "'9999'" in lines[0] and "migrated by a newer version" in lines[0]

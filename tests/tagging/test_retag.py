@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable, Iterator
-from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ import tomlkit
 from monitor.cli import main
 from monitor.config import load_config
 from monitor.pipeline import Monitor
+from tests.builders import cli, recent_rss
 from tests.ingest.test_polling import Site
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
@@ -33,20 +33,11 @@ ITEMS = [  # (slug, title, description)
 ]
 
 
-def rss(base: str) -> str:
-    items = "".join(
-        f"<item><title>{title}</title><link>{base}/{slug}.html</link><guid>{slug}</guid>"
-        f"<pubDate>{format_datetime(NOW - dt.timedelta(hours=i))}</pubDate><description>{text}</description></item>"
-        for i, (slug, title, text) in enumerate(ITEMS))
-    return (f'<?xml version="1.0"?><rss version="2.0"><channel><title>News</title><link>{base}/</link>'
-            f"<description>d</description>{items}</channel></rss>")
-
-
 @pytest.fixture
 def polled(write_config: Callable[..., Path]) -> Iterator[Path]:
     """A config whose log holds one poll of the feed; yields the config's path."""
     site = Site()
-    site.route("/feed.xml", rss(site.base))
+    site.route("/feed.xml", recent_rss(site.base, ITEMS, NOW, title="News", declaration='<?xml version="1.0"?>'))
     path = write_config([{"name": "news", "url": f"{site.base}/feed.xml", "fetch_full_text": False}])
     with Monitor(load_config(path)) as monitor:
         [outcome] = monitor.poll()
@@ -62,9 +53,9 @@ def edit_topic(path: Path, change: Callable[[Any], None]) -> None:
 
 
 def cli_json(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, Any]:
-    capsys.readouterr()
-    assert main([*args, "--format", "json"]) == 0, capsys.readouterr().err
-    return json.loads(capsys.readouterr().out)
+    code, out, err = cli(capsys, *args, "--format", "json")
+    assert code == 0, err
+    return json.loads(out)
 
 
 def count_events(path: Path) -> dict[str, int]:
@@ -76,9 +67,9 @@ def count_events(path: Path) -> dict[str, int]:
 
 
 def digest_titles(capsys: pytest.CaptureFixture[str], path: Path) -> list[str]:
-    capsys.readouterr()
-    assert main(["--config", str(path), "digest", "--since", "2000-01-01", "--format", "json"]) == 0
-    return sorted(item["title"] for item in json.loads(capsys.readouterr().out)["items"])
+    code, out, _ = cli(capsys, "digest", "--since", "2000-01-01", "--format", "json", config=path)
+    assert code == 0
+    return sorted(item["title"] for item in json.loads(out)["items"])
 
 
 def test_a_new_keyword_is_shown_by_a_dry_run_recorded_by_retag_and_recorded_once(

@@ -10,7 +10,7 @@ import pytest
 
 from monitor.config import Rule, config_from_dict, load_config
 from monitor.tagging.rules import Tagger, TopicResult, describe, evaluate
-from tests.conftest import SHIPPED_CONFIG
+from tests.builders import SHIPPED_CONFIG
 
 TOPIC = "india-russia-summit"
 REFERENCES = {"annual-summit-2025-preparations.md", "modi-putin-sco-tianjin-2025.md"}

@@ -14,7 +14,8 @@ from monitor.events.keys import entry_key
 from monitor.views import queries
 from monitor.views.log import open_log, projections
 from storage.eventlog import EventLog, reading
-from tests.seeding import T0, Story, add, config_for
+from tests.builders import config_for
+from tests.seeding import T0, Story, add
 
 TOPIC = "india-russia-summit"
 STORIES = [

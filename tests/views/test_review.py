@@ -17,7 +17,8 @@ from monitor.views.log import projections
 from monitor.views.projections import review_cursor, reviewed_mentions
 from monitor.views.review import mark_reviewed, review_all
 from storage.eventlog import NewEvent
-from tests.seeding import T0, Story, add, config_for, open_seeded
+from tests.builders import config_for
+from tests.seeding import T0, Story, add, open_seeded
 
 STORIES = [
     Story("summit-preview", "Putin to visit New Delhi for the annual summit",

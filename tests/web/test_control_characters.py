@@ -9,7 +9,8 @@ from fastapi.testclient import TestClient
 from lxml import etree
 
 from monitor.web.app import create_app
-from tests.seeding import Story, config_for, open_seeded
+from tests.builders import config_for
+from tests.seeding import Story, open_seeded
 
 TITLE = "Modi\x01and Putin\x1b[2J meet"
 TEXT = "Prime Minister Modi met President Putin in New Delhi for the annual summit. They signed pacts."

@@ -12,7 +12,8 @@ from fastapi.testclient import TestClient
 from monitor.config import config_from_dict
 from monitor.web.app import create_app
 from monitor.web.auth import host_allowed
-from tests.seeding import Story, config_for, open_seeded
+from tests.builders import config_for
+from tests.seeding import Story, open_seeded
 
 DEFAULT = ["127.0.0.1", "localhost", "[::1]"]
 TEXT = "Prime Minister Modi met President Putin in New Delhi for the annual summit."

@@ -6,7 +6,6 @@ SQLite always, PostgreSQL when NEWS_MONITOR_TEST_DATABASE_URL is set. One test r
 
 from __future__ import annotations
 
-import datetime as dt
 import html
 import json
 import shutil
@@ -15,7 +14,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -35,6 +33,7 @@ from monitor.pipeline import Monitor
 from monitor.views.log import open_log
 from monitor.web import create_app
 from storage.eventlog import EventLog, make_engine
+from tests.builders import atom, rss
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "monitor" / "demo" / "data" / "articles"
@@ -43,6 +42,7 @@ HOSTILE_FEED = f"Hostile {XSS}"
 HOSTILE_TITLE = f"Modi and Putin open the annual India-Russia summit {XSS}"
 TOPIC = "india-russia-summit"
 QUAKE = "alaska-quake"
+STATIC_BASE = "{{BASE}}"  # the static server (monitor.demo.server) writes its address here
 
 # (slug, title, published): our demo's sample pages, and one hostile page written here.
 WORLD = [
@@ -80,24 +80,9 @@ def as_text(value: str) -> str:
     return html.escape(html.escape(value))
 
 
-def rss(title: str, items: list[tuple[str, str, str]]) -> str:
-    entries = "".join(
-        f"<item><title>{as_text(t)}</title><link>{{{{BASE}}}}/articles/{slug}.html</link>"
-        f'<guid isPermaLink="false">{slug}</guid>'
-        f"<pubDate>{format_datetime(dt.datetime.fromisoformat(day.replace('Z', '+00:00')))}</pubDate>"
-        f"<description>{html.escape(t)}</description></item>" for slug, t, day in items)
-    return (f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>{as_text(title)}</title>'
-            f"<link>{{{{BASE}}}}/</link><description>test</description>{entries}</channel></rss>")
-
-
-def atom(title: str, items: list[tuple[str, str, str]]) -> str:
-    entries = "".join(
-        f"<entry><id>tag:test,2025:{slug}</id><title>{as_text(t)}</title>"
-        f'<link rel="alternate" href="{{{{BASE}}}}/articles/{slug}.html"/><published>{day}</published>'
-        f"<updated>{day}</updated><summary>{html.escape(t)}</summary></entry>" for slug, t, day in items)
-    return (f'<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom">'
-            f"<id>tag:test,2025:{abs(hash(title))}</id><title>{as_text(title)}</title>"
-            f"<updated>2025-12-10T00:00:00Z</updated>{entries}</feed>")
+def static_rss(title: str, items: list[tuple[str, str, str]]) -> str:
+    """A feed for the static server: titles as text, links to its pages, guids the bare slugs."""
+    return rss(STATIC_BASE, items, title=as_text(title), escape=as_text, query="", guid_prefix="", summary_end="")
 
 
 @dataclass
@@ -132,9 +117,11 @@ def seeded(tmp_path: Path, write_config: Callable[..., Path]) -> Iterator[Seeded
     for slug, _, _ in WORLD + DIPLOMACY:
         shutil.copy(DEMO / f"{slug}.html", root / "articles" / f"{slug}.html")
     (root / "articles" / "hostile-summit.html").write_text(hostile_page(), encoding="utf-8")
-    (root / "feeds" / "world.rss").write_text(rss("Test World", WORLD), encoding="utf-8")
-    (root / "feeds" / "diplomacy.atom").write_text(atom("Test Diplomacy", DIPLOMACY), encoding="utf-8")
-    (root / "feeds" / "hostile.rss").write_text(rss(HOSTILE_FEED, HOSTILE), encoding="utf-8")
+    (root / "feeds" / "world.rss").write_text(static_rss("Test World", WORLD), encoding="utf-8")
+    (root / "feeds" / "diplomacy.atom").write_text(
+        atom(STATIC_BASE, DIPLOMACY, title=as_text("Test Diplomacy"), escape=as_text, summary_end="",
+             feed_id=f"tag:test,2025:{abs(hash('Test Diplomacy'))}"), encoding="utf-8")
+    (root / "feeds" / "hostile.rss").write_text(static_rss(HOSTILE_FEED, HOSTILE), encoding="utf-8")
     with StaticServer(root) as server:
         path = write_config([
             {"name": "world", "url": f"{server.base_url}/feeds/world.rss"},
