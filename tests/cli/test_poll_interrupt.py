@@ -15,8 +15,8 @@ from pathlib import Path
 
 from monitor.config import load_config
 from storage.eventlog import EventLog
-from tests.conftest import REPO
-from tests.ingest.test_polling import Site, hourly_rss
+from tests.builders import REPO, hourly_rss
+from tests.ingest.test_polling import Site
 
 
 def polled(url: str) -> list[dict]:

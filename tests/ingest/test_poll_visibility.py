@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Iterator
-from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ import pytest
 from monitor.config import load_config
 from monitor.pipeline import Monitor
 from monitor.tagging.rules import Tagger
+from tests.builders import rss_document, rss_item
 from tests.ingest.test_hostile import events
 from tests.ingest.test_polling import Site
 
@@ -24,16 +24,12 @@ PAGE = b"<html><body><article><p>" + b"Modi met Putin in New Delhi for the annua
     b"</p></article></body></html>"
 
 
-def item(title: str, link: str | None, guid: str | None, i: int) -> str:
-    return (f"<item><title>{title}</title>" + (f"<link>{link}</link>" if link else "") +
-            (f'<guid isPermaLink="false">{guid}</guid>' if guid else "") +
-            f"<pubDate>{format_datetime(NOW - dt.timedelta(hours=i))}</pubDate>"
-            f"<description>About {title}.</description></item>")
+def item(title: str, link: str, guid: str, i: int) -> str:
+    return rss_item(title, link, guid, NOW - dt.timedelta(hours=i), f"About {title}.", permalink=False)
 
 
 def rss(items: list[str]) -> str:
-    return ('<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>T</title>'
-            f"<link>http://127.0.0.1/</link><description>d</description>{''.join(items)}</channel></rss>")
+    return rss_document(items, title="T", link="http://127.0.0.1/")
 
 
 @pytest.fixture
