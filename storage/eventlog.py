@@ -69,10 +69,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.types import TypeDecorator
 
-from storage.errors import ConcurrencyError, StorageError, safe_url, translate
+from storage.errors import ConcurrencyError, StorageError, safe_url, translating
 
 # The advisory lock that serialises appends on PostgreSQL: a fixed 32-bit class plus the schema's hash, so
 # that logs in different schemas of one database do not wait for each other.
@@ -342,51 +342,46 @@ class EventLog:
 
     def _write(self, batch: Sequence[NewEvent | RecordedEvent], keep_positions: bool) -> AppendResult:
         result = AppendResult()
-        try:
-            with self.engine.begin() as conn:
-                self._lock_for_append(conn)
-                existing = self._existing_keys(conn, {e.key for e in batch})
-                fresh: list[NewEvent | RecordedEvent] = []
-                seen: set[str] = set()
-                for item in batch:
-                    if item.key in existing or item.key in seen:
-                        result.duplicates.append(item.key)
-                    else:
-                        seen.add(item.key)
-                        fresh.append(item)
-                if not fresh:
-                    return result
-                if keep_positions:
-                    self._check_positions(conn, fresh)
-                versions = self._stream_versions(conn, {e.stream for e in fresh})
-                now = self.clock()
-                rows = []
-                for item in fresh:
-                    current = versions.get(item.stream, 0)
-                    expected = item.expected_version if isinstance(item, NewEvent) else None
-                    if expected is not None and expected != current:
-                        raise ConcurrencyError(
-                            f"stream {item.stream!r} is at version {current}, expected {expected}: "
-                            "another writer appended to it first; re-read the stream and retry")
-                    versions[item.stream] = current + 1
-                    row = {
-                        "stream": item.stream, "version": current + 1, "type": item.type, "schema": item.schema,
-                        "key": item.key, "occurred_at": item.occurred_at,
-                        "recorded_at": item.recorded_at if isinstance(item, RecordedEvent) else now,
-                        "data": item.data,
-                    }
-                    if keep_positions and isinstance(item, RecordedEvent):
-                        row["position"] = item.position
-                    rows.append(row)
-                    result.recorded.append(item.key)
-                conn.execute(events_table.insert(), rows)
-                if keep_positions:
-                    self._advance_sequence(conn)
-        except StorageError:
-            raise
-        except SQLAlchemyError as exc:
-            raise translate(exc, "cannot append to the event log; nothing of this batch was written",
-                            self.engine) from exc
+        failed = "cannot append to the event log; nothing of this batch was written"
+        with translating(failed, self.engine), self.engine.begin() as conn:
+            self._lock_for_append(conn)
+            existing = self._existing_keys(conn, {e.key for e in batch})
+            fresh: list[NewEvent | RecordedEvent] = []
+            seen: set[str] = set()
+            for item in batch:
+                if item.key in existing or item.key in seen:
+                    result.duplicates.append(item.key)
+                else:
+                    seen.add(item.key)
+                    fresh.append(item)
+            if not fresh:
+                return result
+            if keep_positions:
+                self._check_positions(conn, fresh)
+            versions = self._stream_versions(conn, {e.stream for e in fresh})
+            now = self.clock()
+            rows = []
+            for item in fresh:
+                current = versions.get(item.stream, 0)
+                expected = item.expected_version if isinstance(item, NewEvent) else None
+                if expected is not None and expected != current:
+                    raise ConcurrencyError(
+                        f"stream {item.stream!r} is at version {current}, expected {expected}: "
+                        "another writer appended to it first; re-read the stream and retry")
+                versions[item.stream] = current + 1
+                row = {
+                    "stream": item.stream, "version": current + 1, "type": item.type, "schema": item.schema,
+                    "key": item.key, "occurred_at": item.occurred_at,
+                    "recorded_at": item.recorded_at if isinstance(item, RecordedEvent) else now,
+                    "data": item.data,
+                }
+                if keep_positions and isinstance(item, RecordedEvent):
+                    row["position"] = item.position
+                rows.append(row)
+                result.recorded.append(item.key)
+            conn.execute(events_table.insert(), rows)
+            if keep_positions:
+                self._advance_sequence(conn)
         return result
 
     def _lock_for_append(self, conn: Connection) -> None:
@@ -448,19 +443,13 @@ class EventLog:
         return bool(self.existing_keys([key]))
 
     def existing_keys(self, keys: Iterable[str]) -> set[str]:
-        try:
-            with reading(self.engine) as conn:
-                return self._existing_keys(conn, set(keys))
-        except SQLAlchemyError as exc:
-            raise translate(exc, "cannot read the event log", self.engine) from exc
+        with translating("cannot read the event log", self.engine), reading(self.engine) as conn:
+            return self._existing_keys(conn, set(keys))
 
     def stream_version(self, stream: str) -> int:
         """The stream's current version (0 for a stream with no events): what ``expected_version`` compares to."""
-        try:
-            with reading(self.engine) as conn:
-                return self._stream_versions(conn, {stream}).get(stream, 0)
-        except SQLAlchemyError as exc:
-            raise translate(exc, "cannot read the event log", self.engine) from exc
+        with translating("cannot read the event log", self.engine), reading(self.engine) as conn:
+            return self._stream_versions(conn, {stream}).get(stream, 0)
 
     def read(self, *, after: int = 0, types: Iterable[str] | None = None, stream: str | None = None,
              limit: int | None = None, batch_size: int = 1000, upcast: bool = True) -> Iterator[RecordedEvent]:
@@ -480,20 +469,14 @@ class EventLog:
         query = query.order_by(events_table.c.position)
         if limit is not None:
             query = query.limit(limit)
-        try:
-            with reading(self.engine) as conn:
-                if conn.dialect.name == "sqlite":
-                    rows_in = _sqlite_rows(conn, query, batch_size)
-                else:
-                    result = conn.execution_options(stream_results=True, yield_per=batch_size).execute(query)
-                    rows_in = (row for rows in result.partitions() for row in rows)
-                for row in rows_in:
-                    yield decode_row(row, upcasters)
-        except SQLAlchemyError as exc:
-            raise translate(exc, "cannot read the event log", self.engine) from exc
-        except sqlite3.Error as exc:
-            raise translate(DBAPIError.instance(None, None, exc, sqlite3.Error), "cannot read the event log",
-                            self.engine) from exc
+        with translating("cannot read the event log", self.engine), reading(self.engine) as conn:
+            if conn.dialect.name == "sqlite":
+                rows_in = _sqlite_rows(conn, query, batch_size)
+            else:
+                result = conn.execution_options(stream_results=True, yield_per=batch_size).execute(query)
+                rows_in = (row for rows in result.partitions() for row in rows)
+            for row in rows_in:
+                yield decode_row(row, upcasters)
 
     def follow(self, *, after: int = 0, types: Iterable[str] | None = None, poll_interval: float = 0.5,
                stop: threading.Event | None = None, batch_size: int = 1000) -> Iterator[RecordedEvent]:
@@ -519,11 +502,8 @@ class EventLog:
         query = select(func.coalesce(func.max(events_table.c.position), 0))
         if excluded := sorted(set(exclude_types)):
             query = query.where(events_table.c.type.not_in(excluded))
-        try:
-            with reading(self.engine) as conn:
-                return conn.scalar(query) or 0
-        except SQLAlchemyError as exc:
-            raise translate(exc, "cannot read the event log", self.engine) from exc
+        with translating("cannot read the event log", self.engine), reading(self.engine) as conn:
+            return conn.scalar(query) or 0
 
 
 def _chunks(conn: Connection, values: set[str]) -> Iterator[list[str]]:
@@ -547,6 +527,8 @@ def _sqlite_rows(conn: Connection, query: Any, batch_size: int) -> Iterator[tupl
         cursor.execute(str(compiled), [parameters[name] for name in compiled.positiontup or ()])
         while rows := cursor.fetchmany(batch_size):
             yield from rows
+    except sqlite3.Error as exc:  # raised as SQLAlchemy raises the driver's errors, for ``translating``
+        raise DBAPIError.instance(None, None, exc, sqlite3.Error) from exc
     finally:
         try:
             cursor.close()

@@ -41,10 +41,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.events.keys import entry_key
-from storage.errors import StorageError, translate
+from storage.errors import StorageError, translating
 from storage.eventlog import (
     NO_UPCASTERS,
     RecordedEvent,
@@ -369,17 +368,12 @@ class Projections:
         """Apply every event not yet applied to each view. Returns how many events were applied."""
         applied = 0
         views = [self._view(name) for name in names or VIEWS]
-        try:
+        with translating("cannot read the views' checkpoints", self.engine):
             behind = self._behind(views)
-        except SQLAlchemyError as exc:
-            raise translate(exc, "cannot read the views' checkpoints", self.engine) from exc
         for view in behind:
-            name = view.name
-            try:
+            with translating(f"cannot update the {view.name} view", self.engine):
                 while (count := self._apply_batch(view)) > 0:
                     applied += count
-            except SQLAlchemyError as exc:
-                raise translate(exc, f"cannot update the {name} view", self.engine) from exc
         return applied
 
     def _behind(self, views: list[View]) -> list[View]:
@@ -406,12 +400,9 @@ class Projections:
         chosen = list(names or VIEWS)
         for name in chosen:
             view = self._view(name)
-            try:
-                with self.engine.begin() as conn:
-                    self._lock_checkpoint(conn, view)
-                    self._reset(conn, view)
-            except SQLAlchemyError as exc:
-                raise translate(exc, f"cannot rebuild the {name} view", self.engine) from exc
+            with translating(f"cannot rebuild the {name} view", self.engine), self.engine.begin() as conn:
+                self._lock_checkpoint(conn, view)
+                self._reset(conn, view)
         return self.catch_up(chosen)
 
     def positions(self) -> dict[str, int]:
