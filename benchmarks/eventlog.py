@@ -55,7 +55,8 @@ from monitor.views.projections import (
     review_cursor,
     unreviewed_position,
 )
-from storage.eventlog import EventLog, NewEvent, events_table
+from storage.eventlog import EventLog, NewEvent
+from storage.tables import events_table
 
 PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 PG_ENVS = ("NEWS_MONITOR_BENCH_DATABASE_URL", "NEWS_MONITOR_TEST_DATABASE_URL")

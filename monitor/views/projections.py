@@ -43,17 +43,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from monitor.events.keys import entry_key
+from storage.engine import UTCDateTime, reading
 from storage.errors import StorageError, translating
-from storage.eventlog import (
-    NO_UPCASTERS,
-    RecordedEvent,
-    Upcasters,
-    UTCDateTime,
-    decode_row,
-    events_table,
-    read_columns,
-    reading,
-)
+from storage.eventlog import NO_UPCASTERS, RecordedEvent, Upcasters, decode_row, read_columns
+from storage.tables import events_table
 
 metadata = MetaData()
 Position = BigInteger().with_variant(Integer(), "sqlite")

@@ -3,7 +3,7 @@
 The pipeline, the daemon, the digest, the web page and retag read ``feed_state``, ``articles``, ``mentions``,
 ``review_cursor`` and ``reviewed_mentions`` only through these functions, so a column change runs through this
 module and the projections, not through every layer. Each function takes a Connection (the caller opens it
-with ``storage.eventlog.reading``, so that several reads share one snapshot) and returns plain values: dicts,
+with ``storage.engine.reading``, so that several reads share one snapshot) and returns plain values: dicts,
 tuples, dataclasses or, for the digest's hot query, the row mappings themselves.
 """
 
@@ -25,7 +25,7 @@ from monitor.views.projections import (
     unreviewed_position,
     with_review,
 )
-from storage.eventlog import events_table
+from storage.tables import events_table
 
 _CHUNK = 500  # ids per IN (...): well under every backend's bound-parameter limit
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from storage.eventlog import metadata as log_metadata
+from storage.tables import metadata as log_metadata
 
 connection = context.config.attributes["connection"]
 context.configure(

@@ -22,7 +22,8 @@ from monitor.errors import MonitorError, StorageError
 from monitor.events import catalogue as ev
 from monitor.events.transfer import ImportReport, export_events, import_events
 from monitor.views.projections import Projections, articles, checkpoints, feed_state, mentions, review_cursor
-from storage.eventlog import EventLog, NewEvent, RecordedEvent, events_table
+from storage.eventlog import EventLog, NewEvent, RecordedEvent
+from storage.tables import events_table
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED_CONFIG = REPO / "config" / "monitor.toml"

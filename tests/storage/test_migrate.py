@@ -26,8 +26,9 @@ from monitor.events import catalogue as ev
 from monitor.views.projections import VIEWS, Projections, articles, checkpoints, feed_state, mentions, review_cursor
 from monitor.views.projections import metadata as views_metadata
 from storage import migrate as schema
-from storage.eventlog import EventLog, NewEvent, make_engine
-from storage.eventlog import metadata as log_metadata
+from storage.engine import make_engine
+from storage.eventlog import EventLog, NewEvent
+from storage.tables import metadata as log_metadata
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED_CONFIG = REPO / "config" / "monitor.toml"
