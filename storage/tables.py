@@ -1,7 +1,9 @@
-"""The tables storage owns: the event log itself.
+"""The tables storage owns: the event log, and the checkpoints of the views projected from it.
 
-The read models' tables belong to whoever defines the views; storage only gives them ``Position``, the type
-of a log position on every backend.
+``events`` holds every event (see ``storage.eventlog``); ``projection_checkpoints`` holds, per view, the
+position it has applied up to and the version of the reducers that wrote it (see ``storage.projector``).
+The views' own tables belong to whoever defines the views; storage gives them ``Position``, the type of a
+log position on every backend. The migrations in ``storage/migrations`` create the same tables.
 """
 
 from __future__ import annotations
@@ -30,4 +32,11 @@ events_table = Table(
     UniqueConstraint("stream", "version", name="uq_events_stream_version"),
     UniqueConstraint("key", name="uq_events_key"),
     Index("ix_events_type_position", "type", "position"),
+)
+
+checkpoints = Table(
+    "projection_checkpoints", metadata,
+    Column("name", String(100), primary_key=True),
+    Column("position", Position, nullable=False),
+    Column("view_version", Integer),
 )

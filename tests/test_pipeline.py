@@ -18,8 +18,10 @@ from sqlalchemy import select
 
 from monitor.cli import main
 from monitor.config import load_config
-from monitor.views.projections import VIEWS, checkpoints, feed_state
+from monitor.views.reducers import VIEWS
+from monitor.views.tables import feed_state
 from storage.eventlog import EventLog
+from storage.tables import checkpoints
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO_PAGES = REPO / "monitor" / "demo" / "data" / "articles"
