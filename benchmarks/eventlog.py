@@ -46,16 +46,11 @@ from sqlalchemy.engine import Engine, make_url
 
 from monitor.digest.build import build_digest
 from monitor.events import catalogue as ev
-from monitor.views.projections import (
-    Projections,
-    articles,
-    checkpoints,
-    feed_state,
-    mentions,
-    review_cursor,
-    unreviewed_position,
-)
-from storage.eventlog import EventLog, NewEvent, events_table
+from monitor.views.projections import Projections
+from monitor.views.queries import unreviewed_position
+from monitor.views.tables import articles, feed_state, mentions, review_cursor
+from storage.eventlog import EventLog, NewEvent
+from storage.tables import checkpoints, events_table
 
 PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 PG_ENVS = ("NEWS_MONITOR_BENCH_DATABASE_URL", "NEWS_MONITOR_TEST_DATABASE_URL")

@@ -52,7 +52,8 @@ from monitor.polls import GroupCommit, PollInterrupted, PollOutcome
 from monitor.tagging.rules import Tagger
 from monitor.views import queries
 from monitor.views.log import open_log, projections
-from storage.eventlog import EventLog, NewEvent, reading, utcnow
+from storage.engine import reading
+from storage.eventlog import EventLog, NewEvent, utcnow
 
 log = logging.getLogger(__name__)
 

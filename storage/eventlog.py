@@ -25,101 +25,33 @@ Positions thus become visible in increasing order, and "the highest position I h
 cursor for every reader. The price is that appends are serialised; appends are batched (one article's
 events are one batch, an import appends 1,000 at a time), so this costs little. Readers take no lock.
 
-On SQLite there is one writer at a time anyway: a write transaction starts with ``BEGIN IMMEDIATE``,
-which takes the write lock up front (and avoids two readers deadlocking when both upgrade to writers).
-Reads start a plain deferred ``BEGIN`` (see ``reading``), so in WAL mode they never block the writer.
+On SQLite there is one writer at a time anyway: a write transaction starts with ``BEGIN IMMEDIATE`` and
+reads with a deferred ``BEGIN`` (see ``storage.engine``), so in WAL mode reads never block the writer.
+
+The tables are in ``storage.tables``, the engine and the dialects' differences in ``storage.engine``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import (
-    ARRAY,
-    JSON,
-    BigInteger,
-    Column,
-    DateTime,
-    Engine,
-    Index,
-    Integer,
-    LargeBinary,
-    MetaData,
-    String,
-    Table,
-    Text,
-    UniqueConstraint,
-    bindparam,
-    cast,
-    create_engine,
-    event,
-    func,
-    select,
-    text,
-    type_coerce,
-)
-from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy import Engine, LargeBinary, Text, cast, func, select, text, type_coerce
+from sqlalchemy.engine import Connection
 
-from storage.errors import ConcurrencyError, StorageError, safe_url, translate
+from storage.engine import chunks, make_engine, reading, sqlite_rows, unnest
+from storage.errors import ConcurrencyError, StorageError, safe_url, translating
+from storage.tables import events_table
 
 # The advisory lock that serialises appends on PostgreSQL: a fixed 32-bit class plus the schema's hash, so
 # that logs in different schemas of one database do not wait for each other.
 _APPEND_LOCK_CLASS = 0x6E6D_6C01
 APPEND_LOCK_SQL = "SELECT pg_advisory_xact_lock(:lock_class, hashtext(current_schema()))"
-_READ_ONLY = "news_monitor_read_only"
-
-
-class UTCDateTime(TypeDecorator[dt.datetime]):
-    """Timezone-aware UTC datetimes on every backend (SQLite stores them naive)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to the event log: pass an aware datetime")
-        value = value.astimezone(dt.UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
-
-
-metadata = MetaData()
-Payload = JSON().with_variant(JSONB(), "postgresql")
-
-events_table = Table(
-    "events",
-    metadata,
-    Column("position", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True),
-    Column("stream", String(300), nullable=False),
-    Column("version", Integer, nullable=False),
-    Column("type", String(100), nullable=False),
-    Column("schema", Integer, nullable=False, default=1),
-    Column("key", String(500), nullable=False),
-    Column("occurred_at", UTCDateTime(), nullable=False),
-    Column("recorded_at", UTCDateTime(), nullable=False),
-    Column("data", Payload, nullable=False),
-    UniqueConstraint("stream", "version", name="uq_events_stream_version"),
-    UniqueConstraint("key", name="uq_events_key"),
-    Index("ix_events_type_position", "type", "position"),
-)
 
 
 @dataclass(frozen=True)
@@ -214,71 +146,6 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _dump_json(value: Any) -> str:
-    """Payloads as JSON with orjson (several times faster than the json module on every append). A float NaN
-    or infinity, which JSON cannot say, becomes null, as in JavaScript; the json module wrote ``NaN``, which
-    is not JSON and which PostgreSQL refuses."""
-    try:
-        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
-    except TypeError:  # a type orjson does not know (an int beyond 64 bits, say): the json module's answer
-        return json.dumps(value)
-
-
-def make_engine(url: str, *, lock_timeout: float = 30.0) -> Engine:
-    """An engine for ``url``. SQLite gets WAL, a busy timeout of ``lock_timeout`` seconds, and immediate
-    write transactions; PostgreSQL gets psycopg 3 with a connect timeout."""
-    try:
-        parsed = make_url(url)
-    except ArgumentError as exc:
-        raise StorageError(f"invalid database URL {url!r}") from exc
-    if parsed.get_backend_name() == "sqlite":
-        database = parsed.database
-        if database and database != ":memory:" and not database.startswith("file:"):
-            folder = Path(database).expanduser().parent
-            try:
-                folder.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise StorageError(f"cannot create the folder for the SQLite log {folder}: {exc.strerror}") from exc
-        try:
-            engine = create_engine(parsed, connect_args={"timeout": lock_timeout}, json_serializer=_dump_json)
-        except (NoSuchModuleError, ArgumentError) as exc:
-            raise StorageError(f"unsupported database URL {url!r}: {exc}") from exc
-
-        @event.listens_for(engine, "connect")
-        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-            dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
-            cursor = dbapi_conn.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute(f"PRAGMA busy_timeout={int(lock_timeout * 1000)}")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.close()
-
-        @event.listens_for(engine, "begin")
-        def _on_begin(conn: Connection) -> None:
-            deferred = conn.get_execution_options().get(_READ_ONLY)
-            conn.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
-
-        return engine
-    if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
-        parsed = parsed.set(drivername="postgresql+psycopg")
-    try:
-        # READ COMMITTED, whatever the server's default: each statement after the append lock must see the
-        # rows of the writer that held it (a REPEATABLE READ snapshot, taken at the lock, would not).
-        return create_engine(parsed, pool_pre_ping=True, isolation_level="READ COMMITTED", json_serializer=_dump_json,
-                             connect_args={"connect_timeout": 10})
-    except (NoSuchModuleError, ArgumentError) as exc:
-        raise StorageError(f"unsupported database URL {url!r}: {exc}") from exc
-
-
-@contextmanager
-def reading(engine: Engine) -> Iterator[Connection]:
-    """A connection for reads only: on SQLite its transaction is deferred, so it never takes the write lock."""
-    with engine.connect() as conn:
-        conn.execution_options(**{_READ_ONLY: True})
-        yield conn
-
-
 class EventLog:
     """Append events idempotently; read them by position, stream or type; follow new ones."""
 
@@ -293,7 +160,7 @@ class EventLog:
              upcasters: Upcasters = NO_UPCASTERS, lock_timeout: float = 30.0) -> EventLog:
         """Open the log at ``url``. ``migrate``: True upgrades the schema to head, False never does, None
         (the default) upgrades SQLite automatically and requires PostgreSQL to be at head already."""
-        from storage import migrate as schema  # the migrations import this module
+        from storage import migrate as schema  # alembic, loaded only when a log is opened
 
         engine = make_engine(url, lock_timeout=lock_timeout)
         try:
@@ -342,51 +209,46 @@ class EventLog:
 
     def _write(self, batch: Sequence[NewEvent | RecordedEvent], keep_positions: bool) -> AppendResult:
         result = AppendResult()
-        try:
-            with self.engine.begin() as conn:
-                self._lock_for_append(conn)
-                existing = self._existing_keys(conn, {e.key for e in batch})
-                fresh: list[NewEvent | RecordedEvent] = []
-                seen: set[str] = set()
-                for item in batch:
-                    if item.key in existing or item.key in seen:
-                        result.duplicates.append(item.key)
-                    else:
-                        seen.add(item.key)
-                        fresh.append(item)
-                if not fresh:
-                    return result
-                if keep_positions:
-                    self._check_positions(conn, fresh)
-                versions = self._stream_versions(conn, {e.stream for e in fresh})
-                now = self.clock()
-                rows = []
-                for item in fresh:
-                    current = versions.get(item.stream, 0)
-                    expected = item.expected_version if isinstance(item, NewEvent) else None
-                    if expected is not None and expected != current:
-                        raise ConcurrencyError(
-                            f"stream {item.stream!r} is at version {current}, expected {expected}: "
-                            "another writer appended to it first; re-read the stream and retry")
-                    versions[item.stream] = current + 1
-                    row = {
-                        "stream": item.stream, "version": current + 1, "type": item.type, "schema": item.schema,
-                        "key": item.key, "occurred_at": item.occurred_at,
-                        "recorded_at": item.recorded_at if isinstance(item, RecordedEvent) else now,
-                        "data": item.data,
-                    }
-                    if keep_positions and isinstance(item, RecordedEvent):
-                        row["position"] = item.position
-                    rows.append(row)
-                    result.recorded.append(item.key)
-                conn.execute(events_table.insert(), rows)
-                if keep_positions:
-                    self._advance_sequence(conn)
-        except StorageError:
-            raise
-        except SQLAlchemyError as exc:
-            raise translate(exc, "cannot append to the event log; nothing of this batch was written",
-                            self.engine) from exc
+        failed = "cannot append to the event log; nothing of this batch was written"
+        with translating(failed, self.engine), self.engine.begin() as conn:
+            self._lock_for_append(conn)
+            existing = self._existing_keys(conn, {e.key for e in batch})
+            fresh: list[NewEvent | RecordedEvent] = []
+            seen: set[str] = set()
+            for item in batch:
+                if item.key in existing or item.key in seen:
+                    result.duplicates.append(item.key)
+                else:
+                    seen.add(item.key)
+                    fresh.append(item)
+            if not fresh:
+                return result
+            if keep_positions:
+                self._check_positions(conn, fresh)
+            versions = self._stream_versions(conn, {e.stream for e in fresh})
+            now = self.clock()
+            rows = []
+            for item in fresh:
+                current = versions.get(item.stream, 0)
+                expected = item.expected_version if isinstance(item, NewEvent) else None
+                if expected is not None and expected != current:
+                    raise ConcurrencyError(
+                        f"stream {item.stream!r} is at version {current}, expected {expected}: "
+                        "another writer appended to it first; re-read the stream and retry")
+                versions[item.stream] = current + 1
+                row = {
+                    "stream": item.stream, "version": current + 1, "type": item.type, "schema": item.schema,
+                    "key": item.key, "occurred_at": item.occurred_at,
+                    "recorded_at": item.recorded_at if isinstance(item, RecordedEvent) else now,
+                    "data": item.data,
+                }
+                if keep_positions and isinstance(item, RecordedEvent):
+                    row["position"] = item.position
+                rows.append(row)
+                result.recorded.append(item.key)
+            conn.execute(events_table.insert(), rows)
+            if keep_positions:
+                self._advance_sequence(conn)
         return result
 
     def _lock_for_append(self, conn: Connection) -> None:
@@ -417,9 +279,9 @@ class EventLog:
     @staticmethod
     def _existing_keys(conn: Connection, keys: set[str]) -> set[str]:
         found: set[str] = set()
-        for chunk in _chunks(conn, keys):
+        for chunk in chunks(conn, keys):
             if conn.dialect.name == "postgresql":
-                given = _unnest(chunk)
+                given = unnest(chunk)
                 probe = select(events_table.c.position).where(events_table.c.key == given.c.value).limit(1)
                 found.update(value for value, position in conn.execute(select(given.c.value, probe.scalar_subquery()))
                              if position is not None)
@@ -430,9 +292,9 @@ class EventLog:
     @staticmethod
     def _stream_versions(conn: Connection, streams: set[str]) -> dict[str, int]:
         versions: dict[str, int] = {}
-        for chunk in _chunks(conn, streams):
+        for chunk in chunks(conn, streams):
             if conn.dialect.name == "postgresql":
-                given = _unnest(chunk)
+                given = unnest(chunk)
                 newest = (select(func.max(events_table.c.version)).where(events_table.c.stream == given.c.value)
                           .scalar_subquery())
                 query = select(given.c.value, newest)
@@ -448,19 +310,13 @@ class EventLog:
         return bool(self.existing_keys([key]))
 
     def existing_keys(self, keys: Iterable[str]) -> set[str]:
-        try:
-            with reading(self.engine) as conn:
-                return self._existing_keys(conn, set(keys))
-        except SQLAlchemyError as exc:
-            raise translate(exc, "cannot read the event log", self.engine) from exc
+        with translating("cannot read the event log", self.engine), reading(self.engine) as conn:
+            return self._existing_keys(conn, set(keys))
 
     def stream_version(self, stream: str) -> int:
         """The stream's current version (0 for a stream with no events): what ``expected_version`` compares to."""
-        try:
-            with reading(self.engine) as conn:
-                return self._stream_versions(conn, {stream}).get(stream, 0)
-        except SQLAlchemyError as exc:
-            raise translate(exc, "cannot read the event log", self.engine) from exc
+        with translating("cannot read the event log", self.engine), reading(self.engine) as conn:
+            return self._stream_versions(conn, {stream}).get(stream, 0)
 
     def read(self, *, after: int = 0, types: Iterable[str] | None = None, stream: str | None = None,
              limit: int | None = None, batch_size: int = 1000, upcast: bool = True) -> Iterator[RecordedEvent]:
@@ -480,20 +336,14 @@ class EventLog:
         query = query.order_by(events_table.c.position)
         if limit is not None:
             query = query.limit(limit)
-        try:
-            with reading(self.engine) as conn:
-                if conn.dialect.name == "sqlite":
-                    rows_in = _sqlite_rows(conn, query, batch_size)
-                else:
-                    result = conn.execution_options(stream_results=True, yield_per=batch_size).execute(query)
-                    rows_in = (row for rows in result.partitions() for row in rows)
-                for row in rows_in:
-                    yield decode_row(row, upcasters)
-        except SQLAlchemyError as exc:
-            raise translate(exc, "cannot read the event log", self.engine) from exc
-        except sqlite3.Error as exc:
-            raise translate(DBAPIError.instance(None, None, exc, sqlite3.Error), "cannot read the event log",
-                            self.engine) from exc
+        with translating("cannot read the event log", self.engine), reading(self.engine) as conn:
+            if conn.dialect.name == "sqlite":
+                rows_in = sqlite_rows(conn, query, batch_size)
+            else:
+                result = conn.execution_options(stream_results=True, yield_per=batch_size).execute(query)
+                rows_in = (row for rows in result.partitions() for row in rows)
+            for row in rows_in:
+                yield decode_row(row, upcasters)
 
     def follow(self, *, after: int = 0, types: Iterable[str] | None = None, poll_interval: float = 0.5,
                stop: threading.Event | None = None, batch_size: int = 1000) -> Iterator[RecordedEvent]:
@@ -519,48 +369,8 @@ class EventLog:
         query = select(func.coalesce(func.max(events_table.c.position), 0))
         if excluded := sorted(set(exclude_types)):
             query = query.where(events_table.c.type.not_in(excluded))
-        try:
-            with reading(self.engine) as conn:
-                return conn.scalar(query) or 0
-        except SQLAlchemyError as exc:
-            raise translate(exc, "cannot read the event log", self.engine) from exc
-
-
-def _chunks(conn: Connection, values: set[str]) -> Iterator[list[str]]:
-    """``values`` sorted, in chunks a statement can take: SQLite limits bound parameters, while PostgreSQL
-    gets the whole set as one array parameter."""
-    ordered = sorted(values)
-    size = max(1, len(ordered)) if conn.dialect.name == "postgresql" else 900
-    for start in range(0, len(ordered), size):
-        yield ordered[start:start + size]
-
-
-def _sqlite_rows(conn: Connection, query: Any, batch_size: int) -> Iterator[tuple[Any, ...]]:
-    """The rows of ``query`` straight from the sqlite3 cursor, in the connection's transaction. A replay reads
-    every event once, and SQLAlchemy's result rows cost a tenth of its time; the columns need no processing
-    here (``read_columns`` reads the payload and timestamps as stored)."""
-    compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
-    parameters = compiled.construct_params()
-    conn.exec_driver_sql("SELECT 1")  # begin the read transaction the SQLAlchemy way (a deferred BEGIN)
-    cursor = conn.connection.driver_connection.cursor()
-    try:
-        cursor.execute(str(compiled), [parameters[name] for name in compiled.positiontup or ()])
-        while rows := cursor.fetchmany(batch_size):
-            yield from rows
-    finally:
-        try:
-            cursor.close()
-        except sqlite3.Error:  # the connection went first (a reader abandoned mid-way, at shutdown)
-            pass
-
-
-def _unnest(values: list[str]) -> Any:
-    """The values as a table (PostgreSQL): one array parameter rather than one parameter per value, which spared
-    psycopg parsing a statement with a thousand placeholders on every append (a fifth of its time). Each value
-    is then looked up on its own through a unique index (a scalar subquery per key and per stream: an index
-    probe each), a plan that holds whatever the table's statistics: an ``= ANY(array)`` filter
-    planned without them (autovacuum off, or a prepared generic plan) scanned the whole log on every append."""
-    return func.unnest(bindparam(None, values, type_=ARRAY(String))).table_valued("value").render_derived("given")
+        with translating("cannot read the event log", self.engine), reading(self.engine) as conn:
+            return conn.scalar(query) or 0
 
 
 # SQLite keeps timestamps as text ("2025-09-01 09:00:00.000000", UTC by our writes). Reading them as text and

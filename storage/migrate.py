@@ -19,9 +19,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import SQLAlchemyError
 
-from storage.errors import StorageError, safe_url, translate
+from storage.errors import StorageError, safe_url, translating
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
 _MIGRATION_LOCK_CLASS = 0x6E6D_6D01  # with the schema's hash: migrations of one schema wait for each other
@@ -50,32 +49,24 @@ def _current(conn: Connection) -> str | None:
 
 def current_revision(engine: Engine) -> str | None:
     """The database's revision, or None for an empty database."""
-    try:
-        with engine.connect() as conn:
-            return _current(conn)
-    except SQLAlchemyError as exc:
-        raise translate(exc, "cannot open the event log", engine) from exc
+    with translating("cannot open the event log", engine), engine.connect() as conn:
+        return _current(conn)
 
 
 def upgrade(engine: Engine) -> tuple[str | None, str]:
     """Bring the database to head. Returns (revision before, revision after)."""
     head = head_revision()
-    try:
-        with engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                conn.execute(text("SELECT pg_advisory_xact_lock(:lock_class, hashtext(current_schema()))"),
-                             {"lock_class": _MIGRATION_LOCK_CLASS})
-            before = _current(conn)
-            _refuse_unknown(before, engine)
-            if before == head:
-                return before, head
-            if before is not None and MigrationContext.configure(conn).get_current_revision() is None:
-                command.stamp(_config(conn), before)
-            command.upgrade(_config(conn), "head")
-    except StorageError:
-        raise
-    except SQLAlchemyError as exc:
-        raise translate(exc, "cannot migrate the database", engine) from exc
+    with translating("cannot migrate the database", engine), engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:lock_class, hashtext(current_schema()))"),
+                         {"lock_class": _MIGRATION_LOCK_CLASS})
+        before = _current(conn)
+        _refuse_unknown(before, engine)
+        if before == head:
+            return before, head
+        if before is not None and MigrationContext.configure(conn).get_current_revision() is None:
+            command.stamp(_config(conn), before)
+        command.upgrade(_config(conn), "head")
     return before, head
 
 

@@ -15,8 +15,10 @@ from pytest_httpserver import HTTPServer
 from sqlalchemy import select
 
 from monitor.config import load_config
-from monitor.views.projections import VIEWS, checkpoints, feed_state
+from monitor.views.reducers import VIEWS
+from monitor.views.tables import feed_state
 from storage.eventlog import EventLog
+from storage.tables import checkpoints
 from tests.builders import article_page, atom, cli, rss
 
 REPO = Path(__file__).resolve().parents[1]

@@ -113,7 +113,7 @@ def db_upgrade(ctx: typer.Context) -> None:
     Example: news-monitor --database-url postgresql+psycopg://news@db/news db upgrade
     """
     from storage import migrate as schema
-    from storage.eventlog import make_engine
+    from storage.engine import make_engine
 
     config = options(ctx).config()
     engine = make_engine(config.storage.url, lock_timeout=config.storage.lock_timeout)
@@ -134,7 +134,7 @@ def db_current(ctx: typer.Context) -> None:
     Example: news-monitor db current
     """
     from storage import migrate as schema
-    from storage.eventlog import make_engine
+    from storage.engine import make_engine
 
     config = options(ctx).config()
     engine = make_engine(config.storage.url, lock_timeout=config.storage.lock_timeout)

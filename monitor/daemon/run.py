@@ -35,7 +35,7 @@ from monitor.daemon import jobs
 from monitor.daemon.reload import Reloader, start_reloader
 from monitor.pipeline import Monitor
 from monitor.views import queries
-from storage.eventlog import reading
+from storage.engine import reading
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 from sqlalchemy.engine import Engine
 
 from monitor.views import queries
-from storage.eventlog import reading
+from storage.engine import reading
 
 Status = Literal["unreviewed", "reviewed", "all"]
 STATUSES: tuple[str, ...] = ("unreviewed", "reviewed", "all")

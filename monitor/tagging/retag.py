@@ -29,7 +29,8 @@ from monitor.events import catalogue as ev
 from monitor.events.keys import canonical_url
 from monitor.tagging.rules import Tagger, TopicResult
 from monitor.views import queries
-from storage.eventlog import EventLog, NewEvent, reading
+from storage.engine import reading
+from storage.eventlog import EventLog, NewEvent
 
 TAGGED = ("mention", "possible")
 # The similarity's word weights drift a little as articles arrive (its background): a score that moved less

@@ -3,7 +3,7 @@
 The pipeline, the daemon, the digest, the web page and retag read ``feed_state``, ``articles``, ``mentions``,
 ``review_cursor`` and ``reviewed_mentions`` only through these functions, so a column change runs through this
 module and the projections, not through every layer. Each function takes a Connection (the caller opens it
-with ``storage.eventlog.reading``, so that several reads share one snapshot) and returns plain values: dicts,
+with ``storage.engine.reading``, so that several reads share one snapshot) and returns plain values: dicts,
 tuples, dataclasses or, for the digest's hot query, the row mappings themselves.
 """
 
@@ -17,17 +17,31 @@ from typing import Any
 from sqlalchemy import func, not_, or_, select
 from sqlalchemy.engine import Connection, RowMapping
 
-from monitor.views.projections import (
-    articles,
-    feed_state,
-    mentions,
-    unreviewed_condition,
-    unreviewed_position,
-    with_review,
-)
-from storage.eventlog import events_table
+from monitor.views.tables import articles, feed_state, mentions, review_cursor, reviewed_mentions
+from storage.tables import events_table
 
 _CHUNK = 500  # ids per IN (...): well under every backend's bound-parameter limit
+
+# -- the review ---------------------------------------------------------------------------------------
+
+def unreviewed_position(conn: Connection) -> int:
+    """The position up to which everything has been reviewed (0 before the first review)."""
+    return conn.scalar(select(review_cursor.c.position).where(review_cursor.c.name == "default")) or 0
+
+
+def unreviewed_condition(cursor: int) -> Any:
+    """A WHERE clause over ``mentions`` (outer-joined with ``reviewed_mentions``, see ``with_review``) that
+    holds for the tags nobody has reviewed: after the cursor (``unreviewed_position``), and not reviewed one
+    by one since tagged."""
+    return (mentions.c.position > cursor) & (
+        reviewed_mentions.c.position.is_(None) | (reviewed_mentions.c.position < mentions.c.position))
+
+
+def with_review(selectable: Any) -> Any:
+    """``mentions`` (or a join starting with it) outer-joined with the single reviews of the same tags."""
+    return selectable.outerjoin(reviewed_mentions, (reviewed_mentions.c.article_id == mentions.c.article_id)
+                                & (reviewed_mentions.c.topic == mentions.c.topic))
+
 
 # -- feed_state ----------------------------------------------------------------------------------------
 
@@ -236,5 +250,5 @@ def last_event_position(conn: Connection) -> int:
 __all__ = ["FeedSchedule", "article_feeds", "article_mentions", "articles_by_id_or_entry_key", "articles_with_id",
            "articles_with_id_prefix", "articles_with_url", "digest_mentions", "feed_poll_state", "feed_poll_states",
            "feed_poll_summary", "feed_schedules", "feed_states", "last_event_position", "mention_positions",
-           "mention_review_counts", "mention_tags", "newest_texts", "tagged_topics", "unreviewed_count",
-           "unreviewed_position"]
+           "mention_review_counts", "mention_tags", "newest_texts", "tagged_topics", "unreviewed_condition",
+           "unreviewed_count", "unreviewed_position", "with_review"]

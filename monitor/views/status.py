@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 
 from monitor.config import Config
 from monitor.views import queries
-from storage.eventlog import reading
+from storage.engine import reading
 
 FIELDS = ("feed", "configured", "url", "status", "last_polled_at", "last_success_at", "last_error_at",
           "last_error_reason", "last_error_message", "consecutive_failures", "polls", "failures", "articles",

@@ -52,7 +52,8 @@ from monitor.web.auth import (
 )
 from monitor.web.filters import InvalidFilter, parse_filters
 from monitor.web.metrics import MonitorCollector, exposition, metrics_registry
-from storage.eventlog import EventLog, reading
+from storage.engine import reading
+from storage.eventlog import EventLog
 
 TEMPLATES = Path(__file__).parent / "templates"
 MAX_ITEMS = 5000  # items one review may name: more than a page ever shows

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from alembic import context
 
-from storage.eventlog import metadata as log_metadata
+from storage.tables import metadata as log_metadata
 
 connection = context.config.attributes["connection"]
 context.configure(
     connection=connection,
-    # Only the log's own tables: the read models' tables belong to the product (monitor.views), and the
-    # migrations spell every table out themselves, so nothing here needs them.
+    # Only storage's own tables (the log and the views' checkpoints): the read models' tables belong to the
+    # product (monitor.views.tables), and the migrations spell every table out themselves, so nothing here
+    # needs them.
     target_metadata=log_metadata,
     render_as_batch=connection.dialect.name == "sqlite",  # SQLite alters tables by copying them
 )

@@ -21,8 +21,10 @@ from monitor.cli import main
 from monitor.errors import MonitorError, StorageError
 from monitor.events import catalogue as ev
 from monitor.events.transfer import ImportReport, export_events, import_events
-from monitor.views.projections import Projections, articles, checkpoints, feed_state, mentions, review_cursor
-from storage.eventlog import EventLog, NewEvent, RecordedEvent, events_table
+from monitor.views.projections import Projections
+from monitor.views.tables import articles, feed_state, mentions, review_cursor
+from storage.eventlog import EventLog, NewEvent, RecordedEvent
+from storage.tables import checkpoints, events_table
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED_CONFIG = REPO / "config" / "monitor.toml"

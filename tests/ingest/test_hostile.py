@@ -23,7 +23,7 @@ from sqlalchemy import select
 from monitor.config import load_config
 from monitor.daemon.run import run_daemon
 from monitor.pipeline import Monitor, PollOutcome
-from monitor.views.projections import feed_state
+from monitor.views.tables import feed_state
 from storage.eventlog import RecordedEvent
 from tests.builders import hourly_rss, recent_rss
 from tests.ingest.test_fetch import RawServer, gzip_bomb, raw_server, read_request  # noqa: F401 - raw_server is a fixture

@@ -22,7 +22,9 @@ from monitor.daemon.run import build_scheduler, resume_times
 from monitor.errors import FetchError
 from monitor.ingest.fetch import Fetcher
 from monitor.pipeline import Monitor
-from monitor.views.projections import VIEWS, Projections, feed_state
+from monitor.views.projections import Projections
+from monitor.views.reducers import VIEWS
+from monitor.views.tables import feed_state
 from storage.eventlog import EventLog
 from tests.builders import hourly_rss
 

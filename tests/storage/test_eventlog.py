@@ -11,7 +11,8 @@ from sqlalchemy import func, select, text
 
 from monitor.errors import ConcurrencyError, StorageError
 from monitor.events import catalogue as ev
-from storage.eventlog import EventLog, NewEvent, Upcasters, events_table
+from storage.eventlog import EventLog, NewEvent, Upcasters
+from storage.tables import events_table
 
 T0 = dt.datetime(2025, 9, 1, 10, 0, tzinfo=dt.UTC)
 

@@ -21,7 +21,9 @@ import pytest
 from sqlalchemy import Connection, event, func, select, text
 
 from monitor.errors import ConcurrencyError
-from storage.eventlog import EventLog, NewEvent, RecordedEvent, events_table, make_engine
+from storage.engine import make_engine
+from storage.eventlog import EventLog, NewEvent, RecordedEvent
+from storage.tables import events_table
 
 T0 = dt.datetime(2025, 9, 1, 10, 0, tzinfo=dt.UTC)
 SPAWN = multiprocessing.get_context("spawn")  # fresh interpreters: no inherited engines, locks or threads

@@ -22,11 +22,15 @@ from sqlalchemy.engine import Connection
 
 from monitor.errors import StorageError
 from monitor.events import catalogue as ev
-from monitor.views.projections import VIEWS, Projections, articles, checkpoints, feed_state, mentions, review_cursor
-from monitor.views.projections import metadata as views_metadata
+from monitor.views.projections import Projections
+from monitor.views.reducers import VIEWS
+from monitor.views.tables import articles, feed_state, mentions, review_cursor
+from monitor.views.tables import metadata as views_metadata
 from storage import migrate as schema
-from storage.eventlog import EventLog, NewEvent, make_engine
-from storage.eventlog import metadata as log_metadata
+from storage.engine import make_engine
+from storage.eventlog import EventLog, NewEvent
+from storage.tables import checkpoints
+from storage.tables import metadata as log_metadata
 from tests.builders import SHIPPED_CONFIG, cli
 
 REPO = Path(__file__).resolve().parents[2]

@@ -11,8 +11,11 @@ from sqlalchemy import select, update
 
 from monitor.errors import StorageError
 from monitor.events import catalogue as ev
-from monitor.views.projections import VIEWS, Projections, articles, checkpoints, feed_state, mentions, review_cursor
+from monitor.views.projections import Projections
+from monitor.views.reducers import VIEWS
+from monitor.views.tables import articles, feed_state, mentions, review_cursor
 from storage.eventlog import EventLog, NewEvent
+from storage.tables import checkpoints
 
 T0 = dt.datetime(2025, 12, 4, 9, 0, tzinfo=dt.UTC)
 

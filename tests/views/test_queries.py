@@ -13,7 +13,8 @@ from monitor.events import catalogue as ev
 from monitor.events.keys import entry_key
 from monitor.views import queries
 from monitor.views.log import open_log, projections
-from storage.eventlog import EventLog, reading
+from storage.engine import reading
+from storage.eventlog import EventLog
 from tests.builders import config_for
 from tests.seeding import T0, Story, add
 

@@ -14,8 +14,8 @@ from monitor.cli import main
 from monitor.digest.build import Filters, build_digest
 from monitor.events import catalogue as ev
 from monitor.views.log import projections
-from monitor.views.projections import review_cursor, reviewed_mentions
 from monitor.views.review import mark_reviewed, review_all
+from monitor.views.tables import review_cursor, reviewed_mentions
 from storage.eventlog import NewEvent
 from tests.builders import config_for
 from tests.seeding import T0, Story, add, open_seeded

@@ -32,7 +32,8 @@ from monitor.config import Config, load_config
 from monitor.pipeline import Monitor
 from monitor.views.log import open_log
 from monitor.web import create_app
-from storage.eventlog import EventLog, make_engine
+from storage.engine import make_engine
+from storage.eventlog import EventLog
 from tests.builders import atom, rss
 
 REPO = Path(__file__).resolve().parents[2]

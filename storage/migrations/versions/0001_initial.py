@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
-from storage.eventlog import UTCDateTime
+from storage.engine import UTCDateTime
 
 revision = "0001"
 down_revision = None

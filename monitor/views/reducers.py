@@ -1,0 +1,191 @@
+"""The reducers of the read models: one pure function per view and event type, ``(row or None, event) -> row``.
+
+Each takes the row the event changes (None for a new one) and returns the new row, or None to leave it as
+it is; nothing but the event is read, so replaying the log rebuilds the same rows. ``VIEWS`` registers them
+with their tables (``tables``) and versions for the view engine (``storage.projector``): raise a view's
+version when its reducers' meaning changes, and it rebuilds itself from the log.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from monitor.events.keys import entry_key
+from monitor.views.tables import articles, feed_state, mentions, review_cursor, reviewed_mentions
+from storage.eventlog import RecordedEvent
+from storage.projector import Row, View, blank
+
+
+def _time(value: str | None) -> dt.datetime | None:
+    return dt.datetime.fromisoformat(value) if value else None
+
+
+# -- feed_state ----------------------------------------------------------------------------------------
+
+def _schedule(row: Row, data: dict[str, Any], *, keep_interval: bool = False) -> None:
+    if "next_poll_at" in data:  # events written before schedules were recorded leave these unknown
+        row.update(next_poll_at=_time(data.get("next_poll_at")), schedule=data.get("schedule"))
+        if not keep_interval:
+            row["interval"] = data.get("interval")
+
+
+def _polled_url(row: Row, data: dict[str, Any]) -> None:
+    row.update(url=data.get("url"), current_url=data.get("requested_url") or data.get("url"))
+
+
+def _feed_polled(row: Row | None, event: RecordedEvent) -> Row:
+    data = event.data
+    row = row or blank(feed_state, {"feed": data["feed"]})
+    status = data.get("status", "ok")
+    _polled_url(row, data)
+    _schedule(row, data)
+    row.update(status=status, http_status=data.get("http_status"),
+               last_polled_at=event.occurred_at, last_success_at=event.occurred_at, consecutive_failures=0,
+               polls=row["polls"] + 1, entries_seen=data.get("entries_seen", row["entries_seen"]))
+    # Keep the validators of the last full response: some servers omit them on a 304.
+    if data.get("etag") or status != "not_modified":
+        row["etag"] = data.get("etag")
+    if data.get("last_modified") or status != "not_modified":
+        row["last_modified"] = data.get("last_modified")
+    return row
+
+
+def _feed_failed(row: Row | None, event: RecordedEvent) -> Row:
+    data = event.data
+    row = row or blank(feed_state, {"feed": data["feed"]})
+    _polled_url(row, data)
+    _schedule(row, data, keep_interval=True)  # a backoff is not the feed's interval
+    row.update(status="gone" if data.get("reason") == "http_410" else "failing", http_status=data.get("http_status"),
+               last_polled_at=event.occurred_at, last_error_at=event.occurred_at,
+               last_error_reason=data.get("reason"), last_error_message=data.get("message"),
+               consecutive_failures=row["consecutive_failures"] + 1, polls=row["polls"] + 1,
+               failures=row["failures"] + 1)
+    return row
+
+
+def _feed_moved(row: Row | None, event: RecordedEvent) -> Row:
+    data = event.data
+    row = row or blank(feed_state, {"feed": data["feed"]})
+    row.update(url=data.get("url"), current_url=data["to_url"], last_moved_at=event.occurred_at)
+    return row
+
+
+def _feed_article(row: Row | None, event: RecordedEvent) -> Row:
+    row = row or blank(feed_state, {"feed": event.data["feed"]})
+    row["articles"] += 1
+    return row
+
+
+# -- articles ------------------------------------------------------------------------------------------
+
+def _article_discovered(row: Row | None, event: RecordedEvent) -> Row:
+    data = event.data
+    row = row or blank(articles, {"article_id": data["article_id"]})
+    row.update(url=data["url"], canonical_url=data["canonical_url"], feed=data.get("feed"),
+               entry_id=data.get("entry_id"), title=data.get("title"),
+               # occurred_at falls back to the discovery time when the feed gives no date; the view says unknown.
+               published_at=_time(data.get("published_at")), discovered_at=event.recorded_at, status="discovered",
+               entry_key=entry_key(data.get("feed"), data.get("entry_id")), entry_hash=data.get("entry_hash"))
+    return row
+
+
+def _article_revised(row: Row | None, event: RecordedEvent) -> Row | None:
+    if row is None:
+        return None
+    data = event.data
+    row.update(url=data["url"], canonical_url=data["canonical_url"], entry_id=data.get("entry_id"),
+               entry_key=entry_key(row["feed"], data.get("entry_id")), entry_hash=data["entry_hash"],
+               title=data.get("title") or row["title"], revisions=row["revisions"] + 1, revised_at=event.occurred_at)
+    if data.get("text") is not None:
+        row.update(text=data["text"], text_hash=data.get("text_hash"), text_source=data.get("text_source"),
+                   word_count=data.get("word_count"), status="extracted")
+    return row
+
+
+def _article_extracted(row: Row | None, event: RecordedEvent) -> Row | None:
+    if row is None:
+        return None  # the discovery comes first in the same stream; nothing to attach to otherwise
+    data = event.data
+    row.update(status="extracted", text_source=data.get("text_source"), text=data.get("text"),
+               text_hash=data.get("text_hash"), word_count=data.get("word_count"), language=data.get("language"),
+               author=data.get("author"), title=data.get("title") or row["title"])
+    return row
+
+
+def _extraction_failed(row: Row | None, event: RecordedEvent) -> Row | None:
+    if row is None:
+        return None
+    data = event.data
+    row.update(extraction_reason=data.get("reason"), extraction_message=data.get("message"),
+               extraction_stage=data.get("stage"))
+    # An article whose page failed but whose feed text was used stays "extracted" (set by the
+    # ArticleExtracted event that follows); one with no text at all is "failed".
+    if row["status"] == "discovered":
+        row["status"] = "failed"
+    return row
+
+
+# -- mentions and the review cursor ----------------------------------------------------------------------
+
+def _mention_tagged(_row: Row | None, event: RecordedEvent) -> Row:
+    data = event.data
+    return {
+        "article_id": data["article_id"], "topic": data["topic"], "position": event.position,
+        "tagged_at": event.recorded_at, "topic_version": data.get("topic_version"),
+        "decision": data.get("decision"), "mention": bool(data.get("mention")), "score": data["score"],
+        "sentences": data.get("sentences", []), "terms": data.get("terms", []),
+        "explanation": {k: v for k, v in data.items() if k not in ("sentences", "terms")},
+    }
+
+
+def _mention_retracted(row: Row | None, event: RecordedEvent) -> Row:
+    """The tag stays visible as retracted (``explain`` shows it), out of every digest."""
+    data = event.data
+    return {
+        **(row or {}), "article_id": data["article_id"], "topic": data["topic"], "position": event.position,
+        "tagged_at": event.recorded_at, "topic_version": data.get("topic_version"), "decision": "retracted",
+        "mention": False, "score": data["score"], "sentences": [], "terms": [],
+        "explanation": {k: v for k, v in data.items() if k not in ("sentences", "terms")},
+    }
+
+
+def _digest_reviewed(row: Row | None, event: RecordedEvent) -> Row | None:
+    """The cursor only moves forward: a review of single tags leaves it, and a late "up to" never rewinds it."""
+    up_to = event.data.get("up_to_position")
+    if up_to is None or (row is not None and row["position"] >= up_to):
+        return None
+    return {"name": "default", "position": up_to, "reviewed_at": event.occurred_at}
+
+
+def _reviewed_keys(event: RecordedEvent) -> list[tuple[Any, ...]]:
+    return [(m["article_id"], m["topic"]) for m in event.data.get("mentions") or ()]
+
+
+def _mention_reviewed(row: Row | None, event: RecordedEvent, key: tuple[Any, ...]) -> Row | None:
+    position = max(m["position"] for m in event.data["mentions"] if (m["article_id"], m["topic"]) == key)
+    if row is not None and row["position"] >= position:
+        return None
+    return {"article_id": key[0], "topic": key[1], "position": position, "reviewed_at": event.occurred_at,
+            "source": event.data.get("source")}
+
+
+VIEWS: dict[str, View] = {
+    "feed_state": View("feed_state", 3, feed_state, lambda e: (e.data["feed"],), {
+        "FeedPolled": _feed_polled, "FeedFailed": _feed_failed, "FeedMoved": _feed_moved,
+        "ArticleDiscovered": _feed_article,
+    }),
+    "articles": View("articles", 3, articles, lambda e: (e.data["article_id"],), {
+        "ArticleDiscovered": _article_discovered, "ArticleExtracted": _article_extracted,
+        "ExtractionFailed": _extraction_failed, "ArticleRevised": _article_revised,
+    }),
+    "mentions": View("mentions", 3, mentions, lambda e: (e.data["article_id"], e.data["topic"]), {
+        "MentionTagged": _mention_tagged, "MentionRetracted": _mention_retracted,
+    }),
+    "review_cursor": View("review_cursor", 3, review_cursor, lambda e: ("default",), {
+        "DigestReviewed": _digest_reviewed,
+    }),
+    "reviewed_mentions": View("reviewed_mentions", 1, reviewed_mentions, lambda e: (), {
+        "DigestReviewed": _mention_reviewed,
+    }, row_keys=_reviewed_keys),
+}

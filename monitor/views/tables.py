@@ -1,0 +1,101 @@
+"""The read models' tables: what the product projects from its log (see ``reducers`` for how).
+
+``feed_state`` (one row a feed: its health, validators and schedule), ``articles`` (one row an article: what
+was discovered and extracted), ``mentions`` (one row an article and topic: the newest tag), ``review_cursor``
+(how far the analyst has reviewed) and ``reviewed_mentions`` (the tags reviewed one by one). Every read of
+them goes through ``queries``. The migrations in ``storage/migrations`` create the same tables.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import JSON, Boolean, Column, Float, Index, Integer, MetaData, String, Table, Text
+
+from storage.engine import UTCDateTime
+from storage.tables import Position
+
+metadata = MetaData()
+
+feed_state = Table(
+    "feed_state", metadata,
+    Column("feed", String(300), primary_key=True),
+    Column("url", Text),
+    Column("status", String(40)),  # ok | not_modified | interrupted | failing
+    Column("http_status", Integer),
+    Column("etag", Text),
+    Column("last_modified", Text),
+    Column("last_polled_at", UTCDateTime()),
+    Column("last_success_at", UTCDateTime()),
+    Column("last_error_at", UTCDateTime()),
+    Column("last_error_reason", String(100)),
+    Column("last_error_message", Text),
+    Column("consecutive_failures", Integer, nullable=False),
+    Column("polls", Integer, nullable=False),
+    Column("failures", Integer, nullable=False),
+    Column("entries_seen", Integer, nullable=False),
+    Column("articles", Integer, nullable=False),
+    Column("current_url", Text),  # the URL polled now: the configured one, or where it moved
+    Column("last_moved_at", UTCDateTime()),
+    Column("interval", Float),  # seconds: the feed's normal interval, as the last success decided it
+    Column("schedule", String(40)),  # why the next poll is when it is: adaptive | fixed | ttl | backoff | ...
+    Column("next_poll_at", UTCDateTime()),
+)
+
+articles = Table(
+    "articles", metadata,
+    Column("article_id", String(64), primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("canonical_url", Text, nullable=False),
+    Column("feed", String(300)),
+    Column("entry_id", Text),
+    Column("title", Text),
+    Column("published_at", UTCDateTime()),
+    Column("discovered_at", UTCDateTime()),
+    Column("status", String(40), nullable=False),  # discovered | extracted | failed
+    Column("text_source", String(40)),  # page | feed_content | feed_summary | title
+    Column("text", Text),
+    Column("text_hash", String(64)),
+    Column("word_count", Integer),
+    Column("language", String(20)),
+    Column("author", Text),
+    Column("extraction_reason", String(100)),
+    Column("extraction_message", Text),
+    Column("extraction_stage", String(20)),  # fetch | extract: where a failed extraction failed
+    Column("entry_key", String(64)),  # entry_key(feed, entry_id): finds an entry whose link changed
+    Column("entry_hash", String(64)),  # what the feed entry said (title, summary, content), to see revisions
+    Column("revisions", Integer, nullable=False),
+    Column("revised_at", UTCDateTime()),
+    Index("ix_articles_entry_key", "entry_key"),
+)
+
+mentions = Table(
+    "mentions", metadata,
+    Column("article_id", String(64), primary_key=True),
+    Column("topic", String(100), primary_key=True),
+    Column("position", Position, nullable=False),  # of the MentionTagged event: the digest cursor
+    Column("tagged_at", UTCDateTime(), nullable=False),
+    Column("topic_version", String(40)),
+    Column("decision", String(20)),
+    Column("mention", Boolean, nullable=False),
+    Column("score", Float, nullable=False),
+    Column("sentences", JSON, nullable=False),
+    Column("terms", JSON, nullable=False),
+    Column("explanation", JSON, nullable=False),
+    Index("ix_mentions_position", "position"),
+)
+
+review_cursor = Table(
+    "review_cursor", metadata,
+    Column("name", String(100), primary_key=True),
+    Column("position", Position, nullable=False),
+    Column("reviewed_at", UTCDateTime()),
+)
+
+# The single mentions reviewed (the web page's "mark reviewed"): the position of the tag reviewed.
+reviewed_mentions = Table(
+    "reviewed_mentions", metadata,
+    Column("article_id", String(64), primary_key=True),
+    Column("topic", String(100), primary_key=True),
+    Column("position", Position, nullable=False),
+    Column("reviewed_at", UTCDateTime()),
+    Column("source", String(20)),
+)

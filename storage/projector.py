@@ -1,0 +1,209 @@
+"""The view engine: read models projected from the event log, kept in step a batch at a time.
+
+A view is one table of rows with a primary key, and a reducer per event type that it reads: a pure
+function ``(current row or None, event) -> new row`` (None: the row stays as it is). Catching up reads a
+batch of events after the view's checkpoint, loads the rows those events touch, folds the events into them
+in position order, and writes the changed rows and the new checkpoint in one transaction. A crash therefore
+leaves each view at a consistent position, and the next catch-up resumes there.
+
+``rebuild`` empties a view and replays the log into it. Because the reducers depend on nothing but the
+events, in position order, the rebuilt state equals the live state.
+
+Each view has a version, stored beside its checkpoint (``storage.tables.checkpoints``). When a reducer's
+meaning changes, its version is raised, and the view rebuilds itself at its next catch-up: no stale read
+model survives an upgrade.
+
+The engine knows no view: whoever defines the views (their tables and reducers) hands them to a Projector.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Column, Integer, Table, delete, func, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+
+from storage.engine import reading
+from storage.errors import StorageError, translating
+from storage.eventlog import NO_UPCASTERS, RecordedEvent, Upcasters, decode_row, read_columns
+from storage.tables import checkpoints, events_table
+
+Row = dict[str, Any]
+Reducer = Callable[..., Row | None]
+
+
+@dataclass(frozen=True)
+class View:
+    """One read model: its table, the reducer of each event type it reads, and the row an event changes."""
+
+    name: str
+    version: int
+    table: Table
+    row_key: Callable[[RecordedEvent], tuple[Any, ...]]  # the primary key of the row an event changes
+    reducers: dict[str, Reducer]
+    # For a view where one event changes several rows: their keys. Its reducers are then called with the key
+    # as a third argument, ``(row or None, event, key)``.
+    row_keys: Callable[[RecordedEvent], list[tuple[Any, ...]]] | None = None
+
+    @property
+    def key_columns(self) -> list[Column[Any]]:
+        return list(self.table.primary_key.columns)
+
+
+@functools.cache
+def _template(table: Table) -> dict[str, Any]:
+    """A new row's values: NULL, and 0 for the counters (non-null integers outside the key)."""
+    return {column.name: 0 if isinstance(column.type, Integer) and not column.nullable and not column.primary_key
+            else None for column in table.columns}
+
+
+def blank(table: Table, key: dict[str, Any]) -> Row:
+    """A new row of ``table`` with ``key``: NULL everywhere else, and 0 in the counters."""
+    return {**_template(table), **key}
+
+
+class Projector:
+    """Keeps ``views`` (by name) in step with the log. ``upcasters`` must be the log's, so that the reducers see
+    current payloads."""
+
+    def __init__(self, engine: Engine, views: Mapping[str, View], *, upcasters: Upcasters = NO_UPCASTERS,
+                 batch_size: int = 500) -> None:
+        self.engine = engine
+        self.views = views
+        self.upcasters = upcasters
+        self.batch_size = batch_size
+
+    def catch_up(self, names: Iterable[str] | None = None) -> int:
+        """Apply every event not yet applied to each view. Returns how many events were applied."""
+        applied = 0
+        views = [self._view(name) for name in names or self.views]
+        with translating("cannot read the views' checkpoints", self.engine):
+            behind = self._behind(views)
+        for view in behind:
+            with translating(f"cannot update the {view.name} view", self.engine):
+                while (count := self._apply_batch(view)) > 0:
+                    applied += count
+        return applied
+
+    def _behind(self, views: list[View]) -> list[View]:
+        """The views that have something to apply: a view of another version, or one whose checkpoint is
+        before the newest event of a type it reads. Found in one read (each newest position is an index
+        lookup), so that catching up a view with nothing to do takes no write transaction: the daemon
+        catches up after every poll."""
+        newest = {t: select(func.max(events_table.c.position)).where(events_table.c.type == t).scalar_subquery()
+                  for t in sorted({t for view in views for t in view.reducers})}
+        with reading(self.engine) as conn:
+            stored = {name: (position, version) for name, position, version in conn.execute(
+                select(checkpoints.c.name, checkpoints.c.position, checkpoints.c.view_version))}
+            row = conn.execute(select(*(q.label(f"t{i}") for i, q in enumerate(newest.values())))).one()
+        latest = {t: position or 0 for t, position in zip(newest, row, strict=True)}
+        out = []
+        for view in views:
+            position, version = stored.get(view.name, (0, None))
+            if version != view.version or max(latest[t] for t in view.reducers) > position:
+                out.append(view)
+        return out
+
+    def rebuild(self, names: Iterable[str] | None = None) -> int:
+        """Empty the views and replay the whole log into them."""
+        chosen = list(names or self.views)
+        for name in chosen:
+            view = self._view(name)
+            with translating(f"cannot rebuild the {name} view", self.engine), self.engine.begin() as conn:
+                self._lock_checkpoint(conn, view)
+                self._reset(conn, view)
+        return self.catch_up(chosen)
+
+    def positions(self) -> dict[str, int]:
+        """Each view's checkpoint (0 for a view that has applied nothing yet)."""
+        with reading(self.engine) as conn:
+            rows = conn.execute(select(checkpoints.c.name, checkpoints.c.position))
+            stored = {name: position for name, position in rows}
+        return {name: stored.get(name, 0) for name in self.views}
+
+    def _view(self, name: str) -> View:
+        try:
+            return self.views[name]
+        except KeyError:
+            raise StorageError(f"unknown projection {name!r} (known: {', '.join(self.views)})") from None
+
+    @staticmethod
+    def _lock_checkpoint(conn: Connection, view: View) -> int:
+        """The view's checkpoint, locked for this transaction; a view of an older version is reset first."""
+        insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(checkpoints)
+        conn.execute(insert.values(name=view.name, position=0, view_version=view.version)
+                     .on_conflict_do_nothing(index_elements=["name"]))
+        query = select(checkpoints.c.position, checkpoints.c.view_version).where(checkpoints.c.name == view.name)
+        if conn.dialect.name == "postgresql":
+            query = query.with_for_update()  # one catching-up worker per view at a time
+        position, version = conn.execute(query).one()
+        if version != view.version:
+            Projector._reset(conn, view)
+            return 0
+        return position
+
+    @staticmethod
+    def _reset(conn: Connection, view: View) -> None:
+        conn.execute(delete(view.table))
+        conn.execute(update(checkpoints).where(checkpoints.c.name == view.name)
+                     .values(position=0, view_version=view.version))
+
+    def _apply_batch(self, view: View) -> int:
+        with self.engine.begin() as conn:
+            position = self._lock_checkpoint(conn, view)
+            rows = conn.execute(
+                select(*read_columns(conn.dialect.name))
+                .where(events_table.c.position > position, events_table.c.type.in_(sorted(view.reducers)))
+                .order_by(events_table.c.position).limit(self.batch_size)
+            ).all()
+            if not rows:
+                return 0
+            batch = [decode_row(row, self.upcasters) for row in rows]
+            try:
+                keyed = ([(key, event) for event in batch for key in view.row_keys(event)] if view.row_keys
+                         else [(view.row_key(event), event) for event in batch])
+            except (KeyError, TypeError) as exc:
+                raise StorageError(f"cannot update the {view.name} view: an event lacks {exc} in its payload "
+                                   "(a corrupt or foreign event)") from exc
+            state = self._load(conn, view, {key for key, _ in keyed})
+            changed: set[tuple[Any, ...]] = set()
+            for key, event in keyed:
+                try:
+                    reducer = view.reducers[event.type]
+                    new = reducer(state.get(key), event, key) if view.row_keys else reducer(state.get(key), event)
+                except (KeyError, TypeError, ValueError) as exc:
+                    raise StorageError(f"cannot update the {view.name} view: event {event.position} ({event.type}) "
+                                       f"has a payload it cannot read: {type(exc).__name__}: {exc}") from exc
+                if new is not None:
+                    state[key] = new
+                    changed.add(key)
+            if changed:
+                self._store(conn, view, [state[key] for key in changed])
+            conn.execute(update(checkpoints).where(checkpoints.c.name == view.name)
+                         .values(position=batch[-1].position))
+            return len(batch)
+
+    @staticmethod
+    def _load(conn: Connection, view: View, keys: set[tuple[Any, ...]]) -> dict[tuple[Any, ...], Row]:
+        columns = view.key_columns
+        found: dict[tuple[Any, ...], Row] = {}
+        ordered = sorted(keys)
+        for start in range(0, len(ordered), 500):
+            chunk = ordered[start:start + 500]
+            condition = (columns[0].in_([k[0] for k in chunk]) if len(columns) == 1
+                         else tuple_(*columns).in_(chunk))
+            for row in conn.execute(select(view.table).where(condition)).mappings():
+                found[tuple(row[c.name] for c in columns)] = dict(row)
+        return found
+
+    @staticmethod
+    def _store(conn: Connection, view: View, rows: list[Row]) -> None:
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        insert = dialect.insert(view.table)
+        key_names = [c.name for c in view.key_columns]
+        values = {c.name: insert.excluded[c.name] for c in view.table.columns if c.name not in key_names}
+        conn.execute(insert.on_conflict_do_update(index_elements=key_names, set_=values), rows)
