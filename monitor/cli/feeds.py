@@ -28,7 +28,7 @@ def feeds_status(
     Example: news-monitor feeds status --format json
     """
     from monitor.views.log import projections
-    from monitor.views.status import as_json, feed_status
+    from monitor.views.status import as_json, failed_pages_text, feed_status
 
     config = options(ctx).config()
     with opened_log(ctx) as log:
@@ -40,7 +40,7 @@ def feeds_status(
     from rich.table import Table
 
     table = Table(box=None, pad_edge=False)
-    for column in ("feed", "status", "last success", "last error", "failures", "next poll", "url"):
+    for column in ("feed", "status", "last success", "last error", "failures", "pages failed", "next poll", "url"):
         table.add_column(column, overflow="fold")
 
     def when(value: dt.datetime | None) -> str:
@@ -50,7 +50,7 @@ def feeds_status(
         error = f"{when(row['last_error_at'])} {row['last_error_reason']}" if row["last_error_reason"] else "-"
         table.add_row(row["feed"] + ("" if row["configured"] else " (not in config)"), row["status"] or "-",
                       when(row["last_success_at"]), error, str(row["consecutive_failures"] or 0),
-                      when(row["next_poll_at"]), row["url"] or "-")
+                      failed_pages_text(row["pages_failed"]), when(row["next_poll_at"]), row["url"] or "-")
     Console(highlight=False).print(table)
 
 

@@ -63,6 +63,7 @@ class Digest:
     unreviewed: int = 0  # unreviewed mentions in the whole log, whatever the filters
     generated_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     filters: Filters | None = None
+    pages_failed: int = 0  # articles whose page failed, over all feeds (feeds status has them by feed and reason)
 
     @property
     def window(self) -> dict[str, Any]:
@@ -73,7 +74,7 @@ class Digest:
     def counts(self) -> dict[str, int]:
         return {"mentions": len(self.items), "stories": len(self.stories), "feeds": self.feeds_total,
                 "feeds_polled": self.feeds_polled, "feeds_failing": self.feeds_failing,
-                "unreviewed": self.unreviewed}
+                "pages_failed": self.pages_failed, "unreviewed": self.unreviewed}
 
     def as_dict(self) -> dict[str, Any]:
         return {"items": self.items, "stories": self.stories, "window": self.window, "counts": self.counts,
@@ -108,13 +109,14 @@ def build_digest(engine: Engine, since: dt.datetime | None = None, *, filters: F
             up_to_position=up_to_position, topic=filters.topic, feed=filters.feed, min_score=filters.min_score,
             date_from=filters.date_from, date_to=filters.date_to, limit=limit)
         feeds = queries.feed_poll_summary(conn)
+        pages_failed = sum(sum(reasons.values()) for reasons in queries.page_failures(conn).values())
         unreviewed = queries.unreviewed_count(conn, cursor)
     items = [_item(row, with_text) for row in rows]
     stories = _stories(items, [row["text"] or "" for row in rows])
     return Digest(items, since, after, feeds_total=len(feeds),
                   feeds_failing=sum(1 for status, _ in feeds if status in ("failing", "gone")),
                   feeds_polled=sum(1 for _, polls in feeds if polls), stories=stories, up_to_position=end,
-                  unreviewed=unreviewed, generated_at=now, filters=filters)
+                  unreviewed=unreviewed, generated_at=now, filters=filters, pages_failed=pages_failed)
 
 
 def outlet(url: str | None) -> str | None:

@@ -101,7 +101,8 @@ def header(digest: Any) -> str:
     since = f"since {window['since']}" if window.get("since") else "since the last review"
     return (f"{_plural(mentions, 'new mention')} in {_plural(stories, 'story', 'stories')} {since}"
             f" · {counts.get('feeds_polled', 0)}/{counts.get('feeds', 0)} feeds polled"
-            f" · {counts.get('feeds_failing', 0)} failing")
+            f" · {counts.get('feeds_failing', 0)} failing"
+            + (f" · {_plural(counts['pages_failed'], 'page')} failed" if counts.get("pages_failed") else ""))
 
 
 def _plural(n: int, one: str, many: str | None = None) -> str:

@@ -85,6 +85,18 @@ def feed_poll_summary(conn: Connection) -> list[tuple[str | None, int]]:
     return [(status, polls) for status, polls in conn.execute(select(feed_state.c.status, feed_state.c.polls))]
 
 
+def page_failures(conn: Connection) -> dict[str, dict[str, int]]:
+    """Each feed's articles whose page (or text) failed, by reason: ``{"wire": {"http_404": 2}}``. An article
+    whose page failed and whose feed text was used counts: its text is not the page's."""
+    query = (select(articles.c.feed, articles.c.extraction_reason, func.count())
+             .where(articles.c.extraction_reason.is_not(None))
+             .group_by(articles.c.feed, articles.c.extraction_reason))
+    failures: dict[str, dict[str, int]] = {}
+    for feed, reason, count in conn.execute(query):
+        failures.setdefault(feed or "", {})[reason] = count
+    return failures
+
+
 # -- articles ------------------------------------------------------------------------------------------
 
 def newest_texts(conn: Connection, limit: int) -> list[tuple[str | None, str]]:
