@@ -102,6 +102,8 @@ class ExtractorPool:
             return PageFailure("extractor_error", f"the extraction pool is closed; {url} was not extracted")
         if not worker.wait_ready():
             self._discard(worker)
+            log.error("an extraction worker did not start (exit code %s): is [extract] max_memory (%d MiB) enough "
+                      "for the interpreter and trafilatura?", worker.process.exitcode, self.max_memory // 1024**2)
             return PageFailure("extractor_error", f"an extraction worker did not start; {url} was not extracted")
         try:
             worker.conn.send((html_bytes, url, content_type))

@@ -152,3 +152,10 @@ def test_a_stalling_page_costs_only_its_entry_and_a_good_feed_is_polled(
     finally:
         monitor.close()
     assert not workers_alive()  # closing the Monitor stops its workers
+
+
+def test_a_cap_too_small_to_start_in_fails_the_page_and_says_why(caplog: pytest.LogCaptureFixture) -> None:
+    with ExtractorPool(ExtractSettings(max_memory=40 * 1024**2, workers=1)) as tiny:
+        result = tiny.extract(article_page("x", [PARAGRAPH]).encode(), "http://127.0.0.1/x.html", "text/html")
+    assert isinstance(result, PageFailure) and result.reason == "extractor_error" and "did not start" in result.message
+    assert "max_memory (40 MiB)" in caplog.text and not workers_alive()
