@@ -42,6 +42,7 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/tagging_speed.py
 	$(BIN)/python benchmarks/eventlog.py
 	$(BIN)/python benchmarks/polling.py
+	$(BIN)/python benchmarks/extraction.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

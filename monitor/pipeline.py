@@ -44,7 +44,7 @@ from monitor.config import Config, FeedSettings
 from monitor.errors import FeedError, StorageError
 from monitor.events import catalogue as ev
 from monitor.ingest import identity
-from monitor.ingest.extract import extract_entry
+from monitor.ingest.extract import ExtractorPool, extract_entry
 from monitor.ingest.fetch import Fetcher
 from monitor.ingest.parse import FeedEntry, fetch_feed
 from monitor.ingest.policy import Policy
@@ -107,6 +107,7 @@ class Monitor:
         self.policy = Policy(config.scheduler, rng)
         self._tagger: Tagger | None = None
         self._tagger_lock = threading.Lock()
+        self._extractor: ExtractorPool | None = None  # started at the first page: most commands never extract
         self.stopping = threading.Event()
 
     @property
@@ -115,6 +116,14 @@ class Monitor:
             if self._tagger is None:
                 self._tagger = Tagger(self.config, background=self.background_texts())
             return self._tagger
+
+    @property
+    def extractor(self) -> ExtractorPool:
+        """The worker processes pages are extracted in, under ``[extract]``'s deadline and memory cap."""
+        with self._tagger_lock:
+            if self._extractor is None:
+                self._extractor = ExtractorPool(self.config.extract)
+            return self._extractor
 
     def apply_config(self, config: Config) -> None:
         """Use ``config`` from now on (hot reload, monitor.daemon.reload): the next poll tags with its topics and
@@ -134,6 +143,10 @@ class Monitor:
         return [f"{title or ''}\n{text}" for title, text in rows]
 
     def close(self) -> None:
+        with self._tagger_lock:
+            extractor, self._extractor = self._extractor, None
+        if extractor is not None:
+            extractor.close()
         self.fetcher.close()
         self.log.close()
 
@@ -342,10 +355,11 @@ class Monitor:
             "feed": feed.name, "url": entry.url, "canonical_url": entry.canonical_url, "entry_id": entry.entry_id,
             "title": entry.title, "published_at": published, "entry_hash": identity.entry_hash(entry),
         })]
-        extraction, failure = extract_entry(entry, self.fetcher.get if feed.fetch_full_text else None)
+        extraction, failure = (extract_entry(entry, self.fetcher.get, self.extractor.extract) if feed.fetch_full_text
+                               else extract_entry(entry, None))
         if failure is not None:
             batch.append(ev.extraction_failed(article, occurred, {
-                "url": entry.url, "reason": failure.reason, "message": failure.message,
+                "url": entry.url, "reason": failure.reason, "message": failure.message, "stage": failure.stage,
                 "fallback": extraction.text_source if extraction else None,
             }))
         if extraction is None:

@@ -92,6 +92,16 @@ class SchedulerSettings(_Settings):
         return self
 
 
+class ExtractSettings(_Settings):
+    """Text extraction (trafilatura) runs in worker processes, each page under a deadline and a memory cap: a
+    page that exceeds either fails alone (ExtractionFailed ``timeout`` or ``too_large``, stage ``extract``),
+    its worker is replaced, and the entry keeps the feed's own text."""
+
+    timeout: Duration = 10.0  # wall-clock time one page may take; then its worker is killed
+    max_memory: Size = 512 * 1024**2  # address space of each worker (RLIMIT_AS), the interpreter included
+    workers: int | None = Field(default=None, ge=1, le=64)  # processes; by default one per CPU core
+
+
 def _check_interval(value: Any) -> Any:
     return "adaptive" if isinstance(value, str) and value.strip().lower() == "adaptive" else parse_duration(value)
 
@@ -347,6 +357,7 @@ class Config(_Settings):
     storage: StorageSettings = StorageSettings()
     network: NetworkSettings = NetworkSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
+    extract: ExtractSettings = ExtractSettings()
     digest: DigestSettings = DigestSettings()
     web: WebSettings = WebSettings()
     feeds: list[FeedSettings] = []

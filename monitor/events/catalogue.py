@@ -54,7 +54,8 @@ CONFIG_REJECTED = "ConfigRejected"
 
 UPCASTERS = Upcasters()
 
-# Reasons that mean the page was fetched but yielded no article text; every other reason is a fetch failure.
+# Reasons that mean the page was fetched but yielded no article text; every other reason is a fetch failure,
+# unless the event says its stage itself (a ``timeout`` or ``too_large`` of the extractor is ``extract``).
 EXTRACT_REASONS = frozenset({"not_html", "no_text", "extractor_error"})
 
 
@@ -137,7 +138,7 @@ def article_extracted(article: str, published_at: dt.datetime, data: dict[str, A
 
 def extraction_failed(article: str, published_at: dt.datetime, data: dict[str, Any]) -> NewEvent:
     return _event(article_stream(article), EXTRACTION_FAILED, f"{EXTRACTION_FAILED}:{article}",
-                  {"article_id": article, **data, "stage": extraction_stage(data["reason"])}, published_at)
+                  {"article_id": article, "stage": extraction_stage(data["reason"]), **data}, published_at)
 
 
 def mention_tagged(article: str, topic: str, topic_version: str, published_at: dt.datetime,
