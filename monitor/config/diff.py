@@ -16,7 +16,7 @@ from monitor.config.model import Config
 
 REDACTED = "***"
 # Settings read once at start: a change is recorded, and takes effect after a restart.
-RESTART_REQUIRED = ("storage", "network", "web", "scheduler.max_workers", "scheduler.max_per_host")
+RESTART_REQUIRED = ("storage", "network", "web", "extract", "scheduler.max_workers", "scheduler.max_per_host")
 # Keys of a topic that do not decide its tags: a change of them alone needs no retag.
 _NOT_TAGGING = {"title", "retag_on_change"}
 

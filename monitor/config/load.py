@@ -135,7 +135,7 @@ def config_errors(error: ConfigError) -> list[str]:
 # --- environment overrides: NEWS_MONITOR_<SECTION>_<KEY> ---------------------------------------------------
 
 ENV_PREFIX = "NEWS_MONITOR_"
-ENV_SECTIONS = ("storage", "network", "scheduler", "digest", "web")
+ENV_SECTIONS = ("storage", "network", "scheduler", "extract", "digest", "web")
 # Variables of the program itself, not settings.
 ENV_NOT_OVERRIDES = {"CONFIG", "DEBUG", "AUTO_MIGRATE", "TEST_DATABASE_URL", "SHARED", "DATABASE_URL"}
 

@@ -182,7 +182,7 @@ class Reloader:
         scheduler = new.scheduler.model_copy(update={"max_workers": running.scheduler.max_workers,
                                                      "max_per_host": running.scheduler.max_per_host})
         return new.model_copy(update={"storage": running.storage, "network": running.network,
-                                      "web": running.web, "scheduler": scheduler})
+                                      "web": running.web, "extract": running.extract, "scheduler": scheduler})
 
     def _apply(self, previous: Config, new: Config, diff: dict[str, Any]) -> None:
         effective = self._effective(new)

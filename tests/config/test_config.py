@@ -316,6 +316,12 @@ def test_a_key_in_the_shipped_config_is_named_by_its_line(tmp_path: Path) -> Non
 # --- environment overrides: NEWS_MONITOR_<SECTION>_<KEY> --------------------------------------------------
 
 
+def test_the_extract_section_is_overridden_from_the_environment(tmp_path: Path) -> None:
+    path = write(tmp_path, '[extract]\ntimeout = "10s"\n')
+    config = load_config(path, env={"NEWS_MONITOR_EXTRACT_TIMEOUT": "3s", "NEWS_MONITOR_EXTRACT_WORKERS": "1"})
+    assert (config.extract.timeout, config.extract.workers) == (3.0, 1)
+
+
 def test_env_overrides_take_toml_values_or_strings(tmp_path: Path) -> None:
     path = write(tmp_path, '[network]\ntotal_timeout = "60s"\nmax_redirects = 5\n')
     env = {"NEWS_MONITOR_NETWORK_TOTAL_TIMEOUT": "30s", "NEWS_MONITOR_SCHEDULER_MAX_WORKERS": "8",

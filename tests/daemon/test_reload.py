@@ -328,3 +328,20 @@ def test_an_empty_file_is_rejected_and_every_feed_and_topic_stays(
     assert rejected.data["errors"] == [f"{config}: the config file is empty (truncated, or caught while being "
                                        "written); the running config stays"]
     assert monitor.config is good and reloader.version == version
+
+
+def test_extract_settings_wait_for_a_restart(running: tuple[Path, Monitor, Reloader]) -> None:
+    """The extraction workers are started with the process: a new [extract] timeout is recorded and logged as
+    taking effect after a restart, and the running one stays."""
+    config, monitor, reloader = running
+    reloader.record_start()
+    before = monitor.config.extract.timeout
+
+    def change(document: Any) -> None:
+        document.setdefault("extract", {})["timeout"] = "3s"
+
+    save(config, edit(config, change))
+    assert reloader.reload("file") == "changed"
+    [_, changed] = list(monitor.log.read(types=["ConfigChanged"]))
+    assert changed.data["diff"]["restart_required"] == ["extract.timeout"]
+    assert monitor.config.extract.timeout == before != 3.0
