@@ -43,6 +43,7 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/eventlog.py
 	$(BIN)/python benchmarks/polling.py
 	$(BIN)/python benchmarks/extraction.py
+	$(BIN)/python benchmarks/stories.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
