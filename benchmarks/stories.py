@@ -14,11 +14,9 @@ import argparse
 import datetime as dt
 import json
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
-from report import Report  # benchmarks/report.py: run as a script, this folder is on the path
+from report import Report, best_of  # benchmarks/report.py: run as a script, this folder is on the path
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from monitor.digest.stories import StoryDoc, group_stories
@@ -26,15 +24,6 @@ from monitor.digest.stories import StoryDoc, group_stories
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 TARGET = 5.0
-
-
-def best_of(rounds: int, run: Callable[[], object]) -> float:
-    times = []
-    for _ in range(rounds):
-        started = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - started)
-    return min(times)
 
 
 def documents(count: int) -> list[StoryDoc]:
