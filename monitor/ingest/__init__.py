@@ -8,7 +8,9 @@ Its place in the flow (the pipeline calls each step; ingest imports no other sta
 - ``guard``: private and reserved addresses refused after DNS, on every hop;
 - ``parse``: feedparser for RSS/Atom/RDF, pydantic for JSON Feed (it never fetches); ``fetch_feed`` gets
   and parses a feed, following an HTML page's feed link once (autodiscovery);
-- ``identity``: which entries are new articles, which revise one (``entry_hash``), which are known;
-- ``extract``: each new entry's text: trafilatura on the page we fetched, else the feed's own text;
+- ``identity``: which entries are distinct articles (entries sharing a link are told apart by guid, fragment
+  or title), which are new, which revise one (``entry_hash``), which are known;
+- ``extract``: each new entry's text: trafilatura on the page we fetched, in ``ExtractorPool``'s worker
+  processes under a deadline and a memory cap (``worker`` is their loop), else the feed's own text;
 - ``policy``: when a feed is polled next (adaptive interval, ttl, max-age, Retry-After, backoff).
 """
