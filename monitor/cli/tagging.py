@@ -46,8 +46,11 @@ def tag(
     tagger = Tagger(options(ctx).config(),
                     background=[f"{item.get('title') or ''}\n{item.get('text') or ''}" for _, item in items])
     for number, item in items:
-        results = tagger.tag(item.get("title") or "", item.get("text") or "", _item_date(item, number))
-        out = {"id": item.get("id"), "topics": {tid: r.as_dict() for tid, r in results.items()}}
+        title, text = item.get("title") or "", item.get("text") or ""
+        language = tagger.language(title, text)  # detected, whatever the input says: as for a feed's entry
+        results = tagger.tag(title, text, _item_date(item, number), language=language)
+        out = {"id": item.get("id"), "language": language,
+               "topics": {tid: r.as_dict() for tid, r in results.items()}}
         sys.stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
 
 

@@ -22,17 +22,35 @@ from typing import Any, NamedTuple
 
 from markupsafe import Markup
 
-_WORD = re.compile(r"\w+(?:['’]\w+)*", re.UNICODE)
+from monitor.language import stem
+
+# Word characters, and the combining marks that are part of words: Devanagari's vowel signs and virama
+# (मोदी is one word, not म and द), and accents left as separate characters.
+WORD_MARKS = "\u0300-\u036f\u0483-\u0489\u0900-\u0903\u093a-\u094f\u0951-\u0957\u0962\u0963"
+_WORD = re.compile(rf"[\w{WORD_MARKS}]+(?:['’][\w{WORD_MARKS}]+)*", re.UNICODE)
 _POSSESSIVE = re.compile(r"['’]s?$")
 _ABBREVIATIONS = {
     "mr", "mrs", "ms", "dr", "st", "gen", "sen", "rep", "gov", "lt", "col", "capt", "prof", "jr", "sr",
     "u.s", "u.k", "u.n", "e.g", "i.e", "vs", "no", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep",
     "sept", "oct", "nov", "dec", "inc", "ltd", "co", "corp", "approx", "est", "fig", "p.m", "a.m",
+    # Russian: year and city, "named after", street, see, million, billion, thousand, rouble, and so on.
+    "гг", "им", "ул", "пр", "просп", "пл", "см", "млн", "млрд", "тыс", "руб", "долл", "ст", "стр", "рис", "св",
+    "акад", "проф", "ген", "зам", "обл", "пос", "тел", "напр", "англ", "рус", "лат", "вв", "т.е", "т.к",
+    "т.н", "т.д", "т.п", "и.о", "г-н", "г-жа",
 }
-# A sentence ends at . ! ? (plus up to two closing quotes/brackets, which stay in the sentence) followed
-# by space and an opening capital, digit or quote; or at a line break.
+# Initials and dotted abbreviations: "В.В" (of "В.В. Путин"), "U.S", "т.е": single letters between dots.
+_DOTTED = re.compile(r"^(?:\w\.)+\w$")
+_DANDA = "।॥"  # Devanagari's full stop and double full stop
+# A sentence ends at . ! ? … (plus up to two closing quotes/brackets, which stay in the sentence) followed
+# by space and an opening capital (Latin or Cyrillic), digit, Devanagari letter or quote; at a danda (।, ॥),
+# whatever follows (Devanagari has no capitals); or at a line break.
+_CLOSE = "\"'”’»)\\]"
+_OPEN = "\"'“‘«„(\\["
 _BOUNDARY = re.compile(
-    r"(?:(?<=[.!?])|(?<=[.!?][\"'”’)\]])|(?<=[.!?][\"'”’)\]]{2}))\s+(?=[\"'“‘(\[]?[A-Z0-9])|\s*\n+\s*"
+    rf"(?:(?<=[.!?…])|(?<=[.!?…][{_CLOSE}])|(?<=[.!?…][{_CLOSE}]{{2}}))\s+"
+    rf"(?=[{_OPEN}]?[A-ZÀ-ÞА-ЯЁ0-9\u0904-\u0939\u0958-\u0961\u0966-\u096f])"
+    rf"|(?:(?<=[{_DANDA}])|(?<=[{_DANDA}][{_CLOSE}]))(?![{_CLOSE}{_DANDA}])\s*"
+    r"|\s*\n+\s*"
 )
 
 
@@ -91,14 +109,18 @@ def tokens(text: str, folded: str | None = None) -> list[Token]:
 
 
 def sentences(text: str) -> list[Span]:
-    """Split prose into sentences with character offsets, leaving common abbreviations whole."""
+    """Split prose into sentences with character offsets, leaving common abbreviations and initials whole
+    (English and Russian), and splitting Hindi at the danda."""
     spans: list[Span] = []
     start = 0
     for match in _BOUNDARY.finditer(text):
+        if match.start() == match.end() == start:
+            continue  # a danda right after the previous boundary: nothing between
         candidate = text[start:match.start()]
         last_word = candidate.rsplit(None, 1)[-1].rstrip(".").lower() if candidate.strip() else ""
-        if "\n" not in match.group() and (last_word in _ABBREVIATIONS or len(last_word) == 1):
-            continue  # "Mr. Putin", "U.S. President", "S. Jaishankar": not a boundary
+        if "\n" not in match.group() and candidate.rstrip(_CLOSE.replace("\\", ""))[-1:] == "." \
+                and (last_word in _ABBREVIATIONS or len(last_word) == 1 or _DOTTED.match(last_word)):
+            continue  # "Mr. Putin", "U.S. President", "S. Jaishankar", "В. В. Путин", "т.е. Индия": no boundary
         _add_span(spans, text, start, match.start())
         start = match.end()
     _add_span(spans, text, start, len(text))
@@ -119,12 +141,34 @@ GAP_WORDS = 3
 
 @dataclass(frozen=True)
 class Term:
-    """One configured keyword, compiled: ``words`` are normalised tokens (or GAP), ``prefix[i]`` marks a ``*``."""
+    """One configured keyword, compiled: ``words`` are normalised tokens (or GAP), ``prefix[i]`` marks a ``*``,
+    and ``stems[i]`` are what an inflected text word's stem may be to match word i (``monitor.language.stem``:
+    Russian and Hindi words; empty for English, which matches as written)."""
 
     group: str
     label: str
     words: tuple[str, ...]
     prefix: tuple[bool, ...]
+    stems: tuple[tuple[str, ...], ...] = ()
+
+    def __post_init__(self) -> None:
+        if len(self.stems) != len(self.words):
+            object.__setattr__(self, "stems", tuple(() if p or w == GAP else stem.keys(w)
+                                                    for w, p in zip(self.words, self.prefix, strict=True)))
+
+    @property
+    def language(self) -> str:
+        """The language of the term's script: en, ru or hi (by its first word)."""
+        return stem.script_language(self.words[0])
+
+    def first_screens(self) -> list[tuple[str, bool]]:
+        """Where a match of this term can start, for a regex screen: (text, whether it may continue as a
+        longer word). An inflected word is screened by its shortest key: every form that matches begins so."""
+        if self.prefix[0]:
+            return [(self.words[0], True)]
+        if self.stems[0]:
+            return [(min(self.stems[0], key=len), True)]
+        return [(self.words[0], False)]
 
     @classmethod
     def compile(cls, group: str, label: str) -> Term | None:
@@ -159,7 +203,10 @@ class Term:
         if i >= len(toks):
             return None
         norm = toks[i].norm
-        if not (norm.startswith(self.words[w]) if self.prefix[w] else norm == self.words[w]):
+        if self.prefix[w]:
+            if not norm.startswith(self.words[w]):
+                return None
+        elif norm != self.words[w] and not (self.stems[w] and stem.matches(self.stems[w], self.words[w], norm)):
             return None
         return self.match_end(toks, i + 1, w + 1)
 
@@ -182,10 +229,14 @@ class TermIndex:
     def __init__(self, terms: list[Term]) -> None:
         self.exact: dict[str, list[Term]] = {}
         prefixed = [term for term in terms if term.prefix[0]]
+        # Inflected first words (Russian, Hindi), by each stem a text word may have to match them.
+        self.stemmed: dict[str, list[Term]] = {}
         for term in terms:
             if not term.prefix[0]:
                 self.exact.setdefault(term.words[0], []).append(term)
-        for bucket in self.exact.values():
+                for key in term.stems[0]:
+                    self.stemmed.setdefault(key, []).append(term)
+        for bucket in (*self.exact.values(), *self.stemmed.values()):
             bucket.sort(key=lambda t: -len(t.words))
         # Prefixed first words ("meet*"), bucketed by their first few letters: a token looks at one bucket.
         self.stem = min((len(term.words[0]) for term in prefixed), default=0)
@@ -200,6 +251,11 @@ class TermIndex:
             return hits
         for i, tok in enumerate(toks):
             candidates = self.exact.get(tok.norm, ())
+            if self.stemmed and not tok.norm.isascii():
+                key = stem.stem(tok.norm)
+                inflected = self.stemmed.get(key, ()) if key is not None else ()
+                if inflected:
+                    candidates = [*candidates, *(t for t in inflected if t not in candidates)]
             if self.prefixed:
                 bucket = self.prefixed.get(tok.norm[:self.stem])
                 if bucket:

@@ -34,7 +34,8 @@ import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from monitor.config import Config, RuleNode, TopicSettings
-from monitor.language.text import Span, Term, TermHit, TermIndex, fold, sentences, tokens, without_excluded
+from monitor.language.detect import Detector
+from monitor.language.text import WORD_MARKS, Span, Term, TermHit, TermIndex, fold, sentences, tokens, without_excluded
 from monitor.tagging.dates import find_dates
 
 SIMILARITY_SATURATION = 0.3
@@ -150,6 +151,7 @@ class TopicResult:
     evidence: list[dict[str, Any]] = field(default_factory=list)
     terms: list[str] = field(default_factory=list)
     groups: dict[str, list[str]] = field(default_factory=dict)
+    language: str | None = None  # the article's, detected (en, ru, hi), or None when it has no letters
 
     @property
     def sentences(self) -> list[str]:
@@ -170,6 +172,7 @@ class TopicResult:
             "sentences": self.sentences, "terms": self.terms, "evidence": self.evidence,
             "dates": self.dates, "rule": self.rule, "rule_score": self.rule_score,
             "groups": self.groups, "similarity": self.similarity, "topic_version": self.topic_version,
+            "language": self.language,
         }
 
 
@@ -194,16 +197,18 @@ class CompiledTopic:
         # the cost of a few searches, before any sentence is split or tokenised.
         firsts: dict[str, set[str]] = {}
         for term in terms:
-            firsts.setdefault(term.group, set()).add(term.words[0])
+            firsts.setdefault(term.group, set()).update(text for text, _ in term.first_screens())
         self.screens = {group: re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, sorted(words))) + ")")
                         for group, words in firsts.items()}
-        # Any term at all, a whole word (or the start of one, for "meet*"): a sentence where this finds
-        # nothing has no hits, and is not tokenised.
-        whole = sorted({t.words[0] for t in terms if not t.prefix[0]})
-        starts = sorted({t.words[0] for t in terms if t.prefix[0]})
-        alternatives = ([r"(?:" + "|".join(map(re.escape, whole)) + r")(?!\w)"] if whole else []) \
+        # Any term at all, a whole word (or the start of one, for "meet*" and inflected Russian and Hindi
+        # words): a sentence where this finds nothing has no hits, and is not tokenised.
+        screens = [screen for t in terms for screen in t.first_screens()]
+        whole = sorted({text for text, longer in screens if not longer})
+        starts = sorted({text for text, longer in screens if longer})
+        alternatives = ([r"(?:" + "|".join(map(re.escape, whole)) + r")(?![\w" + WORD_MARKS + "])"] if whole else []) \
             + ([r"(?:" + "|".join(map(re.escape, starts)) + ")"] if starts else [])
         self.any_term = re.compile(r"(?<!\w)(?:" + "|".join(alternatives) + ")") if alternatives else None
+        self.languages = sorted({t.language for t in terms} | {"en"})
 
     def may_match(self, title: str, text: str) -> bool:
         """False when no part of the document can satisfy the rule (so its rule part is 0)."""
@@ -238,14 +243,15 @@ class CompiledTopic:
                 out.append((TEXT_FIELD, Span(span.text, span.start + start, span.end + start)))
         return out
 
-    def tag(self, title: str, text: str, published: dt.date | None, *, skip_hopeless: bool = False) -> TopicResult:
+    def tag(self, title: str, text: str, published: dt.date | None, *, skip_hopeless: bool = False,
+            language: str | None = None, detector: Detector | None = None) -> TopicResult:
         """``skip_hopeless``: when the rule part is so low that no similarity could lift the score to
         ``possible``, return the decision "none" without computing the similarity (most articles of a
         busy feed name no term of the topic; the pipeline records nothing for them anyway)."""
         weight = self.settings.similarity_weight if self.references.names else 0.0
         if skip_hopeless and weight < self.settings.possible_threshold and not self.may_match(title, text):
             return TopicResult(topic=self.id, topic_version=self.version, mention=False, decision="none",
-                               score=0.0, rule=self.rule_text, rule_score=0.0, similarity={})
+                               score=0.0, rule=self.rule_text, rule_score=0.0, similarity={}, language=language)
         groups_in_doc: dict[str, set[str]] = {}
         evidence: list[dict[str, Any]] = []
         folded = {TITLE_FIELD: fold(title), TEXT_FIELD: fold(text)}  # one character per character: sliceable
@@ -274,6 +280,7 @@ class CompiledTopic:
                 "dates": [d.as_dict() for d in dates],
                 "history": self._looks_back(dates, published),
                 "context": context,
+                "language": detector.detect(span.text) if detector is not None else language,
                 "closest_reference": None,
             })
         if all(item["context"] for item in evidence):
@@ -283,7 +290,8 @@ class CompiledTopic:
             return TopicResult(
                 topic=self.id, topic_version=self.version, mention=False, decision="none",
                 score=round((1 - weight) * rule_score, 4), rule=self.rule_text, rule_score=round(rule_score, 4),
-                similarity={}, groups={g: sorted(labels) for g, labels in sorted(groups_in_doc.items())})
+                similarity={}, groups={g: sorted(labels) for g, labels in sorted(groups_in_doc.items())},
+                language=language)
         # One transform for the whole article and its evidence sentences: each call has a fixed cost.
         scores = self.references.similarity([f"{title}\n{text}", *(e["text"] for e in evidence)])
         similarity, per_sentence = scores[0], scores[1:]
@@ -303,7 +311,7 @@ class CompiledTopic:
             topic=self.id, topic_version=self.version, mention=decision == "mention", decision=decision,
             score=score, rule=self.rule_text, rule_score=round(rule_score, 4), similarity=similarity,
             evidence=evidence, terms=sorted({t for e in evidence for t in e["terms"]}),
-            groups={g: sorted(labels) for g, labels in sorted(groups_in_doc.items())},
+            groups={g: sorted(labels) for g, labels in sorted(groups_in_doc.items())}, language=language,
         )
 
     def _looks_back(self, dates: list[Any], published: dt.date | None) -> bool:
@@ -346,9 +354,19 @@ class Tagger:
     def __init__(self, config: Config, background: list[str] | None = None) -> None:
         """``background``: texts of articles seen so far, oldest first, for the similarity's word weights."""
         self.topics = [CompiledTopic(config, topic, background) for topic in config.topics]
+        # The languages the topics are written in (English always): detection chooses among these only.
+        self.detector = Detector({code for topic in self.topics for code in topic.languages} | {"en"})
+
+    def language(self, title: str, text: str) -> str | None:
+        """The article's language, among the topics' languages."""
+        return self.detector.article(title or "", text or "")
 
     def tag(self, title: str, text: str, published: dt.date | dt.datetime | None = None, *,
-            skip_hopeless: bool = False) -> dict[str, TopicResult]:
+            skip_hopeless: bool = False, language: str | None = None) -> dict[str, TopicResult]:
+        """``language``: the article's, when known (the pipeline's, from extraction); detected otherwise."""
         day = published.date() if isinstance(published, dt.datetime) else published
-        return {topic.id: topic.tag(title or "", text or "", day, skip_hopeless=skip_hopeless)
+        if language is None:
+            language = self.language(title, text)
+        return {topic.id: topic.tag(title or "", text or "", day, skip_hopeless=skip_hopeless, language=language,
+                                    detector=self.detector)
                 for topic in self.topics}
