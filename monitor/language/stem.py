@@ -19,6 +19,7 @@ needs more forms lists them, as a non-programmer would ("Индия", "Инди�
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 import snowballstemmer
@@ -30,6 +31,7 @@ _SCRIPTS = (
     (0x0400, 0x052F, "russian"),  # Cyrillic and its supplement
     (0x0900, 0x097F, "hindi"),  # Devanagari
 )
+NUKTA = "\u093c"  # Devanagari's dot below (ज़, फ़): written or not, the same word to a reader and here
 _LANGUAGE_OF = {"russian": "ru", "hindi": "hi"}
 _STEMMERS = {name: snowballstemmer.stemmer(name) for _, _, name in _SCRIPTS}
 
@@ -74,3 +76,10 @@ def matches(keyword_keys: tuple[str, ...], keyword_word: str, norm: str) -> bool
     if norm == keyword_word:
         return True
     return bool(keyword_keys) and stem(norm) in keyword_keys
+
+
+def screen(word: str) -> str:
+    """A regex for ``word`` in folded text, as written: in Devanagari, a nukta may follow any letter."""
+    if algorithm(word) != "hindi":
+        return re.escape(word)
+    return "".join(re.escape(ch) + (NUKTA + "?" if "\u0915" <= ch <= "\u0939" else "") for ch in word)

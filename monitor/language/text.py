@@ -99,6 +99,8 @@ def tokens(text: str, folded: str | None = None) -> list[Token]:
         word = match.group()
         start = match.start()
         if "'" not in word and "’" not in word:
+            if stem.NUKTA in word:
+                word = word.replace(stem.NUKTA, "")  # फ़ोन is फोन (the precomposed letters fold so)
             out.append(Token(word, start, match.end()))
             continue
         for part in _POSSESSIVE.sub("", word).replace("’", "'").split("'"):
@@ -162,13 +164,14 @@ class Term:
         return stem.script_language(self.words[0])
 
     def first_screens(self) -> list[tuple[str, bool]]:
-        """Where a match of this term can start, for a regex screen: (text, whether it may continue as a
-        longer word). An inflected word is screened by its shortest key: every form that matches begins so."""
+        """Where a match of this term can start, for a regex screen over folded text: (a pattern, whether it
+        may continue as a longer word). An inflected word is screened by its shortest key: every form that
+        matches begins so."""
         if self.prefix[0]:
-            return [(self.words[0], True)]
+            return [(stem.screen(self.words[0]), True)]
         if self.stems[0]:
-            return [(min(self.stems[0], key=len), True)]
-        return [(self.words[0], False)]
+            return [(stem.screen(min(self.stems[0], key=len)), True)]
+        return [(stem.screen(self.words[0]), False)]
 
     @classmethod
     def compile(cls, group: str, label: str) -> Term | None:

@@ -198,15 +198,15 @@ class CompiledTopic:
         firsts: dict[str, set[str]] = {}
         for term in terms:
             firsts.setdefault(term.group, set()).update(text for text, _ in term.first_screens())
-        self.screens = {group: re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, sorted(words))) + ")")
+        self.screens = {group: re.compile(r"(?<!\w)(?:" + "|".join(sorted(words)) + ")")
                         for group, words in firsts.items()}
         # Any term at all, a whole word (or the start of one, for "meet*" and inflected Russian and Hindi
         # words): a sentence where this finds nothing has no hits, and is not tokenised.
         screens = [screen for t in terms for screen in t.first_screens()]
         whole = sorted({text for text, longer in screens if not longer})
         starts = sorted({text for text, longer in screens if longer})
-        alternatives = ([r"(?:" + "|".join(map(re.escape, whole)) + r")(?![\w" + WORD_MARKS + "])"] if whole else []) \
-            + ([r"(?:" + "|".join(map(re.escape, starts)) + ")"] if starts else [])
+        alternatives = ([r"(?:" + "|".join(whole) + r")(?![\w" + WORD_MARKS + "])"] if whole else []) \
+            + ([r"(?:" + "|".join(starts) + ")"] if starts else [])
         self.any_term = re.compile(r"(?<!\w)(?:" + "|".join(alternatives) + ")") if alternatives else None
         self.languages = sorted({t.language for t in terms} | {"en"})
 
