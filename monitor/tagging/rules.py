@@ -348,6 +348,19 @@ class CompiledTopic:
         return None
 
 
+def term_languages(topic: TopicSettings) -> dict[str, dict[str, list[str]]]:
+    """Each keyword group's terms by the language of their script (en, ru, hi): what ``config check`` shows."""
+    out: dict[str, dict[str, list[str]]] = {}
+    for group, labels in topic.keywords.items():
+        by_language: dict[str, list[str]] = {}
+        for label in labels:
+            term = Term.compile(group, label)
+            if term is not None:
+                by_language.setdefault(term.language, []).append(label)
+        out[group] = by_language
+    return out
+
+
 class Tagger:
     """Tags title and text against every configured topic."""
 
