@@ -13,7 +13,8 @@ inflected ones (Лавров -> лавр, but Лаврова -> лавров; с
 
 A stem of fewer than ``MIN_STEM`` characters is not used: short stems conflate unrelated words
 (Моди -> мод, as мода "fashion"; визит -> виз, as визы "visas"), so such a keyword word matches only its
-own forms whose stem is the whole word (визит: визита, визите, визитом), or as written. A keyword that
+own forms whose stem is the whole word, or the word plus a Russian case ending (визит: визита,
+визите, визитом), or as written. A keyword that
 needs more forms lists them, as a non-programmer would ("Индия", "Индии", "Индию").
 """
 
@@ -71,11 +72,23 @@ def keys(word: str) -> tuple[str, ...]:
     return (word,) if own is None or own == word else (word, own)
 
 
+# Russian case endings added to a word that ends in a consonant: Путин-а, визит-е, саммит-ом. Snowball takes
+# some of these forms further (визите -> виз), so the keyword written in its base form is also matched by
+# itself plus one of these.
+_RUSSIAN_ENDINGS = frozenset({"а", "у", "е", "ы", "и", "ом", "ем", "ым", "им", "ов", "ев", "ой", "ам", "ами", "ах",
+                              "ого", "ому", "ую"})
+
+
 def matches(keyword_keys: tuple[str, ...], keyword_word: str, norm: str) -> bool:
     """Whether the text word ``norm`` matches a keyword word (with ``keys(keyword_word)``)."""
     if norm == keyword_word:
         return True
-    return bool(keyword_keys) and stem(norm) in keyword_keys
+    if not keyword_keys:
+        return False
+    if stem(norm) in keyword_keys:
+        return True
+    return norm.startswith(keyword_word) and norm[len(keyword_word):] in _RUSSIAN_ENDINGS \
+        and algorithm(keyword_word) == "russian"
 
 
 def screen(word: str) -> str:
@@ -83,3 +96,10 @@ def screen(word: str) -> str:
     if algorithm(word) != "hindi":
         return re.escape(word)
     return "".join(re.escape(ch) + (NUKTA + "?" if "\u0915" <= ch <= "\u0939" else "") for ch in word)
+
+
+def bases(norm: str) -> list[str]:
+    """The words ``norm`` may be one of with a Russian case ending added (визите: визит, визи)."""
+    if algorithm(norm) != "russian":
+        return []
+    return [norm[:-k] for k in (1, 2, 3) if len(norm) > k + 2 and norm[-k:] in _RUSSIAN_ENDINGS]

@@ -71,7 +71,7 @@ class _FoldTable(dict[int, str]):
 
     def __missing__(self, code: int) -> str:
         ch = chr(code)
-        if ch.isascii():
+        if ch.isascii() or ch in "йЙ":  # й is a letter of its own in Russian, not an и with a mark
             folded = ch.lower()
         else:
             base = "".join(c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c)).lower()
@@ -256,9 +256,11 @@ class TermIndex:
             candidates = self.exact.get(tok.norm, ())
             if self.stemmed and not tok.norm.isascii():
                 key = stem.stem(tok.norm)
-                inflected = self.stemmed.get(key, ()) if key is not None else ()
+                inflected = [*self.stemmed.get(key, ())] if key is not None else []
+                for base in stem.bases(tok.norm):
+                    inflected += self.stemmed.get(base, ())
                 if inflected:
-                    candidates = [*candidates, *(t for t in inflected if t not in candidates)]
+                    candidates = [*candidates, *(t for t in dict.fromkeys(inflected) if t not in candidates)]
             if self.prefixed:
                 bucket = self.prefixed.get(tok.norm[:self.stem])
                 if bucket:
