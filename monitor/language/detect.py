@@ -17,12 +17,14 @@ Text with no letters at all ("2025", "—") has no language: ``None``.
 from __future__ import annotations
 
 import copy
+import re
 import threading
 from collections.abc import Iterable
 
 from py3langid.langid import MODEL_DIR, MODEL_FILE, LanguageIdentifier
 
 DEFAULT_LANGUAGES = ("en", "ru", "hi")
+ARTICLE_CHARACTERS = 3000  # an article's language is judged on its title and first characters: enough, and fast
 # The script each language langid knows is written in, for the ones whose script differs from Latin; the
 # rest are written in Latin.
 _SCRIPT_OF = {
@@ -34,31 +36,37 @@ _SCRIPT_OF = {
     "hy": "armenian", "ka": "georgian", "th": "thai", "lo": "lao", "km": "khmer", "am": "ethiopic",
     "zh": "han", "ja": "japanese", "ko": "hangul",
 }
-# Letters by script, for the few scripts whose letters the configured languages may use, by code point.
-_RANGES = (
-    (0x0041, 0x024F, "latin"), (0x0370, 0x03FF, "greek"), (0x0400, 0x052F, "cyrillic"),
-    (0x0530, 0x058F, "armenian"), (0x0590, 0x05FF, "hebrew"), (0x0600, 0x06FF, "arabic"),
-    (0x0900, 0x097F, "devanagari"), (0x0980, 0x09FF, "bengali"), (0x0A00, 0x0A7F, "gurmukhi"),
-    (0x0A80, 0x0AFF, "gujarati"), (0x0B00, 0x0B7F, "oriya"), (0x0B80, 0x0BFF, "tamil"),
-    (0x0C00, 0x0C7F, "telugu"), (0x0C80, 0x0CFF, "kannada"), (0x0D00, 0x0D7F, "malayalam"),
-    (0x0D80, 0x0DFF, "sinhala"), (0x0E00, 0x0E7F, "thai"), (0x0E80, 0x0EFF, "lao"), (0x10A0, 0x10FF, "georgian"),
-    (0x1200, 0x137F, "ethiopic"), (0x1780, 0x17FF, "khmer"), (0x3040, 0x30FF, "japanese"),
-    (0x4E00, 0x9FFF, "han"), (0xAC00, 0xD7AF, "hangul"),
-)
+# Letters by script, by code point ranges (Latin: the letters and accented letters of Western alphabets).
+_RANGES = {
+    "latin": "A-Za-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f", "greek": "\u0370-\u03ff",
+    "cyrillic": "\u0400-\u052f", "armenian": "\u0530-\u058f", "hebrew": "\u0590-\u05ff",
+    "arabic": "\u0600-\u06ff", "devanagari": "\u0900-\u097f", "bengali": "\u0980-\u09ff",
+    "gurmukhi": "\u0a00-\u0a7f", "gujarati": "\u0a80-\u0aff", "oriya": "\u0b00-\u0b7f",
+    "tamil": "\u0b80-\u0bff", "telugu": "\u0c00-\u0c7f", "kannada": "\u0c80-\u0cff",
+    "malayalam": "\u0d00-\u0d7f", "sinhala": "\u0d80-\u0dff", "thai": "\u0e00-\u0e7f", "lao": "\u0e80-\u0eff",
+    "georgian": "\u10a0-\u10ff", "ethiopic": "\u1200-\u137f", "khmer": "\u1780-\u17ff",
+    "japanese": "\u3040-\u30ff", "han": "\u4e00-\u9fff", "hangul": "\uac00-\ud7af",
+}
+_LETTERS = {name: re.compile(f"[{chars}]") for name, chars in _RANGES.items()}
+_ANY_LETTER = re.compile(r"[^\W\d_]")
 
 
-def script_of(text: str) -> str | None:
-    """The script most of the letters of ``text`` are written in, or None when it has no letters."""
-    counts: dict[str, int] = {}
-    for ch in text:
-        if not ch.isalpha():
-            continue
-        code = ord(ch)
-        name = next((n for low, high, n in _RANGES if low <= code <= high), "other")
-        counts[name] = counts.get(name, 0) + 1
-    return max(counts, key=counts.__getitem__) if counts else None
+def script_of(text: str, scripts: Iterable[str] | None = None) -> str | None:
+    """The script most of the letters of ``text`` are written in, among ``scripts`` (default: all known);
+    "other" when its letters are in none of them, None when it has no letters. A few regex passes: an
+    article's language costs little beside its tagging."""
+    if text.isascii():
+        return "latin" if _ANY_LETTER.search(text) else None
+    names = list(scripts or _RANGES)
+    present = [name for name in names if name != "latin" and _LETTERS[name].search(text)]
+    if not present and "latin" in names and _LETTERS["latin"].search(text):
+        return "latin"  # most non-ASCII text is Latin with curly quotes and dashes: no counting needed
+    counts = {name: len(_LETTERS[name].findall(text)) for name in (*present, "latin") if name in names}
+    best = max(counts, key=counts.__getitem__, default=None)
+    if best is not None and counts[best]:
+        return best
+    return "other" if _ANY_LETTER.search(text) else None
 
-ARTICLE_CHARACTERS = 3000  # an article's language is judged on its title and first characters: enough, and fast
 
 _lock = threading.Lock()
 _model: LanguageIdentifier | None = None
@@ -86,10 +94,11 @@ class Detector:
 
     def __init__(self, languages: Iterable[str] = DEFAULT_LANGUAGES) -> None:
         self.languages = tuple(sorted(set(languages))) or DEFAULT_LANGUAGES
+        self.scripts = sorted({_SCRIPT_OF.get(code, "latin") for code in self.languages})
 
     def detect(self, text: str) -> str | None:
         """The language of ``text``, or None when it has no letters."""
-        script = script_of(text)
+        script = script_of(text, self.scripts)
         if script is None:
             return None
         candidates = tuple(code for code in self.languages if _SCRIPT_OF.get(code, "latin") == script)

@@ -163,15 +163,17 @@ class Term:
         """The language of the term's script: en, ru or hi (by its first word)."""
         return stem.script_language(self.words[0])
 
-    def first_screens(self) -> list[tuple[str, bool]]:
-        """Where a match of this term can start, for a regex screen over folded text: (a pattern, whether it
-        may continue as a longer word). An inflected word is screened by its shortest key: every form that
-        matches begins so."""
-        if self.prefix[0]:
-            return [(stem.screen(self.words[0]), True)]
-        if self.stems[0]:
-            return [(stem.screen(min(self.stems[0], key=len)), True)]
-        return [(stem.screen(self.words[0]), False)]
+    def screens(self) -> list[tuple[str, bool]]:
+        """What a text must hold where this term matches, for a regex screen over folded text: (a pattern,
+        whether it may continue as a longer word), for the term's longest word: "по телефону" is screened by
+        телефону, not by по, which every Russian sentence has. An inflected word is screened by its shortest
+        key: every form that matches begins so."""
+        i = max((i for i, w in enumerate(self.words) if w != GAP), key=lambda i: len(self.words[i]))
+        if self.prefix[i]:
+            return [(stem.screen(self.words[i]), True)]
+        if self.stems[i]:
+            return [(stem.screen(min(self.stems[i], key=len)), True)]
+        return [(stem.screen(self.words[i]), False)]
 
     @classmethod
     def compile(cls, group: str, label: str) -> Term | None:

@@ -176,6 +176,20 @@ class TopicResult:
         }
 
 
+def _any_term(screens: list[tuple[str, bool]]) -> re.Pattern[str] | None:
+    """One regex for the screens of many terms: (pattern, whether it may continue as a longer word)."""
+    whole = sorted({text for text, longer in screens if not longer})
+    starts = sorted({text for text, longer in screens if longer})
+    alternatives = ([r"(?:" + "|".join(whole) + r")(?![\w" + WORD_MARKS + "])"] if whole else []) \
+        + ([r"(?:" + "|".join(starts) + ")"] if starts else [])
+    return re.compile(r"(?<!\w)(?:" + "|".join(alternatives) + ")") if alternatives else None
+
+
+# Letters of the scripts that have their own terms (Cyrillic, Devanagari): text without any is screened by the
+# Latin terms alone.
+_NON_LATIN = re.compile("[\u0400-\u052f\u0900-\u097f]")
+
+
 class CompiledTopic:
     def __init__(self, config: Config, topic: TopicSettings, background: list[str] | None = None) -> None:
         self.settings = topic
@@ -192,23 +206,24 @@ class CompiledTopic:
         self.references = ReferenceIndex.build(config.reference_paths(topic),
                                                (background or [])[-topic.similarity_background:]
                                                if topic.similarity_background else [])
-        # Per group, a pattern that finds every place one of its terms could start (its first word at a word
+        # Per group, a pattern that finds every place one of its terms could be (its longest word at a word
         # start; more than the tokens match, never less): a document where the rule cannot hold is known at
         # the cost of a few searches, before any sentence is split or tokenised.
-        firsts: dict[str, set[str]] = {}
+        longest: dict[str, set[str]] = {}
         for term in terms:
-            firsts.setdefault(term.group, set()).update(text for text, _ in term.first_screens())
+            longest.setdefault(term.group, set()).update(text for text, _ in term.screens())
         self.screens = {group: re.compile(r"(?<!\w)(?:" + "|".join(sorted(words)) + ")")
-                        for group, words in firsts.items()}
+                        for group, words in longest.items()}
         # Any term at all, a whole word (or the start of one, for "meet*" and inflected Russian and Hindi
         # words): a sentence where this finds nothing has no hits, and is not tokenised.
-        screens = [screen for t in terms for screen in t.first_screens()]
-        whole = sorted({text for text, longer in screens if not longer})
-        starts = sorted({text for text, longer in screens if longer})
-        alternatives = ([r"(?:" + "|".join(whole) + r")(?![\w" + WORD_MARKS + "])"] if whole else []) \
-            + ([r"(?:" + "|".join(starts) + ")"] if starts else [])
-        self.any_term = re.compile(r"(?<!\w)(?:" + "|".join(alternatives) + ")") if alternatives else None
+        self.any_term = _any_term([screen for t in terms for screen in t.screens()])
+        # The same, for text in Latin script only (most articles): a third of the alternatives, twice as fast.
+        self.any_latin_term = _any_term([screen for t in terms if t.language == "en" for screen in t.screens()])
         self.languages = sorted({t.language for t in terms} | {"en"})
+
+    def _screen(self, folded: str) -> re.Pattern[str] | None:
+        """The any-term screen for a folded text: the Latin terms' alone when it has no Cyrillic or Devanagari."""
+        return self.any_term if _NON_LATIN.search(folded) else self.any_latin_term
 
     def may_match(self, title: str, text: str) -> bool:
         """False when no part of the document can satisfy the rule (so its rule part is 0)."""
@@ -227,12 +242,13 @@ class CompiledTopic:
         skip_first = bool(title.strip()) and first_line == title.strip()
         first = True  # the text's first sentence is yet to come
         offset = 0
+        any_term = self._screen(folded_text) if folded_text is not None else None
         for line in text.split("\n"):
             start, offset = offset, offset + len(line) + 1
             if not line.strip():
                 continue
-            if folded_text is not None and (self.any_term is None
-                                            or not self.any_term.search(folded_text, start, start + len(line))):
+            if folded_text is not None and (any_term is None
+                                            or not any_term.search(folded_text, start, start + len(line))):
                 first = False
                 continue
             for span in sentences(line):
@@ -255,9 +271,11 @@ class CompiledTopic:
         groups_in_doc: dict[str, set[str]] = {}
         evidence: list[dict[str, Any]] = []
         folded = {TITLE_FIELD: fold(title), TEXT_FIELD: fold(text)}  # one character per character: sliceable
+        screens = {name: self._screen(value) for name, value in folded.items()}
         for field_name, span in self.units(title, text, folded[TEXT_FIELD]):
             folded_span = folded[field_name][span.start:span.end]
-            if self.any_term is None or not self.any_term.search(folded_span):
+            any_term = screens[field_name]
+            if any_term is None or not any_term.search(folded_span):
                 continue
             toks = tokens(span.text, folded_span)
             hits = self.index.find(toks)
