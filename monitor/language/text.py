@@ -1,7 +1,8 @@
 """Text normalisation, tokens with offsets, sentence splitting and keyword terms.
 
 Normalisation folds what should not matter when matching a watch keyword:
-- case and diacritics ("Lavróv" = "lavrov");
+- case and diacritics ("Lavróv" = "lavrov"), but not Russian й; ё is е, and in Devanagari ँ is ं and a
+  nukta does not count (फ़ोन = फोन);
 - hyphens, dashes and slashes: they separate words, so "India–Russia", "India-Russia" and
   "India Russia" are the same two tokens, and "Indo-Russian" is "indo russian";
 - possessives: "Modi's" and "Modi’s" are "modi";
@@ -73,6 +74,8 @@ class _FoldTable(dict[int, str]):
         ch = chr(code)
         if ch.isascii() or ch in "йЙ":  # й is a letter of its own in Russian, not an и with a mark
             folded = ch.lower()
+        elif ch == "\u0901":  # Devanagari's candrabindu and anusvara are written for each other: पहुँचे, पहुंचे
+            folded = "\u0902"
         else:
             base = "".join(c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c)).lower()
             folded = base if len(base) == 1 else (ch.lower()[:1] or ch)

@@ -39,8 +39,13 @@ def test_a_nukta_does_not_make_another_word() -> None:
     assert norms("\u095eोन") == ["फोन"]  # the precomposed letter
 
 
+def test_candrabindu_and_anusvara_are_the_same_word() -> None:
+    assert norms("पहुँचे") == norms("पहुंचे")
+
+
 def test_cyrillic_words_fold_case() -> None:
     assert norms("ПУТИН и Моди") == ["путин", "и", "моди"]
+    assert norms("главой Ёлкин") == ["главой", "елкин"]  # й stays a letter; ё is е
 
 
 # --- sentences -------------------------------------------------------------------------------------------
