@@ -65,6 +65,12 @@ def test_hindi_question_marks_split_before_devanagari() -> None:
     assert split("क्या वे मिलेंगे? शायद अगले महीने।") == ["क्या वे मिलेंगे?", "शायद अगले महीने।"]
 
 
+def test_hindi_initials_and_titles_do_not_end_a_sentence() -> None:
+    assert split("विदेश मंत्री एस. जयशंकर कल मॉस्को जाएंगे. वहां बैठक होगी।") == [
+        "विदेश मंत्री एस. जयशंकर कल मॉस्को जाएंगे.", "वहां बैठक होगी।"]
+    assert split("डॉ. एस. जयशंकर ने कहा।") == ["डॉ. एस. जयशंकर ने कहा।"]
+
+
 def test_russian_sentences_split_before_a_capital() -> None:
     assert split("Переговоры закончились. Стороны подписали документы! Что дальше? Встреча в мае.") == [
         "Переговоры закончились.", "Стороны подписали документы!", "Что дальше?", "Встреча в мае.",
