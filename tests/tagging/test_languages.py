@@ -130,9 +130,13 @@ def test_the_pipeline_records_the_detected_language(httpserver: HTTPServer, writ
     assert cli(capsys, "--config", str(config), "poll")[0] == 0
     log = EventLog.open(load_config(config).storage.url, migrate=True)
     try:
-        (extracted,) = [e.data for e in log.read(types=["ArticleExtracted"])]
+        (event,) = log.read(types=["ArticleExtracted"])
         (tagged,) = [e.data for e in log.read(types=["MentionTagged"])]
     finally:
         log.close()
-    assert extracted["language"] == "ru"  # the page declares none: detected
+    assert event.data["language"] == "ru"  # the page declares none: detected
     assert tagged["language"] == "ru" and tagged["decision"] == "mention"
+    assert {e["language"] for e in tagged["evidence"]} == {"ru"}
+    code, out, _ = cli(capsys, "--config", str(config), "explain", event.stream.removeprefix("article:"))
+    assert code == 0
+    assert "· language ru" in out and "[title 0-" in out  # the evidence's label is printed, not eaten as markup
