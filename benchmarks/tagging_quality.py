@@ -1,5 +1,8 @@
 """Tagging quality on labelled news items: precision, recall and F1 for `summit` against everything else,
-and the false-positive rate on `near_miss`, overall and for each `text_kind`.
+and the false-positive rate on `near_miss`, overall, for each language and for each `text_kind`.
+
+The language of an item is its `language` field where the data has one (dev2.jsonl), else the language
+`tag` detected; where the data has one, how often detection agrees with it is printed too.
 
 It runs the real command, `news-monitor tag`, over the JSON lines, exactly as a user would:
 
@@ -23,7 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 TOPIC = "india-russia-summit"
 
 
-def tag(data: Path, config: Path) -> tuple[dict[str, dict], float]:
+def tag(data: Path, config: Path) -> tuple[dict[str, dict], dict[str, str | None], float]:
     started = time.perf_counter()
     result = subprocess.run(
         [sys.executable, "-m", "monitor", "--config", str(config), "tag", "--input", str(data)],
@@ -32,7 +35,8 @@ def tag(data: Path, config: Path) -> tuple[dict[str, dict], float]:
     elapsed = time.perf_counter() - started
     if result.returncode != 0:
         sys.exit(f"news-monitor tag failed: {result.stderr.strip()}")
-    return {row["id"]: row["topics"][TOPIC] for row in map(json.loads, result.stdout.splitlines())}, elapsed
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    return {row["id"]: row["topics"][TOPIC] for row in rows}, {row["id"]: row.get("language") for row in rows}, elapsed
 
 
 def scores(rows: list[tuple[str, bool]]) -> dict[str, float | int]:
@@ -63,27 +67,35 @@ def main() -> None:
     items = [json.loads(line) for line in args.data.read_text(encoding="utf-8").splitlines() if line.strip()]
     if not all("label" in item for item in items):
         sys.exit(f"{args.data} has no labels: use the labelled dev set")
-    predictions, elapsed = tag(args.data, args.config)
+    predictions, detected, elapsed = tag(args.data, args.config)
 
-    groups: dict[str, list[tuple[str, bool]]] = defaultdict(list)
+    kinds: dict[str, list[tuple[str, bool]]] = defaultdict(list)
+    languages: dict[str, list[tuple[str, bool]]] = defaultdict(list)
     for item in items:
         predicted = bool(predictions[item["id"]]["mention"])
-        groups["ALL"].append((item["label"], predicted))
-        groups[item["text_kind"]].append((item["label"], predicted))
+        kinds["ALL"].append((item["label"], predicted))
+        kinds[item["text_kind"]].append((item["label"], predicted))
+        languages[str(item.get("language") or detected[item["id"]])].append((item["label"], predicted))
 
     columns = ["n", "summit", "tp", "fp", "fn", "precision", "recall", "f1", "near_miss", "near_miss_fpr"]
-    width = max(len(k) for k in groups) + 2
+    width = max(len(k) for k in kinds) + 2
     print(f"news-monitor tag on {args.data.name}: {len(items)} items in {elapsed:.2f}s (process start included)")
-    print("text_kind".ljust(width) + "".join(c.rjust(14) for c in columns))
-    for kind in ["ALL", *sorted(k for k in groups if k != "ALL")]:
-        row = scores(groups[kind])
-        print(kind.ljust(width) + "".join(fmt(row[c]).rjust(14) for c in columns))
+    for heading, groups in (("text_kind", kinds), ("language", languages)):
+        print(heading.ljust(width) + "".join(c.rjust(14) for c in columns))
+        for kind in ["ALL", *sorted(k for k in groups if k != "ALL")] if "ALL" in groups else sorted(groups):
+            row = scores(groups[kind])
+            print(kind.ljust(width) + "".join(fmt(row[c]).rjust(14) for c in columns))
+    given = [item for item in items if item.get("language")]
+    if given:
+        agree = sum(1 for item in given if detected[item["id"]] == item["language"])
+        print(f"detected language = the data's: {agree} of {len(given)}")
     if args.errors:
         print("\nmisclassified:")
         for item in items:
             result = predictions[item["id"]]
             if bool(result["mention"]) != (item["label"] == "summit"):
-                print(f"  [{item['label']}] score={result['score']:.3f} {item['title'][:100]!r}")
+                print(f"  [{item['label']}] {detected[item['id']]} score={result['score']:.3f} "
+                      f"{(item['title'] or item['text'])[:100]!r}")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ pages themselves, measured in the same run. Target: tagging <= 10% of extraction
     python benchmarks/tagging_speed.py [--rounds 3] [--config config/monitor.toml]
 
 Pages: ../shared/data/extraction/scrapinghub-benchmark (181 real news pages). Full-text items: the
-full-text kinds of ../shared/data/articles/dev.jsonl, and the two seed articles (which match, so every
+full-text kinds of ../shared/data/articles/dev.jsonl, the Russian and Hindi items of dev2.jsonl (stemmed
+terms, danda splits), and the two seed articles (which match, so every
 step of tagging runs on them: sentences, dates, similarity per sentence).
 
 Tagging is timed in full (``skip_hopeless=False``: every sentence is tokenised and matched, and the
@@ -77,6 +78,10 @@ def main() -> None:
     items = [json.loads(line) for line in (SHARED / "data" / "articles" / "dev.jsonl").read_text().splitlines()
              if line.strip()]
     full = [(i["title"], i["text"]) for i in items if i["text_kind"].startswith("full_text")]
+    dev2 = SHARED / "data" / "articles" / "dev2.jsonl"
+    other = [json.loads(line) for line in dev2.read_text().splitlines() if line.strip()] \
+        if dev2.exists() else []
+    russian_hindi = [(i["title"], i["text"]) for i in other if i.get("language") in ("ru", "hi")]
     seeds = [(path.stem, path.read_text(encoding="utf-8")) for path in sorted((SHARED / "seeds").glob("*.txt"))]
     full_seconds = best_of(args.rounds, lambda: [tagger.tag(t, x, dt.date(2025, 9, 1)) for t, x in full])
     seed_seconds = best_of(args.rounds, lambda: [tagger.tag(t, x, dt.date(2025, 9, 1)) for t, x in seeds * 20])
@@ -90,6 +95,10 @@ def main() -> None:
     report.add("with the pipeline's prefilter", f"{prefiltered_seconds:.3f} s "
                f"({prefiltered_seconds / extract_seconds:.1%} of extraction)")
     report.add(f"full-text dev items ({len(full)}), in full", f"{len(full) / full_seconds:,.0f} articles/s")
+    if russian_hindi:
+        rh_seconds = best_of(args.rounds, lambda: [tagger.tag(t, x, dt.date(2025, 9, 1)) for t, x in russian_hindi])
+        report.add(f"Russian and Hindi dev2 items ({len(russian_hindi)}), in full",
+                   f"{len(russian_hindi) / rh_seconds:,.0f} articles/s")
     report.add(f"seed articles ({len(seeds)} x 20, both mentions)", f"{len(seeds) * 20 / seed_seconds:,.0f} articles/s")
     median = statistics.median(map(len, texts))
     report.notes.append(f"per page: extraction {extract_seconds / len(pages) * 1000:.1f} ms, tagging "

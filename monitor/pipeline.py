@@ -365,13 +365,16 @@ class Monitor:
         if extraction is None:
             return batch
         title = entry.title or extraction.title
+        # The page's declared language when trafilatura found one, else detected from the text.
+        language = extraction.language or self.tagger.language(title, extraction.text) or ""
         batch.append(ev.article_extracted(article, occurred, {
             "url": entry.url, "title": title, "text": extraction.text, "text_hash": extraction.text_hash,
             "text_source": extraction.text_source, "word_count": extraction.word_count,
-            "language": extraction.language, "author": extraction.author, "page_date": extraction.published,
+            "language": language or None, "author": extraction.author, "page_date": extraction.published,
             "published_at": published,
         }))
-        for topic, result in self.tagger.tag(title, extraction.text, entry.published_at, skip_hopeless=True).items():
+        for topic, result in self.tagger.tag(title, extraction.text, entry.published_at, skip_hopeless=True,
+                                              language=language.split("-")[0].lower() or None).items():
             if result.decision == "none":
                 continue
             payload: dict[str, Any] = {**result.as_dict(), "title": title, "url": entry.url, "feed": feed.name,

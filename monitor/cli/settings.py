@@ -108,4 +108,37 @@ def config_check(
             print(line, file=sys.stderr)
         raise typer.Exit(1) from None
     overrides = [name for name, _ in env_overrides(config.model_dump(by_alias=True)).values()]
-    sys.stdout.write(resolved_text(config, format, overrides=overrides))
+    text = resolved_text(config, format, overrides=overrides)
+    languages = _term_languages(config)
+    if format == "json":
+        document = json.loads(text)
+        document["term_languages"] = languages
+        text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    else:
+        text += _term_languages_comment(languages)
+    sys.stdout.write(text)
+
+
+def _term_languages(config: Any) -> dict[str, dict[str, dict[str, list[str]]]]:
+    """Per topic and keyword group, the terms of each language (by script: Latin en, Cyrillic ru, Devanagari hi)."""
+    from monitor.tagging.rules import term_languages
+
+    return {topic.id: term_languages(topic) for topic in config.topics}
+
+
+def _term_languages_comment(languages: dict[str, dict[str, dict[str, list[str]]]]) -> str:
+    """The terms per language as TOML comments, so that the printed config stays a config:
+
+    # terms by language, topic india-russia-summit: en 180, ru 120, hi 110
+    #   india_leader: en 20, ru 15, hi 13
+    """
+    lines: list[str] = []
+    for topic, groups in languages.items():
+        totals: dict[str, int] = {}
+        for by_language in groups.values():
+            for code, terms in by_language.items():
+                totals[code] = totals.get(code, 0) + len(terms)
+        lines.append(f"# terms by language, topic {topic}: " + ", ".join(f"{c} {n}" for c, n in totals.items()))
+        for group, by_language in groups.items():
+            lines.append(f"#   {group}: " + ", ".join(f"{c} {len(t)}" for c, t in by_language.items()))
+    return "\n" + "\n".join(lines) + "\n" if lines else ""

@@ -46,8 +46,11 @@ def tag(
     tagger = Tagger(options(ctx).config(),
                     background=[f"{item.get('title') or ''}\n{item.get('text') or ''}" for _, item in items])
     for number, item in items:
-        results = tagger.tag(item.get("title") or "", item.get("text") or "", _item_date(item, number))
-        out = {"id": item.get("id"), "topics": {tid: r.as_dict() for tid, r in results.items()}}
+        title, text = item.get("title") or "", item.get("text") or ""
+        language = tagger.language(title, text)  # detected, whatever the input says: as for a feed's entry
+        results = tagger.tag(title, text, _item_date(item, number), language=language)
+        out = {"id": item.get("id"), "language": language,
+               "topics": {tid: r.as_dict() for tid, r in results.items()}}
         sys.stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
 
 
@@ -177,7 +180,8 @@ def _print_explanation(article: dict[str, Any], stored: dict[str, dict[str, Any]
     console.print(f"{escape(article['url'])}")
     console.print(f"text: {article['word_count'] or 0} words from {article['text_source'] or 'nowhere'}"
                   + (f" (extraction: {escape(str(article['extraction_reason']))})"
-                     if article["extraction_reason"] else ""))
+                     if article["extraction_reason"] else "")
+                  + (f" · language {escape(str(article['language']))}" if article.get("language") else ""))
     topics = sorted(set(stored) | set(current or {}))
     if not topics:
         console.print("\nNo topic tagged this article (nothing recorded; --current re-runs today's rules).")
@@ -198,7 +202,8 @@ def _print_reasoning(console: Console, heading: str, data: dict[str, Any]) -> No
         console.print(f"  retracted: the rules of version {escape(str(data.get('topic_version')))} no longer "
                       f"give it (was {escape(str(data.get('previous_decision')))})")
         return
-    console.print(f"  rule: {escape(str(data.get('rule', '')))} → rule part {data.get('rule_score', 0):.2f}")
+    console.print(f"  rule: {escape(str(data.get('rule', '')))} → rule part {data.get('rule_score', 0):.2f}"
+                  + (f" · language {escape(str(data['language']))}" if data.get("language") else ""))
     for group, labels in (data.get("groups") or {}).items():
         console.print(f"  group {escape(group)}: {escape(', '.join(labels))}")
     similarity = data.get("similarity") or {}
@@ -206,7 +211,9 @@ def _print_reasoning(console: Console, heading: str, data: dict[str, Any]) -> No
         console.print(f"  similarity to {escape(name)}: {value:.3f}")
     for item in data.get("evidence") or []:
         mark = " (history: does not count)" if item.get("history") else ""
-        console.print(f"  [{escape(item['field'])} {item['start']}-{item['end']}]{escape(mark)} "
+        language = f" {item['language']}" if item.get("language") else ""
+        where = f"[{item['field']} {item['start']}-{item['end']}{language}]"  # escaped: not a markup tag
+        console.print(f"  {escape(where)}{escape(mark)} "
                       f"{escape(item['text'])}")
         console.print(f"      terms: {escape(', '.join(item['terms']))}")
         for ref in item.get("dates") or []:
