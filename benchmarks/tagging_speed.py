@@ -22,12 +22,11 @@ import gzip
 import json
 import statistics
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import trafilatura
-from report import Report  # benchmarks/report.py: run as a script, this folder is on the path
+from report import Report, best_of  # benchmarks/report.py: run as a script, this folder is on the path
 
 from monitor.config import load_config
 from monitor.tagging.rules import Tagger
@@ -35,16 +34,6 @@ from monitor.tagging.rules import Tagger
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 TARGET = 0.10  # tagging time / extraction time
-
-
-def best_of(rounds: int, run: Callable[[], None]) -> float:
-    """The fastest of ``rounds`` timed runs (the least disturbed by a noisy machine)."""
-    times = []
-    for _ in range(rounds):
-        started = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - started)
-    return min(times)
 
 
 def main() -> None:

@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 # by then is broken (an import that fails, a cap too small to start in), not slow.
 STARTUP_TIMEOUT = 60.0
 
-Extract = Callable[[bytes, str, str], "Extraction | PageFailure"]
+Extract = Callable[[bytes, str, str, bool], "Extraction | PageFailure"]  # page, URL, type, metadata wanted
 
 __all__ = ["MIN_PAGE_LETTERS", "Extraction", "ExtractorPool", "PageFailure", "extract_entry", "extract_page",
            "from_feed"]
@@ -93,7 +93,8 @@ class ExtractorPool:
         self._workers: set[_Worker] = set()
         self._closed = False
 
-    def extract(self, html_bytes: bytes, url: str, content_type: str) -> Extraction | PageFailure:
+    def extract(self, html_bytes: bytes, url: str, content_type: str, metadata: bool = True
+                ) -> Extraction | PageFailure:
         """``extract_page`` in a worker, or ``timeout`` / ``too_large`` / ``extractor_error`` when it fails."""
         if content_type and not any(kind in content_type for kind in ("html", "xml", "text/plain")):
             return extract_page(html_bytes, url, content_type)  # not_html, without a round trip
@@ -106,7 +107,7 @@ class ExtractorPool:
                       "for the interpreter and trafilatura?", worker.process.exitcode, self.max_memory // 1024**2)
             return PageFailure("extractor_error", f"an extraction worker did not start; {url} was not extracted")
         try:
-            worker.conn.send((html_bytes, url, content_type))
+            worker.conn.send((html_bytes, url, content_type, metadata))
         except OSError:
             pass  # it stopped reading (a page it had no room for): its answer, or its exit code, says why
         try:
@@ -220,7 +221,9 @@ def _choose(entry: FeedEntry, fetch: Callable[[str], FetchResult] | None, extrac
         except FetchError as error:
             page_result: Extraction | PageFailure = PageFailure(error.reason, error.message, stage="fetch")
         else:
-            page_result = extract(page.content, page.url, page.content_type)
+            # The page's own title and date are looked for only when the feed lacks one of them.
+            page_result = extract(page.content, page.url, page.content_type,
+                                  not (entry.title.strip() and entry.published_at))
         if isinstance(page_result, Extraction):
             return page_result, None
         failure = page_result

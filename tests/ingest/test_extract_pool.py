@@ -8,6 +8,7 @@ the pool. Deadlines in these tests are generous: they only tell "bounded" from "
 
 from __future__ import annotations
 
+import datetime as dt
 import multiprocessing
 import os
 import time
@@ -159,3 +160,29 @@ def test_a_cap_too_small_to_start_in_fails_the_page_and_says_why(caplog: pytest.
         result = tiny.extract(article_page("x", [PARAGRAPH]).encode(), "http://127.0.0.1/x.html", "text/html")
     assert isinstance(result, PageFailure) and result.reason == "extractor_error" and "did not start" in result.message
     assert "max_memory (40 MiB)" in caplog.text and not workers_alive()
+
+
+def test_the_pages_metadata_is_read_only_when_the_feed_lacks_a_title_or_date() -> None:
+    """The feed's title and date are what the daemon keeps: the page's are looked for only without them."""
+    from monitor.ingest.extract import extract_entry
+    from monitor.ingest.fetch import FetchResult
+    from monitor.ingest.parse import FeedEntry
+
+    html = article_page("Summit talks", [PARAGRAPH]).encode()
+    assert extract_page(html, "http://127.0.0.1/a.html", "text/html", False).title == ""
+    assert extract_page(html, "http://127.0.0.1/a.html", "text/html").title.startswith("Summit talks")
+    asked: list[bool] = []
+
+    def extract(content: bytes, url: str, content_type: str, metadata: bool) -> Extraction | PageFailure:
+        asked.append(metadata)
+        return extract_page(content, url, content_type, metadata)
+
+    def fetch(url: str) -> FetchResult:
+        return FetchResult(url, 200, {"content-type": "text/html"}, html, 0.0)
+
+    dated = dt.datetime(2025, 12, 5, tzinfo=dt.UTC)
+    for title, published in (("Summit talks", dated), ("", dated), ("Summit talks", None)):
+        entry = FeedEntry("id", "http://127.0.0.1/a.html", "http://127.0.0.1/a.html", title, published, "", "")
+        extraction, failure = extract_entry(entry, fetch, extract)
+        assert failure is None and extraction is not None and extraction.text_source == "page"
+    assert asked == [False, True, True]
