@@ -10,6 +10,7 @@ worker is ready sooner.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import logging
 import os
@@ -122,6 +123,7 @@ def serve(conn: Connection, max_memory: int) -> None:
     threading.Thread(target=_exit_with, args=(os.getppid(),), daemon=True).start()
     for page in _WARM_UP:  # what trafilatura loads on first use (seconds) must not count against a page's deadline
         extract_page(page, "http://localhost/warm-up", "text/html")
+    gc.freeze()  # what the imports and the warm-up made lives as long as the worker: no collection walks it
     conn.send("ready")
     too_large = f"the {max_memory / 1024**2:.0f} MiB a worker may use"
     while True:
