@@ -185,6 +185,14 @@ def _any_term(screens: list[tuple[str, bool]]) -> re.Pattern[str] | None:
     return re.compile(r"(?<!\w)(?:" + "|".join(alternatives) + ")") if alternatives else None
 
 
+def _group_screens(terms: list[Term]) -> dict[str, re.Pattern[str]]:
+    """Per group, one regex for the longest word of each of its terms, at a word start."""
+    longest: dict[str, set[str]] = {}
+    for term in terms:
+        longest.setdefault(term.group, set()).update(text for text, _ in term.screens())
+    return {group: re.compile(r"(?<!\w)(?:" + "|".join(sorted(words)) + ")") for group, words in longest.items()}
+
+
 # Letters of the scripts that have their own terms (Cyrillic, Devanagari): text without any is screened by the
 # Latin terms alone.
 _NON_LATIN = re.compile("[\u0400-\u052f\u0900-\u097f]")
@@ -209,11 +217,9 @@ class CompiledTopic:
         # Per group, a pattern that finds every place one of its terms could be (its longest word at a word
         # start; more than the tokens match, never less): a document where the rule cannot hold is known at
         # the cost of a few searches, before any sentence is split or tokenised.
-        longest: dict[str, set[str]] = {}
-        for term in terms:
-            longest.setdefault(term.group, set()).update(text for text, _ in term.screens())
-        self.screens = {group: re.compile(r"(?<!\w)(?:" + "|".join(sorted(words)) + ")")
-                        for group, words in longest.items()}
+        self.screens = _group_screens(terms)
+        # The same for text in Latin script only: the Latin terms' alone (a group without any is not there).
+        self.latin_screens = _group_screens([t for t in terms if t.language == "en"])
         # Any term at all, a whole word (or the start of one, for "meet*" and inflected Russian and Hindi
         # words): a sentence where this finds nothing has no hits, and is not tokenised.
         self.any_term = _any_term([screen for t in terms for screen in t.screens()])
@@ -228,7 +234,8 @@ class CompiledTopic:
     def may_match(self, title: str, text: str) -> bool:
         """False when no part of the document can satisfy the rule (so its rule part is 0)."""
         folded = fold(f"{title}\n{text}")
-        return could_hold(self.rule, {group for group, screen in self.screens.items() if screen.search(folded)})
+        screens = self.screens if _NON_LATIN.search(folded) else self.latin_screens
+        return could_hold(self.rule, {group for group, screen in screens.items() if screen.search(folded)})
 
     def units(self, title: str, text: str, folded_text: str | None = None) -> list[tuple[str, Span]]:
         """The title and the sentences of the text, with offsets. With ``folded_text`` (``fold(text)``), lines
