@@ -37,6 +37,7 @@ from monitor.config import Config, RuleNode, TopicSettings
 from monitor.language.detect import Detector
 from monitor.language.text import WORD_MARKS, Span, Term, TermHit, TermIndex, fold, sentences, tokens, without_excluded
 from monitor.tagging.dates import find_dates
+from monitor.tagging.participants import Finder
 
 SIMILARITY_SATURATION = 0.3
 TITLE_FIELD, TEXT_FIELD = "title", "text"
@@ -209,6 +210,7 @@ class CompiledTopic:
         terms = [t for group, labels in topic.keywords.items() for label in labels
                  if (t := Term.compile(group, label)) is not None]
         self.index = TermIndex(terms)
+        self.participants = Finder(topic)
         self.exclusions = TermIndex([t for label in topic.exclusions
                                      if (t := Term.compile("exclusion", label)) is not None])
         self.references = ReferenceIndex.build(config.reference_paths(topic),
@@ -288,20 +290,25 @@ class CompiledTopic:
             hits = self.index.find(toks)
             if hits and not self.exclusions.empty:
                 hits = without_excluded(hits, self.exclusions.find(toks))
+            found = self.participants.read(toks, hits, span.text)
+            hits = found.hits
             for hit in hits:
                 groups_in_doc.setdefault(hit.term.group, set()).add(hit.term.label)
-            matched = self._matching_hits(hits)
+            for group in found.groups:
+                groups_in_doc.setdefault(group, set())
+            matched = self._matching_hits(hits, found.groups)
             context = False
             if matched is None:
                 if self.context_rule is None or not hits or field_name != TEXT_FIELD \
-                        or not evaluate(self.context_rule, {h.term.group for h in hits}):
+                        or not evaluate(self.context_rule, {h.term.group for h in hits} | found.groups):
                     continue
                 matched, context = hits, True
             dates = find_dates(span.text, published)
             evidence.append({
                 "field": field_name, "text": span.text, "start": span.start, "end": span.end,
                 "terms": sorted({h.term.label for h in matched}),
-                "groups": sorted({h.term.group for h in matched}),
+                "groups": sorted({h.term.group for h in matched} | found.groups),
+                "participants": found.found,
                 "dates": [d.as_dict() for d in dates],
                 "history": self._looks_back(dates, published),
                 "context": context,
@@ -359,16 +366,17 @@ class CompiledTopic:
             return weights.scattered
         return 0.0
 
-    def _matching_hits(self, hits: list[TermHit]) -> list[TermHit] | None:
-        """The hits that satisfy the rule in this unit, or None when it does not hold."""
+    def _matching_hits(self, hits: list[TermHit], computed: set[str] = frozenset()) -> list[TermHit] | None:
+        """The hits that satisfy the rule in this unit, or None when it does not hold. ``computed``: the
+        groups found for the whole unit besides its terms (third_country)."""
         if not hits:
             return None
         proximity = self.settings.proximity
         if proximity == "sentence":
-            return hits if evaluate(self.rule, {h.term.group for h in hits}) else None
+            return hits if evaluate(self.rule, {h.term.group for h in hits} | computed) else None
         for anchor in hits:
             window = [h for h in hits if anchor.first_token <= h.first_token < anchor.first_token + proximity]
-            if evaluate(self.rule, {h.term.group for h in window}):
+            if evaluate(self.rule, {h.term.group for h in window} | computed):
                 return window
         return None
 
