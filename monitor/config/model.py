@@ -213,6 +213,9 @@ class TopicSettings(_Settings):
     # at history ("his last visit to Russia in 2018"): it is shown, marked history, but does not count.
     # 0 turns this off.
     history_days: int = Field(default=180, ge=0, le=100_000)
+    # Phrases that say a sentence recalls the past, whatever its dates ("It may be recalled that", "Напомним",
+    # "गौरतलब है कि"): it is shown, marked history, and does not count.
+    history_markers: list[str] = []
     reference_documents: list[str] = []
     threshold: float = Field(default=0.5, ge=0.0, le=1.0)
     possible_threshold: float = Field(default=0.3, ge=0.0, le=1.0)

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from monitor.config import TopicSettings
+from monitor.language import stem
 from monitor.language.gazetteer import gazetteer
 from monitor.language.text import Term, TermHit, Token, fold
 
@@ -73,7 +74,11 @@ class Finder:
                 if term is not None:
                     self.people[" ".join(term.words)] = (name, person.side, person.role)
 
-    def read(self, toks: list[Token], hits: list[TermHit], text: str) -> Participants:
+    def read(self, toks: list[Token], hits: list[TermHit], text: str, names: Names | None = None,
+             window: tuple[int, int] | None = None) -> Participants:
+        """The participants of one unit (a sentence, or the tokens ``window`` of it: a clause). ``names``: what
+        the article taught so far ("Indian Prime Minister Manmohan Singh" makes "Singh" an Indian leader in
+        the sentences after), added to here."""
         if not self.active:
             return Participants(hits)
         found: dict[tuple[str, str], dict[str, Any]] = {}
@@ -87,6 +92,15 @@ class Finder:
                 found.setdefault((THIRD, hit.term.label), {"name": hit.term.label, "side": THIRD, "role": "leader",
                                                            "text": text[hit.start:hit.end]})
                 groups.add(THIRD_COUNTRY)
+        if names:
+            first, last = window if window is not None else (0, len(toks) - 1)
+            for i in range(first, last + 1):
+                learned = names.get(_name_key(toks[i].norm))
+                if learned is not None and text[toks[i].start:toks[i].start + 1].isupper():
+                    name, side, role = learned
+                    found.setdefault((side, name), {"name": name, "side": side, "role": role,
+                                                    "text": text[toks[i].start:toks[i].end]})
+                    self._count(side, role, groups)
         # A person the topic lists as an official (a security adviser, a spokesman) brings no side to the table.
         masked: list[tuple[int, int]] = [
             (h.first_token, h.last_token) for h in hits if h.term.group in self.side_of_group
@@ -97,16 +111,21 @@ class Finder:
             return Participants(kept, groups, list(found.values()))
         countries = gazetteer().find(toks, text)
         named_sides = {p["side"] for p in found.values() if p["role"] != "official"}
+        known = {t for h in hits if h.term.group not in (LEADER_TITLE, OFFICIAL_TITLE)
+                 for t in range(h.first_token, h.last_token + 1)}
         for title, role in titles:
             for country, first, last in _countries_of(title, countries, toks, text):
                 code = country.term.group
                 side = self.side_of_country.get(code, THIRD)
-                if side == THIRD:
-                    groups.add(THIRD_COUNTRY)
-                elif role == "official":
+                if side != THIRD and role == "official":
                     masked.append((first, last))
-                elif side in self.leaders_of:
-                    groups.add(self.leaders_of[side])
+                self._count(side, role, groups)
+                person = _name_after(title, toks, text, known | {t for c in countries
+                                                                for t in range(c.first_token, c.last_token + 1)})
+                if person is not None and names is not None:
+                    for key in {_name_key(toks[person[0]].norm), _name_key(toks[person[1]].norm)}:
+                        if len(key) >= 3:
+                            names.setdefault(key, (text[toks[person[0]].start:toks[person[1]].end], side, role))
                 if side != THIRD and role == "leader" and side in named_sides:
                     continue  # "Russian President Vladimir Putin": the person is named already
                 phrase = text[toks[first].start:toks[last].end]
@@ -114,6 +133,36 @@ class Finder:
                                                         "text": phrase})
         kept = [h for h in hits if not (h.term.group in self.side_of_group and _inside(h, masked))]
         return Participants(kept, groups, list(found.values()))
+
+    def _count(self, side: str, role: str, groups: set[str]) -> None:
+        """What a participant makes of the unit's groups: a third country's anyone makes third_country, a
+        side's leader (by title) the side's leaders group."""
+        if side == THIRD:
+            groups.add(THIRD_COUNTRY)
+        elif role == "leader" and side in self.leaders_of:
+            groups.add(self.leaders_of[side])
+
+
+# What an article teaches of names: a name's key (its first or last word, stemmed) -> (name, side, role).
+Names = dict[str, tuple[str, str, str]]
+
+
+def _name_key(norm: str) -> str:
+    return stem.stem(norm) or norm
+
+
+def _name_after(title: TermHit, toks: list[Token], text: str, taken: set[int]) -> tuple[int, int] | None:
+    """The tokens of the capitalised name right after a title ("President Dmitry Medvedev"), up to three
+    words, or None (a known term or a lower-case word comes first)."""
+    first = title.last_token + 1
+    last = None
+    for i in range(first, min(first + 3, len(toks))):
+        tok = toks[i]
+        if i in taken or not text[tok.start:tok.start + 1].isupper() or not tok.norm.isalpha() \
+                or _BREAK.search(text, toks[i - 1].end, tok.start):
+            break
+        last = i
+    return (first, last) if last is not None else None
 
 
 def _outermost(hits: list[TermHit]) -> list[TermHit]:
@@ -165,7 +214,7 @@ def _countries_of(title: TermHit, countries: list[TermHit], toks: list[Token],
     """The countries a title belongs to, with the phrase's first and last token: those inside it ("top
     Russian, Indian diplomats"), else the one just before it (and those listed with it: "India and Russia's
     foreign ministers"), else those just after it."""
-    inside = [c for c in countries if title.first_token < c.first_token and c.last_token < title.last_token]
+    inside = [c for c in countries if title.first_token <= c.first_token and c.last_token <= title.last_token]
     if inside:
         return [(c, title.first_token, title.last_token) for c in inside]
     before = [c for c in countries if c.last_token < title.first_token

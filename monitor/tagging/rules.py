@@ -35,11 +35,29 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from monitor.config import Config, RuleNode, TopicSettings
 from monitor.language.detect import Detector
-from monitor.language.text import WORD_MARKS, Span, Term, TermHit, TermIndex, fold, sentences, tokens, without_excluded
+from monitor.language.text import (
+    WORD_MARKS,
+    Span,
+    Term,
+    TermHit,
+    TermIndex,
+    Token,
+    fold,
+    sentences,
+    tokens,
+    without_excluded,
+)
 from monitor.tagging.dates import find_dates
-from monitor.tagging.participants import Finder
+from monitor.tagging.participants import THIRD_COUNTRY, Finder, Names, Participants
 
 SIMILARITY_SATURATION = 0.3
+_CLAUSE_BREAK = re.compile(r"[,;:]\s")
+# Words that open a clause telling the circumstances of another event, not the event the sentence reports.
+_SUBORDINATE = frozenset({
+    "before", "after", "following", "ahead", "since", "during", "unlike", "like", "despite", "while", "when",
+    "as", "until", "amid", "days", "weeks", "months", "перед", "после", "накануне", "до", "пока", "когда",
+    "хотя", "несмотря",
+})
 TITLE_FIELD, TEXT_FIELD = "title", "text"
 
 
@@ -211,6 +229,8 @@ class CompiledTopic:
                  if (t := Term.compile(group, label)) is not None]
         self.index = TermIndex(terms)
         self.participants = Finder(topic)
+        self.history_markers = TermIndex([t for label in topic.history_markers
+                                          if (t := Term.compile("history", label)) is not None])
         self.exclusions = TermIndex([t for label in topic.exclusions
                                      if (t := Term.compile("exclusion", label)) is not None])
         self.references = ReferenceIndex.build(config.reference_paths(topic),
@@ -279,6 +299,7 @@ class CompiledTopic:
                                score=0.0, rule=self.rule_text, rule_score=0.0, similarity={}, language=language)
         groups_in_doc: dict[str, set[str]] = {}
         evidence: list[dict[str, Any]] = []
+        names: Names = {}  # who the article's titles introduced: "Indian Prime Minister Manmohan Singh"
         folded = {TITLE_FIELD: fold(title), TEXT_FIELD: fold(text)}  # one character per character: sliceable
         screens = {name: self._screen(value) for name, value in folded.items()}
         for field_name, span in self.units(title, text, folded[TEXT_FIELD]):
@@ -290,13 +311,17 @@ class CompiledTopic:
             hits = self.index.find(toks)
             if hits and not self.exclusions.empty:
                 hits = without_excluded(hits, self.exclusions.find(toks))
-            found = self.participants.read(toks, hits, span.text)
+            raw_hits = hits
+            found = self.participants.read(toks, hits, span.text, names)
             hits = found.hits
             for hit in hits:
                 groups_in_doc.setdefault(hit.term.group, set()).add(hit.term.label)
             for group in found.groups:
                 groups_in_doc.setdefault(group, set())
             matched = self._matching_hits(hits, found.groups)
+            clause = None
+            if matched is None and THIRD_COUNTRY in found.groups:
+                clause, matched, found = self._clause_match(toks, raw_hits, span.text, names)
             context = False
             if matched is None:
                 if self.context_rule is None or not hits or field_name != TEXT_FIELD \
@@ -309,8 +334,9 @@ class CompiledTopic:
                 "terms": sorted({h.term.label for h in matched}),
                 "groups": sorted({h.term.group for h in matched} | found.groups),
                 "participants": found.found,
+                "clause": clause,
                 "dates": [d.as_dict() for d in dates],
-                "history": self._looks_back(dates, published),
+                "history": self._looks_back(dates, published) or bool(self.history_markers.find(toks)),
                 "context": context,
                 "language": detector.detect(span.text) if detector is not None else language,
                 "closest_reference": None,
@@ -365,6 +391,28 @@ class CompiledTopic:
         if any(not e["context"] for e in evidence) or evaluate(self.rule, groups_in_doc):
             return weights.scattered
         return 0.0
+
+    def _clause_match(self, toks: list[Token], hits: list[TermHit], text: str,
+                      names: Names) -> tuple[str | None, list[TermHit] | None, Participants]:
+        """A sentence that names a third party may still report the meeting in one of its clauses: "Following
+        his informal meeting with Chinese President Xi Jinping last month, Prime Minister Narendra Modi on
+        Monday met Russian President Vladimir Putin in Sochi". Each clause (between commas, semicolons and
+        colons, four words or more, not opened by "before", "after", "following" and the like) is read on its
+        own, participants included; the first where the rule holds counts, and is named in the evidence."""
+        cuts = [0, *(m.end() for m in _CLAUSE_BREAK.finditer(text)), len(text) + 1]
+        for start, end in zip(cuts, cuts[1:], strict=False):
+            window = [i for i, t in enumerate(toks) if start <= t.start < end]
+            if len(window) < 4:
+                continue
+            first, last = window[0], window[-1]
+            if toks[first].norm in _SUBORDINATE:
+                continue  # "Before the Modi-Putin meeting, Zelensky spoke with Modi": a circumstance
+            inside = [h for h in hits if first <= h.first_token and h.last_token <= last]
+            found = self.participants.read(toks, inside, text, names, (first, last))
+            matched = self._matching_hits(found.hits, found.groups)
+            if matched is not None:
+                return text[toks[first].start:toks[last].end], matched, found
+        return None, None, self.participants.read(toks, hits, text)
 
     def _matching_hits(self, hits: list[TermHit], computed: set[str] = frozenset()) -> list[TermHit] | None:
         """The hits that satisfy the rule in this unit, or None when it does not hold. ``computed``: the
