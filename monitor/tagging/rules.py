@@ -48,7 +48,7 @@ from monitor.language.text import (
     without_excluded,
 )
 from monitor.tagging.dates import find_dates
-from monitor.tagging.participants import THIRD_COUNTRY, Finder, Names, Participants
+from monitor.tagging.participants import THIRD_COUNTRY, THIRD_PARTY, Finder, Names, Participants
 
 SIMILARITY_SATURATION = 0.3
 _CLAUSE_BREAK = re.compile(r"[,;:]\s")
@@ -70,6 +70,17 @@ def evaluate(rule: RuleNode, present: set[str]) -> bool:
     if rule.any is not None:
         return any(evaluate(r, present) for r in rule.any)
     return not evaluate(rule.not_, present)
+
+
+def positive_groups(rule: RuleNode | None, negated: bool = False) -> set[str]:
+    """The groups whose presence can make ``rule`` hold (not those it names only under a NOT)."""
+    if rule is None:
+        return set()
+    if isinstance(rule, str):
+        return set() if negated else {rule}
+    if rule.not_ is not None:
+        return positive_groups(rule.not_, not negated)
+    return set().union(*(positive_groups(r, negated) for r in (rule.all or rule.any or [])))
 
 
 def could_hold(rule: RuleNode, present: set[str]) -> bool:
@@ -242,11 +253,15 @@ class CompiledTopic:
         self.screens = _group_screens(terms)
         # The same for text in Latin script only: the Latin terms' alone (a group without any is not there).
         self.latin_screens = _group_screens([t for t in terms if t.language == "en"])
-        # Any term at all, a whole word (or the start of one, for "meet*" and inflected Russian and Hindi
-        # words): a sentence where this finds nothing has no hits, and is not tokenised.
-        self.any_term = _any_term([screen for t in terms for screen in t.screens()])
+        # Any term of a group that can make the rule (or the context rule) hold, a whole word (or the start of
+        # one, for "meet*" and inflected Russian and Hindi words): a sentence where this finds nothing cannot
+        # be evidence, and is not tokenised. Groups named only under a NOT (third_party) and the titles that
+        # participants are read from do not open a sentence on their own.
+        opening = positive_groups(self.rule) | positive_groups(self.context_rule)
+        screened = [t for t in terms if t.group in opening]
+        self.any_term = _any_term([screen for t in screened for screen in t.screens()])
         # The same, for text in Latin script only (most articles): a third of the alternatives, twice as fast.
-        self.any_latin_term = _any_term([screen for t in terms if t.language == "en" for screen in t.screens()])
+        self.any_latin_term = _any_term([screen for t in screened if t.language == "en" for screen in t.screens()])
         self.languages = sorted({t.language for t in terms} | {"en"})
 
     def _screen(self, folded: str) -> re.Pattern[str] | None:
@@ -320,7 +335,8 @@ class CompiledTopic:
                 groups_in_doc.setdefault(group, set())
             matched = self._matching_hits(hits, found.groups)
             clause = None
-            if matched is None and THIRD_COUNTRY in found.groups:
+            if matched is None and THIRD_COUNTRY in found.groups and evaluate(self.rule, (
+                    {h.term.group for h in hits if h.term.group != THIRD_PARTY} | found.groups) - {THIRD_COUNTRY}):
                 clause, matched, found = self._clause_match(toks, raw_hits, span.text, names)
             context = False
             if matched is None:
