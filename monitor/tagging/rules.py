@@ -52,6 +52,7 @@ from monitor.tagging.participants import THIRD_COUNTRY, THIRD_PARTY, Finder, Nam
 
 SIMILARITY_SATURATION = 0.3
 _CLAUSE_BREAK = re.compile(r"[,;:]\s")
+_BETWEEN = frozenset({"between", "между"})
 # Words that open a clause telling the circumstances of another event, not the event the sentence reports.
 _SUBORDINATE = frozenset({
     "before", "after", "following", "ahead", "since", "during", "unlike", "like", "despite", "while", "when",
@@ -414,15 +415,23 @@ class CompiledTopic:
         his informal meeting with Chinese President Xi Jinping last month, Prime Minister Narendra Modi on
         Monday met Russian President Vladimir Putin in Sochi". Each clause (between commas, semicolons and
         colons, four words or more, not opened by "before", "after", "following" and the like) is read on its
-        own, participants included; the first where the rule holds counts, and is named in the evidence."""
+        own, participants included, and so is what follows "a meeting between"; the first where the rule holds
+        counts, and is named in the evidence."""
         cuts = [0, *(m.end() for m in _CLAUSE_BREAK.finditer(text)), len(text) + 1]
+        windows: list[tuple[int, int]] = []
         for start, end in zip(cuts, cuts[1:], strict=False):
             window = [i for i, t in enumerate(toks) if start <= t.start < end]
             if len(window) < 4:
                 continue
-            first, last = window[0], window[-1]
-            if toks[first].norm in _SUBORDINATE:
+            if toks[window[0]].norm in _SUBORDINATE:
                 continue  # "Before the Modi-Putin meeting, Zelensky spoke with Modi": a circumstance
+            windows.append((window[0], window[-1]))
+            # "Zelensky criticised a meeting between Narendra Modi and Vladimir Putin": who met is said after
+            # "between", whoever speaks of it.
+            for i in window[:-1]:
+                if toks[i + 1].norm in _BETWEEN and any(h.last_token == i for h in hits):
+                    windows.append((i, window[-1]))
+        for first, last in windows:
             inside = [h for h in hits if first <= h.first_token and h.last_token <= last]
             found = self.participants.read(toks, inside, text, names, (first, last))
             matched = self._matching_hits(found.hits, found.groups)
