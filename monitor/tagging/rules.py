@@ -25,15 +25,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import numpy as np
-from sklearn.feature_extraction.text import TfidfVectorizer
-
-from monitor.config import Config, RuleNode, TopicSettings
+from monitor.config import Config, TopicSettings
 from monitor.language.detect import Detector
 from monitor.language.text import (
     WORD_MARKS,
@@ -48,9 +43,12 @@ from monitor.language.text import (
     without_excluded,
 )
 from monitor.tagging.dates import find_dates
+from monitor.tagging.logic import could_hold, describe, evaluate, negated_groups, positive_groups
 from monitor.tagging.participants import THIRD_COUNTRY, THIRD_PARTY, Finder, Names, Participants
+from monitor.tagging.similarity import ReferenceIndex
 
 SIMILARITY_SATURATION = 0.3
+MAX_BLOCKED = 5  # sentences reported per article that the rule's exclusions kept from counting
 _CLAUSE_BREAK = re.compile(r"[,;:]\s")
 _BETWEEN = frozenset({"between", "между"})
 # Words that open a clause telling the circumstances of another event, not the event the sentence reports.
@@ -60,113 +58,6 @@ _SUBORDINATE = frozenset({
     "хотя", "несмотря",
 })
 TITLE_FIELD, TEXT_FIELD = "title", "text"
-
-
-def evaluate(rule: RuleNode, present: set[str]) -> bool:
-    """Whether ``rule`` holds when exactly the groups in ``present`` were found."""
-    if isinstance(rule, str):
-        return rule in present
-    if rule.all is not None:
-        return all(evaluate(r, present) for r in rule.all)
-    if rule.any is not None:
-        return any(evaluate(r, present) for r in rule.any)
-    return not evaluate(rule.not_, present)
-
-
-def positive_groups(rule: RuleNode | None, negated: bool = False) -> set[str]:
-    """The groups whose presence can make ``rule`` hold (not those it names only under a NOT)."""
-    if rule is None:
-        return set()
-    if isinstance(rule, str):
-        return set() if negated else {rule}
-    if rule.not_ is not None:
-        return positive_groups(rule.not_, not negated)
-    return set().union(*(positive_groups(r, negated) for r in (rule.all or rule.any or [])))
-
-
-def could_hold(rule: RuleNode, present: set[str]) -> bool:
-    """Whether ``rule`` could hold in some part of a document whose groups are at most ``present``: as
-    ``evaluate``, but a NOT is assumed to hold (a part may lack what the whole document has)."""
-    if isinstance(rule, str):
-        return rule in present
-    if rule.all is not None:
-        return all(could_hold(r, present) for r in rule.all)
-    if rule.any is not None:
-        return any(could_hold(r, present) for r in rule.any)
-    return True
-
-
-def describe(rule: RuleNode) -> str:
-    """The rule as a readable expression, e.g. ``india_side AND russia_side AND meeting``."""
-    if isinstance(rule, str):
-        return rule
-    if rule.not_ is not None:
-        inner = describe(rule.not_)
-        return f"NOT {inner}" if isinstance(rule.not_, str) or rule.not_.not_ is not None else f"NOT ({inner})"
-    joiner = " AND " if rule.all is not None else " OR "
-    members = rule.all if rule.all is not None else rule.any
-    parts = [describe(m) if isinstance(m, str) or m.not_ is not None else f"({describe(m)})" for m in members]
-    return joiner.join(parts)
-
-
-@dataclass
-class ReferenceIndex:
-    """TF-IDF vectors of a topic's reference documents, fitted on their paragraphs."""
-
-    names: list[str]
-    vectorizer: TfidfVectorizer | None
-    matrix: Any
-
-    background: int = 0  # how many articles the word weights were learnt from, beside the references
-
-    @classmethod
-    def build(cls, paths: Iterable[Path], background: list[str] | None = None) -> ReferenceIndex:
-        docs = [(p.name, p.read_text(encoding="utf-8")) for p in paths]
-        if not docs:
-            return cls([], None, None)
-        paragraphs = [para for _, body in docs for para in re.split(r"\n\s*\n", body) if para.strip()]
-        # Our fold (lower case, no accents, by a translate table) is sklearn's lowercase + strip_accents at a
-        # fraction of the cost, which is most of tagging's time on a long article.
-        options: dict[str, Any] = {"stop_words": "english", "sublinear_tf": True, "ngram_range": (1, 2),
-                                   "preprocessor": fold}
-        vectorizer = TfidfVectorizer(**options).fit(paragraphs)
-        extra = [text for text in background or [] if text.strip()]
-        if extra:
-            # The vocabulary stays the references' (the background's own words would add nothing to their
-            # vectors, and only cost memory); the background makes words every article uses weigh less.
-            vectorizer = TfidfVectorizer(**options, vocabulary=vectorizer.vocabulary_).fit(paragraphs + extra)
-        return cls([name for name, _ in docs], vectorizer, vectorizer.transform([body for _, body in docs]),
-                   len(background or []))
-
-    def __post_init__(self) -> None:
-        if self.vectorizer is not None:
-            self._analyze = self.vectorizer.build_analyzer()
-            self._vocabulary: dict[str, int] = self.vectorizer.vocabulary_
-            self._idf = self.vectorizer.idf_
-            self._references = np.asarray(self.matrix.todense())  # a few documents x their vocabulary
-
-    def similarity(self, texts: list[str]) -> list[dict[str, float]]:
-        """Cosine similarity of each text to each reference. The same numbers as
-        ``linear_kernel(vectorizer.transform(texts), matrix)`` (a test holds them equal), computed directly:
-        sklearn's input checks cost more than the arithmetic for one article."""
-        if self.vectorizer is None:
-            return [{} for _ in texts]
-        return [self._similarity(text) for text in texts]
-
-    def _similarity(self, text: str) -> dict[str, float]:
-        counts: dict[int, int] = {}
-        vocabulary = self._vocabulary
-        for term in self._analyze(text):
-            column = vocabulary.get(term)
-            if column is not None:
-                counts[column] = counts.get(column, 0) + 1
-        if not counts:
-            return dict.fromkeys(self.names, 0.0)
-        columns = np.fromiter(counts, dtype=np.intp, count=len(counts))
-        weights = (np.log(np.fromiter(counts.values(), dtype=float, count=len(counts))) + 1.0) * self._idf[columns]
-        weights /= np.sqrt(weights @ weights)
-        scores = self._references[:, columns] @ weights
-        return {name: round(float(score), 4) for name, score in zip(self.names, scores, strict=True)}
 
 
 @dataclass
@@ -183,6 +74,9 @@ class TopicResult:
     terms: list[str] = field(default_factory=list)
     groups: dict[str, list[str]] = field(default_factory=dict)
     language: str | None = None  # the article's, detected (en, ru, hi), or None when it has no letters
+    # Sentences where the rule held but for a group it excludes (third_country, phone_call, multilateral),
+    # with those groups ("by") and the participants found: why a near-miss is not a mention.
+    blocked: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def sentences(self) -> list[str]:
@@ -203,7 +97,7 @@ class TopicResult:
             "sentences": self.sentences, "terms": self.terms, "evidence": self.evidence,
             "dates": self.dates, "rule": self.rule, "rule_score": self.rule_score,
             "groups": self.groups, "similarity": self.similarity, "topic_version": self.topic_version,
-            "language": self.language,
+            "language": self.language, "blocked": self.blocked,
         }
 
 
@@ -259,6 +153,7 @@ class CompiledTopic:
         # be evidence, and is not tokenised. Groups named only under a NOT (third_party) and the titles that
         # participants are read from do not open a sentence on their own.
         opening = positive_groups(self.rule) | positive_groups(self.context_rule)
+        self.negated = negated_groups(self.rule)
         screened = [t for t in terms if t.group in opening]
         self.any_term = _any_term([screen for t in screened for screen in t.screens()])
         # The same, for text in Latin script only (most articles): a third of the alternatives, twice as fast.
@@ -316,6 +211,7 @@ class CompiledTopic:
         groups_in_doc: dict[str, set[str]] = {}
         evidence: list[dict[str, Any]] = []
         names: Names = {}  # who the article's titles introduced: "Indian Prime Minister Manmohan Singh"
+        blocked: list[dict[str, Any]] = []  # sentences where the rule held but for what it excludes
         folded = {TITLE_FIELD: fold(title), TEXT_FIELD: fold(text)}  # one character per character: sliceable
         screens = {name: self._screen(value) for name, value in folded.items()}
         for field_name, span in self.units(title, text, folded[TEXT_FIELD]):
@@ -343,6 +239,11 @@ class CompiledTopic:
             if matched is None:
                 if self.context_rule is None or not hits or field_name != TEXT_FIELD \
                         or not evaluate(self.context_rule, {h.term.group for h in hits} | found.groups):
+                    present = {h.term.group for h in hits} | found.groups
+                    if len(blocked) < MAX_BLOCKED and could_hold(self.rule, present):
+                        blocked.append({"field": field_name, "text": span.text, "start": span.start,
+                                        "end": span.end, "by": sorted(present & self.negated),
+                                        "participants": found.found})
                     continue
                 matched, context = hits, True
             dates = find_dates(span.text, published)
@@ -387,6 +288,7 @@ class CompiledTopic:
             score=score, rule=self.rule_text, rule_score=round(rule_score, 4), similarity=similarity,
             evidence=evidence, terms=sorted({t for e in evidence for t in e["terms"]}),
             groups={g: sorted(labels) for g, labels in sorted(groups_in_doc.items())}, language=language,
+            blocked=blocked,
         )
 
     def _looks_back(self, dates: list[Any], published: dt.date | None) -> bool:
@@ -437,7 +339,7 @@ class CompiledTopic:
             matched = self._matching_hits(found.hits, found.groups)
             if matched is not None:
                 return text[toks[first].start:toks[last].end], matched, found
-        return None, None, self.participants.read(toks, hits, text)
+        return None, None, self.participants.read(toks, hits, text, names)
 
     def _matching_hits(self, hits: list[TermHit], computed: set[str] = frozenset()) -> list[TermHit] | None:
         """The hits that satisfy the rule in this unit, or None when it does not hold. ``computed``: the
