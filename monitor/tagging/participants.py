@@ -49,6 +49,7 @@ _AFTER_GAP = {"of", "the", "for", "के", "की", "का"}
 _LIST_JOINS = {"and", "or", "и", "или", "और", "एवं", "तथा"}
 _BREAK = re.compile(r"[,;:()\[\]«»\"“”]")  # a title and a country on either side of these are not one phrase
 _MAX_GAP = 2
+MAX_TITLES, MAX_COUNTRIES = 48, 96
 
 
 @dataclass
@@ -67,6 +68,7 @@ class Finder:
         self.side_of_group = {group: name for name, side in topic.sides.items()
                               for group in (*side.groups, *([side.leaders] if side.leaders else []))}
         self.leaders_of = {name: side.leaders for name, side in topic.sides.items() if side.leaders}
+        self._last_countries: tuple[Any, list[TermHit]] = (None, [])
         self.people: dict[str, tuple[str, str, str]] = {}  # folded written form -> (name, side, role)
         for name, person in topic.people.items():
             for form in (name, *person.names):
@@ -105,11 +107,14 @@ class Finder:
         masked: list[tuple[int, int]] = [
             (h.first_token, h.last_token) for h in hits if h.term.group in self.side_of_group
             and (p := self.people.get(" ".join(h.term.words))) is not None and p[2] == "official"]
-        titles = _chained(_outermost([h for h in hits if h.term.group in (LEADER_TITLE, OFFICIAL_TITLE)]), toks, text)
+        # Bounded: a sentence of a thousand titles (hostile, or a list that lost its line breaks) costs no more
+        # than its first MAX_TITLES, whose pairing with countries is quadratic.
+        titles = _chained(_outermost([h for h in hits if h.term.group in (LEADER_TITLE, OFFICIAL_TITLE)]
+                                     [:MAX_TITLES]), toks, text)
         if not titles:
             kept = [h for h in hits if not (h.term.group in self.side_of_group and _inside(h, masked))]
             return Participants(kept, groups, list(found.values()))
-        countries = gazetteer().find(toks, text)
+        countries = self._countries(toks, text)
         named_sides = {p["side"] for p in found.values() if p["role"] != "official"}
         known = {t for h in hits if h.term.group not in (LEADER_TITLE, OFFICIAL_TITLE)
                  for t in range(h.first_token, h.last_token + 1)}
@@ -133,6 +138,16 @@ class Finder:
                                                         "text": phrase})
         kept = [h for h in hits if not (h.term.group in self.side_of_group and _inside(h, masked))]
         return Participants(kept, groups, list(found.values()))
+
+    def _countries(self, toks: list[Token], text: str) -> list[TermHit]:
+        """The sentence's countries, found once however many of its clauses are read."""
+        key = (id(toks), len(toks), text)  # the same text gives the same countries, whichever thread asks
+        cached = self._last_countries
+        if cached[0] == key:
+            return cached[1]
+        found = gazetteer().find(toks, text)[:MAX_COUNTRIES]
+        self._last_countries = (key, found)
+        return found
 
     def _count(self, side: str, role: str, groups: set[str]) -> None:
         """What a participant makes of the unit's groups: a third country's anyone makes third_country, a

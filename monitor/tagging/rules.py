@@ -24,6 +24,7 @@ The score combines two parts, both reported:
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,6 +49,7 @@ from monitor.tagging.participants import THIRD_COUNTRY, THIRD_PARTY, Finder, Nam
 from monitor.tagging.similarity import ReferenceIndex
 
 SIMILARITY_SATURATION = 0.3
+MAX_CLAUSES = 24  # a sentence's clauses read alone, at most (the rest is one last clause)
 MAX_BLOCKED = 5  # sentences reported per article that the rule's exclusions kept from counting
 _CLAUSE_BREAK = re.compile(r"[,;:]\s")
 _BETWEEN = frozenset({"between", "между"})
@@ -319,7 +321,7 @@ class CompiledTopic:
         colons, four words or more, not opened by "before", "after", "following" and the like) is read on its
         own, participants included, and so is what follows "a meeting between"; the first where the rule holds
         counts, and is named in the evidence."""
-        cuts = [0, *(m.end() for m in _CLAUSE_BREAK.finditer(text)), len(text) + 1]
+        cuts = [0, *(m.end() for m in itertools.islice(_CLAUSE_BREAK.finditer(text), MAX_CLAUSES)), len(text) + 1]
         windows: list[tuple[int, int]] = []
         for start, end in zip(cuts, cuts[1:], strict=False):
             window = [i for i, t in enumerate(toks) if start <= t.start < end]

@@ -189,3 +189,12 @@ def test_explain_shows_participants_and_what_did_not_count(httpserver: HTTPServe
     assert "participants: Narendra Modi (india, leader) · Vladimir Putin (russia, leader)" in out
     assert "(does not count: third_country)" in out
     assert "Foreign Minister of Paraguay (third country PY, leader)" in out
+
+
+def test_a_sentence_of_thousands_of_titles_and_clauses_is_read_in_bounded_work(tagger: Tagger) -> None:
+    """Hostile text: pairing titles with countries and reading clauses alone are bounded per sentence, so
+    this finishes (quadratic work would take minutes) and still finds the third country first named."""
+    sentence = "Modi met Putin in Moscow with " + ", ".join(["the President of Chile"] * 4000) + "."
+    result = tag(tagger, sentence)
+    assert result.decision == "none"
+    assert "third_country" in result.blocked[0]["by"]
