@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import structlog
 from pydantic import ValidationError
 
 from monitor.config import Config, FeedSettings
@@ -329,7 +330,8 @@ class Monitor:
                 outcome.status = "interrupted"
                 return
             try:
-                batch = self.process_entry(feed, found.article, found.entry)
+                with structlog.contextvars.bound_contextvars(article_id=found.article):  # on every line it logs
+                    batch = self.process_entry(feed, found.article, found.entry)
             except StorageError:
                 raise
             except Exception as exc:
