@@ -8,7 +8,7 @@ Routes (GET never writes; every write appends ``DigestReviewed`` through ``monit
     GET  /api/mentions  the digest as JSON (the page's filters as query parameters; ``text=1`` adds texts)
     POST /api/review    JSON ``{"items": [{"article_id", "topic", "position"}]}``
     GET  /feed.atom     the mentions as an Atom feed
-    GET  /healthz       JSON; 503 when the database cannot be read
+    GET  /healthz       JSON; what ``news-monitor health`` says, 503 when unhealthy
     GET  /metrics       Prometheus text exposition
 
 Security: everything from a feed is escaped (Jinja2 autoescape; highlights are built from escaped pieces);
@@ -38,6 +38,7 @@ from monitor.digest.build import STATUSES, build_digest
 from monitor.errors import HANDLED, MonitorError
 from monitor.language.text import xml_finalize
 from monitor.views import queries
+from monitor.views.health import check_health
 from monitor.views.log import open_log, projections
 from monitor.views.review import mark_reviewed
 from monitor.views.status import feed_status
@@ -261,16 +262,18 @@ def create_app(config: Config, *, log: EventLog | None = None) -> FastAPI:
         return Response(body, media_type="application/atom+xml; charset=utf-8")
 
     @app.api_route("/healthz", methods=["GET", "HEAD"])  # load balancers and uptime checks often use HEAD
-    def healthz() -> Response:
-        try:
-            state.catch_up(["feed_state"])
-            position = state.log.last_position()
-            feeds = feed_status(state.log.engine, config)
-        except (*HANDLED, SQLAlchemyError) as exc:
-            return JSONResponse({"status": "error", "database": "error", "message": " ".join(str(exc).split())},
-                                status_code=503)
-        return JSONResponse({"status": "ok", "database": "ok", "last_position": position, "feeds": len(feeds),
-                             "feeds_failing": sum(1 for f in feeds if f["status"] in ("failing", "gone"))})
+    def healthz(daemon: bool = True) -> Response:
+        """The answer of ``news-monitor health`` (monitor.views.health): 200 or 503, with the reason;
+        ``?daemon=0`` is ``health --no-daemon``."""
+        result = check_health(config, state.log, daemon=daemon)
+        body = result.as_json()
+        if result.checks.get("database") == "ok":
+            try:
+                feeds = feed_status(state.log.engine, config)
+            except (*HANDLED, SQLAlchemyError):
+                feeds = []
+            body.update(feeds=len(feeds), feeds_failing=sum(1 for f in feeds if f["status"] in ("failing", "gone")))
+        return JSONResponse(body, status_code=200 if result.ok else 503)
 
     @app.get("/metrics")
     def metrics() -> Response:
