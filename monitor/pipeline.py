@@ -235,7 +235,13 @@ class Monitor:
                      sink: GroupCommit | None = None) -> PollOutcome:
         """Poll one feed. ``catch_up``: bring the views up to date before (another worker may have polled this
         feed) and after (the daemon's polls do; a cycle of ``poll`` does it once for all). ``known``: the
-        feed's state, when the caller read it already. ``sink``: commit the poll's events with others'."""
+        feed's state, when the caller read it already. ``sink``: commit the poll's events with others'. Every line
+        logged meanwhile (ours and the libraries') carries the feed's name."""
+        with structlog.contextvars.bound_contextvars(feed=feed.name):
+            return self._refresh_feed(feed, catch_up, known, sink)
+
+    def _refresh_feed(self, feed: FeedSettings, catch_up: bool, known: KnownFeed | None,
+                      sink: GroupCommit | None) -> PollOutcome:
         if self.stopping.is_set():  # shutting down: a poll not started is not started (it stays due)
             return PollOutcome(feed.name, "interrupted")
         attempt = uuid.uuid4().hex
@@ -329,20 +335,20 @@ class Monitor:
             if self.stopping.is_set():
                 outcome.status = "interrupted"
                 return
-            try:
-                with structlog.contextvars.bound_contextvars(article_id=found.article):  # on every line it logs
+            with structlog.contextvars.bound_contextvars(article_id=found.article):  # on every line logged
+                try:
                     batch = self.process_entry(feed, found.article, found.entry)
-            except StorageError:
-                raise
-            except Exception as exc:
-                reason = entry_failure_reason(exc)
-                outcome.entries_failed[reason] += 1
-                message = f"{type(exc).__name__}: {exc}"[:300]
-                failures.append({"entry_id": found.entry.entry_id[:500], "url": found.entry.url[:2000],
-                                 "reason": reason, "message": message})
-                if reason == "internal_error":
-                    _log_bug(f"an entry of {feed.name} failed unexpectedly: {message}")
-                continue
+                except StorageError:
+                    raise
+                except Exception as exc:
+                    reason = entry_failure_reason(exc)
+                    outcome.entries_failed[reason] += 1
+                    message = f"{type(exc).__name__}: {exc}"[:300]
+                    failures.append({"entry_id": found.entry.entry_id[:500], "url": found.entry.url[:2000],
+                                     "reason": reason, "message": message})
+                    if reason == "internal_error":
+                        _log_bug(f"an entry of {feed.name} failed unexpectedly: {message}")
+                    continue
             if feed.fetch_full_text:
                 outcome.pages_failed.update(e.data["reason"] for e in batch if e.type == ev.EXTRACTION_FAILED)
             yield batch

@@ -62,7 +62,7 @@ def check_health(config: Config, log: EventLog, *, now: dt.datetime | None = Non
     now = now or utcnow()
     checks: dict[str, Any] = {}
     try:
-        positions = projections(log).positions()
+        lags = projections(log).lag()
         with reading(log.engine) as conn:
             last = queries.last_event_position(conn)
             schedules = queries.feed_schedules(conn)
@@ -74,8 +74,8 @@ def check_health(config: Config, log: EventLog, *, now: dt.datetime | None = Non
                       {"database": "error"})
     checks.update(database="ok", last_position=last)
 
-    lag = max((last - position for position in positions.values()), default=0)
-    behind = max(positions, key=lambda name: last - positions[name]) if positions else None
+    lag = max(lags.values(), default=0)
+    behind = max(lags, key=lambda name: lags[name]) if lags else None
     checks["view_lag"] = lag
     if lag > max_view_lag:
         return Health(False, f"the views are behind the log: {behind} by {lag} events (bound {max_view_lag})",
