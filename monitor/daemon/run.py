@@ -11,7 +11,7 @@ with a 15-minute interval is not polled again at once because the daemon restart
 Concurrency: ``max_workers`` polls at once over all feeds; the fetcher limits requests to one host to
 ``max_per_host`` whatever the number of feeds on it.
 
-Under systemd (``Type=notify``, monitor.daemon.systemd) the daemon sends ``READY=1`` once the scheduler runs,
+Under systemd (``Type=notify``, monitor.systemd) the daemon sends ``READY=1`` once the scheduler runs,
 ``STATUS=`` with a one-line summary, ``WATCHDOG=1`` from its main loop only while polling makes progress
 (``alive``), and ``STOPPING=1`` when it stops. It records ``DaemonStarted`` and ``DaemonStopped`` in the log:
 with the schedule each poll records, that is its heartbeat (monitor.views.health).
@@ -44,9 +44,9 @@ from monitor.config import Config
 from monitor.config.diff import config_version
 from monitor.daemon import jobs
 from monitor.daemon.reload import Reloader, start_reloader
-from monitor.daemon.systemd import Notifier
 from monitor.events import catalogue as ev
 from monitor.pipeline import Monitor
+from monitor.systemd import Notifier
 from monitor.views import queries
 from storage.engine import reading
 from storage.eventlog import NewEvent

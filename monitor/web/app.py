@@ -37,6 +37,7 @@ from monitor.config import Config
 from monitor.digest.build import STATUSES, build_digest
 from monitor.errors import HANDLED, MonitorError
 from monitor.language.text import xml_finalize
+from monitor.systemd import Notifier
 from monitor.views import queries
 from monitor.views.health import check_health
 from monitor.views.log import open_log, projections
@@ -136,7 +137,8 @@ def create_app(config: Config, *, log: EventLog | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        yield
+        async with service_notifications():
+            yield
         if owns_log:
             state.log.close()
 
@@ -302,6 +304,34 @@ def _topics(state: WebState) -> list[str]:
         logged = queries.tagged_topics(conn)
     configured = [t.id for t in state.config.topics]
     return configured + sorted(logged - set(configured))
+
+
+@asynccontextmanager
+async def service_notifications() -> AsyncIterator[None]:
+    """Under systemd (``Type=notify``): READY=1 once the app has started, WATCHDOG=1 from a task on the event
+    loop that serves the requests (so a blocked loop stops the pings), STOPPING=1 at shutdown. A no-op
+    without NOTIFY_SOCKET."""
+    import asyncio
+
+    notifier = Notifier()
+    if not notifier.enabled:
+        yield
+        return
+
+    async def ping(interval: float) -> None:
+        while True:
+            notifier.watchdog()
+            await asyncio.sleep(interval / 2)
+
+    notifier.ready("serving the review page")
+    task = asyncio.create_task(ping(notifier.watchdog_interval)) if notifier.watchdog_interval else None
+    try:
+        yield
+    finally:
+        notifier.stopping()
+        if task is not None:
+            task.cancel()
+        notifier.close()
 
 
 def serve(config: Config, host: str | None = None, port: int | None = None) -> None:

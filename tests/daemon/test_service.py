@@ -20,7 +20,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from monitor.config import load_config
-from monitor.daemon.systemd import Notifier
+from monitor.systemd import Notifier
 from storage.eventlog import EventLog
 from tests.builders import rss
 from tests.daemon.test_daemon import closed_port, types_in, wait_for
