@@ -363,7 +363,17 @@ class Monitor:
             "feed": feed.name, "url": entry.url, "canonical_url": entry.canonical_url, "entry_id": entry.entry_id,
             "title": entry.title, "published_at": published, "entry_hash": identity.entry_hash(entry),
         })]
-        extraction, failure = (extract_entry(entry, self.fetcher.get, self.extractor.extract) if feed.fetch_full_text
+        spent = [0.0, 0]  # seconds in the extractor, pages it read
+
+        def extract(*args: Any, **kwargs: Any) -> Any:
+            began = time.perf_counter()
+            try:
+                return self.extractor.extract(*args, **kwargs)
+            finally:
+                spent[0] += time.perf_counter() - began
+                spent[1] += 1
+
+        extraction, failure = (extract_entry(entry, self.fetcher.get, extract) if feed.fetch_full_text
                                else extract_entry(entry, None))
         if failure is not None:
             batch.append(ev.extraction_failed(article, occurred, {
@@ -374,15 +384,19 @@ class Monitor:
             return batch
         title = entry.title or extraction.title
         # The page's declared language when trafilatura found one, else detected from the text.
+        tagging_began = time.perf_counter()
         language = extraction.language or self.tagger.language(title, extraction.text) or ""
+        results = self.tagger.tag(title, extraction.text, entry.published_at, skip_hopeless=True,
+                                  language=language.split("-")[0].lower() or None)
+        tag_seconds = time.perf_counter() - tagging_began
         batch.append(ev.article_extracted(article, occurred, {
             "url": entry.url, "title": title, "text": extraction.text, "text_hash": extraction.text_hash,
             "text_source": extraction.text_source, "word_count": extraction.word_count,
             "language": language or None, "author": extraction.author, "page_date": extraction.published,
-            "published_at": published,
+            "published_at": published, "tag_seconds": round(tag_seconds, 6),
+            **({"extract_seconds": round(spent[0], 6)} if spent[1] else {}),
         }))
-        for topic, result in self.tagger.tag(title, extraction.text, entry.published_at, skip_hopeless=True,
-                                              language=language.split("-")[0].lower() or None).items():
+        for topic, result in results.items():
             if result.decision == "none":
                 continue
             payload: dict[str, Any] = {**result.as_dict(), "title": title, "url": entry.url, "feed": feed.name,

@@ -101,6 +101,9 @@ class ArticleExtractedV1(_Payload):
     author: str | None = None
     page_date: str | None = None
     published_at: str | None = None
+    # How long the extractor took on the page, and the tagger on the text (for /metrics; absent in older events).
+    extract_seconds: float | None = Field(default=None, ge=0)
+    tag_seconds: float | None = Field(default=None, ge=0)
 
 
 class ExtractionFailedV1(_Payload):

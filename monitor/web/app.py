@@ -52,8 +52,9 @@ from monitor.web.auth import (
     check_same_origin,
     host_allowed,
 )
+from monitor.web.counters import CountersFollower
 from monitor.web.filters import InvalidFilter, parse_filters
-from monitor.web.metrics import MonitorCollector, exposition, metrics_registry
+from monitor.web.metrics import MonitorCollector, Snapshot, exposition, metrics_registry
 from storage.engine import reading
 from storage.eventlog import EventLog
 
@@ -77,6 +78,7 @@ class WebState:
         self.env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, trim_blocks=True,
                                lstrip_blocks=True, finalize=xml_finalize)  # feed text may hold U+0001
         self.env.globals.update(when=present.when, short=present.short, iso=present.iso)
+        self.counters = CountersFollower(log)
         self.metrics = metrics_registry(MonitorCollector(self.metrics_snapshot))
 
     def catch_up(self, names: list[str] | None = None) -> None:
@@ -87,15 +89,20 @@ class WebState:
     def render(self, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
         return HTMLResponse(self.env.get_template(name).render(**context), status_code=status_code)
 
-    def metrics_snapshot(self) -> tuple[dict[tuple[str, str], int], list[dict[str, Any]], int]:
-        """Counted in SQL (not through build_digest, which also groups stories): a scrape stays cheap."""
+    def metrics_snapshot(self) -> Snapshot:
+        """Counted in SQL (not through build_digest, which also groups stories): a scrape stays cheap. The
+        views' lag is measured before this scrape catches them up: how far behind the daemon left them."""
+        lag = self.projections.lag()
         self.catch_up()
         with reading(self.log.engine) as conn:
             counts = queries.mention_review_counts(conn)
+            oldest = queries.oldest_unreviewed_tagged_at(conn, queries.unreviewed_position(conn))
         for topic in {t.id for t in self.config.topics} | {topic for topic, _ in counts}:
             for state in ("unreviewed", "reviewed"):
                 counts.setdefault((topic, state), 0)
-        return counts, feed_status(self.log.engine, self.config), self.log.last_position()
+        return Snapshot(mentions=counts, feeds=feed_status(self.log.engine, self.config),
+                        position=self.log.last_position(), view_lag=lag, oldest_unreviewed_at=oldest,
+                        counters=self.counters.current())
 
 
 # -- review items -------------------------------------------------------------------------------------
