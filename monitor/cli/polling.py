@@ -97,6 +97,8 @@ def health(
                                              help="How long past its due time a feed's poll may be.")] = "10m",
     daemon: Annotated[bool, typer.Option("--daemon/--no-daemon",
                                          help="Check the daemon's heartbeat too (--no-daemon: the log only).")] = True,
+    url: Annotated[str | None, typer.Option("--url", help="Ask a running page's /healthz instead "
+                                            "(e.g. http://127.0.0.1:8080/healthz).")] = None,
 ) -> None:
     """Exit 0 when the log is reachable, the views are caught up and the daemon's heartbeat is recent; else
     exit 1 with one line saying why. For healthchecks and probes (the same answer as /healthz).
@@ -105,12 +107,14 @@ def health(
     """
     from monitor.config.units import parse_duration
     from monitor.views.health import service_health
+    from monitor.web.probe import probe
 
     try:
         overdue = parse_duration(max_overdue)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--max-overdue") from None
-    result = service_health(options(ctx).config(), daemon=daemon, max_view_lag=max_view_lag, max_overdue=overdue)
+    result = probe(url) if url else service_health(options(ctx).config(), daemon=daemon,
+                                                   max_view_lag=max_view_lag, max_overdue=overdue)
     print(result.reason if result.ok else f"unhealthy: {result.reason}", file=sys.stdout if result.ok else sys.stderr)
     if not result.ok:
         raise typer.Exit(1)
