@@ -318,14 +318,14 @@ class CompiledTopic:
         """A sentence that names a third party may still report the meeting in one of its clauses: "Following
         his informal meeting with Chinese President Xi Jinping last month, Prime Minister Narendra Modi on
         Monday met Russian President Vladimir Putin in Sochi". Each clause (between commas, semicolons and
-        colons, four words or more, not opened by "before", "after", "following" and the like) is read on its
+        colons, three words or more, not opened by "before", "after", "following" and the like) is read on its
         own, participants included, and so is what follows "a meeting between"; the first where the rule holds
         counts, and is named in the evidence."""
         cuts = [0, *(m.end() for m in itertools.islice(_CLAUSE_BREAK.finditer(text), MAX_CLAUSES)), len(text) + 1]
         windows: list[tuple[int, int]] = []
         for start, end in zip(cuts, cuts[1:], strict=False):
             window = [i for i, t in enumerate(toks) if start <= t.start < end]
-            if len(window) < 4:
+            if len(window) < 3:
                 continue
             if toks[window[0]].norm in _SUBORDINATE:
                 continue  # "Before the Modi-Putin meeting, Zelensky spoke with Modi": a circumstance

@@ -198,3 +198,13 @@ def test_a_sentence_of_thousands_of_titles_and_clauses_is_read_in_bounded_work(t
     result = tag(tagger, sentence)
     assert result.decision == "none"
     assert "third_country" in result.blocked[0]["by"]
+
+
+@pytest.mark.parametrize(("sentence", "decision"), [
+    ("Modi met Putin, a day after meeting Chinese President Xi in Tianjin.", "mention"),
+    ("The Indian and Russian foreign ministers met in Moscow.", "mention"),
+    ("Indian Minister of State Meenakashi Lekhi met Lavrov in Moscow.", "none"),
+])
+def test_short_clauses_lists_of_countries_and_ministers_of_state(tagger: Tagger, sentence: str,
+                                                                 decision: str) -> None:
+    assert tag(tagger, sentence).decision == decision
