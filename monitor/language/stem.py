@@ -21,7 +21,9 @@ needs more forms lists them, as a non-programmer would ("Индия", "Инди�
 from __future__ import annotations
 
 import re
+import threading
 from functools import lru_cache
+from typing import Any
 
 import snowballstemmer
 
@@ -34,7 +36,16 @@ _SCRIPTS = (
 )
 NUKTA = "\u093c"  # Devanagari's dot below (ज़, फ़): written or not, the same word to a reader and here
 _LANGUAGE_OF = {"russian": "ru", "hindi": "hi"}
-_STEMMERS = {name: snowballstemmer.stemmer(name) for _, _, name in _SCRIPTS}
+# A Snowball stemmer keeps the word it works on in itself: one shared by the polling threads garbles words
+# (and raised IndexError under load), so each thread has its own.
+_LOCAL = threading.local()
+
+
+def _stemmer(name: str) -> Any:
+    stemmers = getattr(_LOCAL, "stemmers", None)
+    if stemmers is None:
+        stemmers = _LOCAL.stemmers = {n: snowballstemmer.stemmer(n) for _, _, n in _SCRIPTS}
+    return stemmers[name]
 
 
 def algorithm(word: str) -> str | None:
@@ -60,7 +71,7 @@ def stem(word: str) -> str | None:
     name = algorithm(word)
     if name is None:
         return None
-    stemmed = _STEMMERS[name].stemWord(word)
+    stemmed = _stemmer(name).stemWord(word)
     return stemmed if len(stemmed) >= MIN_STEM else None
 
 

@@ -64,6 +64,8 @@ class Participants:
 class Finder:
     def __init__(self, topic: TopicSettings) -> None:
         self.active = bool(topic.sides)
+        if self.active:
+            gazetteer()  # built here, once, not inside the first poll that needs it
         self.side_of_country = {side.country: name for name, side in topic.sides.items()}
         self.side_of_group = {group: name for name, side in topic.sides.items()
                               for group in (*side.groups, *([side.leaders] if side.leaders else []))}
