@@ -27,6 +27,7 @@ def feeds_status(
 
     Example: news-monitor feeds status --format json
     """
+    from monitor.views.health import check_health
     from monitor.views.log import projections
     from monitor.views.status import as_json, failed_pages_text, feed_status
 
@@ -34,6 +35,7 @@ def feeds_status(
     with opened_log(ctx) as log:
         projections(log).catch_up(["feed_state"])
         rows = feed_status(log.engine, config)
+        daemon = check_health(config, log)  # a stopped daemon is told from an idle one
     if output == "json":
         print(json.dumps([as_json(row) for row in rows], ensure_ascii=False, indent=2))
         return
@@ -51,7 +53,9 @@ def feeds_status(
         table.add_row(row["feed"] + ("" if row["configured"] else " (not in config)"), row["status"] or "-",
                       when(row["last_success_at"]), error, str(row["consecutive_failures"] or 0),
                       failed_pages_text(row["pages_failed"]), when(row["next_poll_at"]), row["url"] or "-")
-    Console(highlight=False).print(table)
+    console = Console(highlight=False)
+    console.print(table)
+    console.print(f"daemon: {daemon.reason}", markup=False, soft_wrap=True)
 
 
 @feeds_app.command("import")

@@ -83,9 +83,10 @@ def serve(
     """
     from monitor.web import serve as serve_web
 
+    set_our_level(logging.INFO)  # a long-running command, like run: its lines say what it does
     config = options(ctx).config()
     bound = f"{host or config.web.host}:{port or config.web.port}"
-    print(f"serving the review page on http://{bound}/ (Ctrl-C to stop)", file=sys.stderr, flush=True)
+    logging.getLogger("monitor.web").info("serving the review page on http://%s/ (Ctrl-C to stop)", bound)
     serve_web(config, host, port)
 
 

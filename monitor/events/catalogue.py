@@ -21,6 +21,10 @@ History:
 - ``ExtractionFailed`` 2 adds ``stage``: ``fetch`` when the page could not be fetched (or there was no
   link), ``extract`` when it was fetched but held no article text. The remedies differ (a blocked site
   vs. a page the extractor does not understand), so the digest and the articles view show it.
+- ``ArticleExtracted`` 1 gained the optional ``extract_seconds`` and ``tag_seconds`` (for /metrics; absent in
+  older events, so no new schema).
+- ``DaemonStarted`` / ``DaemonStopped`` 1: a daemon run (its ``instance``), with the version, config version and
+  reason; the heartbeat that monitor.views.health reads together with each feed's recorded next poll.
 """
 
 from __future__ import annotations

@@ -357,5 +357,6 @@ def serve(config: Config, host: str | None = None, port: int | None = None) -> N
     with listener:
         # The page answers to the host it is bound to (the Host check's default), the flag's as the config's.
         app = create_app(config.model_copy(update={"web": config.web.model_copy(update={"host": host, "port": port})}))
-        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", server_header=False))
+        # log_config=None: uvicorn's loggers propagate to ours (monitor.cli.logs), JSON lines included.
+        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", server_header=False, log_config=None))
         server.run(sockets=[listener])

@@ -73,9 +73,13 @@ def test_health_of_a_good_a_stalled_and_a_stopped_daemon(polled: Path, capsys: p
     code, _, err = cli(capsys, "health", config=polled)
     assert code == 1 and one_line(err, prefix="") .startswith("unhealthy: the daemon stopped at ")
     assert err.strip().endswith("(SIGTERM)")
+    code, out, _ = cli(capsys, "feeds", "status", config=polled)  # the status tells stopped from idle too
+    assert code == 0 and out.splitlines()[-1].startswith("daemon: the daemon stopped at ")
     # A new run is the one that counts.
     _append(polled, ev.daemon_started("run-2", now + dt.timedelta(seconds=10), IDENTITY))
     assert _check(polled).ok
+    code, out, _ = cli(capsys, "feeds", "status", config=polled)
+    assert code == 0 and out.splitlines()[-1].startswith("daemon: ok: daemon running since ")
 
 
 def test_a_feed_never_polled_is_due_when_the_daemon_started(polled: Path, httpserver: HTTPServer,
