@@ -130,12 +130,13 @@ def test_the_daemon_notifies_systemd_and_logs_json_lines_with_ids(
     text = config.read_text(encoding="utf-8").replace('timeout = "10s"', 'timeout = "1s"', 1)
     config.write_text(text, encoding="utf-8")
     url = load_config(config).storage.url
-    daemon = _daemon(config, {"NOTIFY_SOCKET": address, "WATCHDOG_USEC": "2000000",
+    # WatchdogSec=6s: pings every 3s; a loaded CI machine stretches a gap by a second or two, not by three.
+    daemon = _daemon(config, {"NOTIFY_SOCKET": address, "WATCHDOG_USEC": "6000000",
                               "NEWS_MONITOR_LOG_FORMAT": "json"})
     try:
         assert wait_for(lambda: bool(manager.having("READY")), 60), "no READY=1"
         assert wait_for(lambda: {"FeedPolled", "FeedFailed"} <= set(types_in(url)), 60)
-        assert wait_for(lambda: len(manager.having("WATCHDOG")) >= 4, 30), "the watchdog was not pinged"
+        assert wait_for(lambda: len(manager.having("WATCHDOG")) >= 4, 60), "the watchdog was not pinged"
         assert daemon.poll() is None
     finally:
         stderr = _stop(daemon)
@@ -144,7 +145,7 @@ def test_the_daemon_notifies_systemd_and_logs_json_lines_with_ids(
     (_, ready), = manager.having("READY")
     assert re.fullmatch(r"polling 2 feeds, \d+ failing, \d+ unreviewed", ready["STATUS"])
     pings = [at for at, _ in manager.having("WATCHDOG")]
-    assert max(b - a for a, b in zip(pings, pings[1:], strict=False)) < 2.0  # within WatchdogSec=2s
+    assert max(b - a for a, b in zip(pings, pings[1:], strict=False)) < 6.0  # within WatchdogSec=6s
     assert manager.having("STOPPING"), "no STOPPING=1"
     ready_at = manager.having("READY")[0][0]
     assert all(at > ready_at for at in pings) and manager.having("STOPPING")[0][0] > pings[-1]
