@@ -115,3 +115,70 @@ def test_an_unknown_article_or_topic_exits_2_in_one_line(polled: Path, capsys: p
     code, _, err = cli(capsys, "review", "--accept", ids[KAZAN], "--topic", "india-russia-sumit", config=polled)
     assert code == 2 and "did you mean 'india-russia-summit'?" in one_line(err)
     assert "MentionJudged" not in count_events(polled)
+
+
+# -- the loop: judge, tune, accept, retag ------------------------------------------------------------------
+
+def test_reject_then_tune_proposes_then_accept_then_retag_retracts(
+        polled: Path, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
+    ids = article_ids(polled)
+    original = polled.read_text(encoding="utf-8")
+    assert cli(capsys, "review", "--reject", ids[ANNUAL], "--note", "a dinner, not talks", config=polled)[0] == 0
+    before = count_events(polled)
+
+    code, out, err = cli(capsys, "tune", "--topic", TOPIC, "--format", "json", config=polled)
+    assert code == 0, err
+    tuning = json.loads(out)
+    assert tuning["verdicts"] == 1 and [u["article_id"] for u in tuning["unresolved"]] == [ids[ANNUAL]]
+    assert tuning["proposals"] and tuning["written"] == []
+    best = tuning["proposals"][0]
+    assert best["article_id"] == ids[ANNUAL] and best["verdict"] == "reject"
+    assert best["dry_run"]["judged_right"] == [ids[ANNUAL]] and best["dry_run"]["judged_wrong"] == []
+    assert best["dry_run"]["removed"] >= 1
+    for proposal in tuning["proposals"]:  # every proposal moves its own article the right way
+        assert ids[ANNUAL] in proposal["dry_run"]["judged_right"]
+    assert polled.read_text(encoding="utf-8") == original and count_events(polled) == before  # a dry run
+
+    code, out, _ = cli(capsys, "tune", config=polled)  # text, the only topic by default
+    assert code == 0 and f"rejected {ids[ANNUAL]} (now mention): {ANNUAL}" in out
+    assert f"1. {best['description']}: retag dry run" in out and "Nothing written" in out
+    assert polled.read_text(encoding="utf-8") == original
+
+    code, out, err = cli(capsys, "tune", "--accept", config=polled)
+    assert code == 0, err
+    assert f"wrote: {best['description']}" in out and "news-monitor retag" in out
+    edited = polled.read_text(encoding="utf-8")
+    assert edited != original
+    assert "# Phrases whose words count for no group." in edited  # the config's comments are kept
+    assert load_config(polled) is not None  # and it is a valid config
+
+    code, out, err = cli(capsys, "retag", "--format", "json", config=polled)
+    assert code == 0, err
+    done = json.loads(out)
+    assert ("removed", ids[ANNUAL]) in {(c["change"], c["article_id"]) for c in done["changes"]}
+    after = count_events(polled)
+    assert after["MentionRetracted"] == before.get("MentionRetracted", 0) + 1
+    assert digest_items(capsys, polled) == []
+
+    code, out, _ = cli(capsys, "tune", "--format", "json", config=polled)  # the rules now agree with the verdict
+    assert json.loads(out)["unresolved"] == [] and json.loads(out)["proposals"] == []
+
+
+def test_an_accepted_article_gets_a_term_for_the_group_its_sentence_lacked(
+        polled: Path, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
+    ids = article_ids(polled)
+    assert cli(capsys, "review", "--accept", ids[KAZAN], config=polled)[0] == 0
+    code, out, err = cli(capsys, "tune", "--format", "json", config=polled)
+    assert code == 0, err
+    proposals = json.loads(out)["proposals"]
+    assert proposals, out
+    edits = [(p["edit"]["kind"], p["edit"]["group"], p["edit"]["value"]) for p in proposals]
+    assert ("add_term", "meeting", "convene") in edits  # "Modi and Putin convene in Kazan" lacked a meeting word
+    assert all(p["dry_run"]["judged_right"] == [ids[KAZAN]] for p in proposals)
+
+    code, out, err = cli(capsys, "tune", "--accept", config=polled)
+    assert code == 0, err
+    code, out, err = cli(capsys, "retag", "--format", "json", config=polled)
+    assert ("added", ids[KAZAN]) in {(c["change"], c["article_id"]) for c in json.loads(out)["changes"]}
+    kazan = next(i for i in digest_items(capsys, polled) if i["title"] == KAZAN)
+    assert kazan["decision"] == "mention" and kazan["verdict"] == "accept"  # tagged now, the verdict kept
