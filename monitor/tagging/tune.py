@@ -158,9 +158,11 @@ def _reject_candidates(topic: TopicSettings, result: TopicResult) -> list[Edit]:
             if at is None:
                 continue
             span = len(first)
-            if at + span < len(words):
+            # The term with the content word beside it ("annual summit", "security adviser"): a phrase that
+            # names this context, not the term alone (which removing it does better) nor "Putin in".
+            if at + span < len(words) and _content(words[at + span], set()):
                 edits.append(Edit("add_exclusion", " ".join(words[at:at + span + 1])))
-            if at > 0:
+            if at > 0 and _content(words[at - 1], set()):
                 edits.append(Edit("add_exclusion", " ".join(words[at - 1:at + span])))
         for term in evidence.get("terms") or []:
             if fold(term) in labels:
