@@ -182,3 +182,33 @@ def test_an_accepted_article_gets_a_term_for_the_group_its_sentence_lacked(
     assert ("added", ids[KAZAN]) in {(c["change"], c["article_id"]) for c in json.loads(out)["changes"]}
     kazan = next(i for i in digest_items(capsys, polled) if i["title"] == KAZAN)
     assert kazan["decision"] == "mention" and kazan["verdict"] == "accept"  # tagged now, the verdict kept
+
+
+def test_two_writers_judging_the_same_state_record_one_verdict(polled: Path) -> None:  # noqa: F811
+    """Two workers (or a double click) that read the same state append the same key: one event."""
+    import datetime as dt
+
+    from monitor.events import catalogue as ev
+
+    ids = article_ids(polled)
+    at = dt.datetime(2026, 12, 3, 9, 0, tzinfo=dt.UTC)
+    data = {"decision": "mention", "note": None, "topic_version": None, "position": 0, "source": "api"}
+    with Monitor(load_config(polled)) as monitor:
+        first = monitor.log.append([ev.mention_judged(ids[ANNUAL], TOPIC, "reject", at, data)])
+        second = monitor.log.append([ev.mention_judged(ids[ANNUAL], TOPIC, "reject", at, data)])
+        assert len(first.recorded) == 1 and len(second.recorded) == 0
+        [event] = list(monitor.log.read(types=["MentionJudged"]))
+        assert event.occurred_at == at and event.recorded_at >= at  # dated twice: judged, then recorded
+    with pytest.raises(ValueError, match="a verdict is one of reject, accept"):
+        ev.mention_judged(ids[ANNUAL], TOPIC, "maybe", at, data)
+
+
+def test_review_keeps_its_old_form_and_refuses_mixed_options(polled: Path, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
+    ids = article_ids(polled)
+    code, out, _ = cli(capsys, "review", config=polled)
+    assert code == 0 and out.startswith("reviewed up to position ")
+    code, _, err = cli(capsys, "review", "--note", "why", config=polled)
+    assert code == 2 and "only with --reject or --accept" in one_line(err)
+    code, _, err = cli(capsys, "review", "--reject", ids[ANNUAL], "--accept", ids[KAZAN], config=polled)
+    assert code == 2 and "not both" in one_line(err)
+    assert "MentionJudged" not in count_events(polled)
