@@ -212,3 +212,31 @@ def test_review_keeps_its_old_form_and_refuses_mixed_options(polled: Path, capsy
     code, _, err = cli(capsys, "review", "--reject", ids[ANNUAL], "--accept", ids[KAZAN], config=polled)
     assert code == 2 and "not both" in one_line(err)
     assert "MentionJudged" not in count_events(polled)
+
+
+def test_tune_proposes_removing_the_term_that_made_a_wrong_tag_and_writes_it_keeping_comments(
+        polled: Path, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
+    from monitor.tagging.tune import propose, write
+    from tests.tagging.test_retag import edit_topic
+
+    ids = article_ids(polled)
+    edit_topic(polled, lambda topic: topic["keywords"]["meeting"].append("convene"))
+    assert cli(capsys, "retag", config=polled)[0] == 0  # "Modi and Putin convene in Kazan" is tagged now
+    assert cli(capsys, "review", "--reject", ids[KAZAN], config=polled)[0] == 0
+    config = load_config(polled)
+    with Monitor(config) as monitor:
+        tuning = propose(config, monitor.log, TOPIC, background=monitor.background_texts())
+    by_edit = {(p.edit.kind, p.edit.group, p.edit.value): p for p in tuning.proposals}
+    removal = by_edit[("remove_term", "meeting", "convene")]
+    assert removal.right == [ids[KAZAN]] and removal.wrong == []
+    assert (removal.added, removal.removed) == (0, 1)  # only the rejected article loses its tag
+    assert [c.article_id for c in removal.changes] == [ids[KAZAN]]
+
+    comments = [line for line in polled.read_text(encoding="utf-8").splitlines() if line.lstrip().startswith("#")]
+    assert len(comments) > 10  # the shipped config's comments
+    assert write(polled, TOPIC, [removal]) == [removal]
+    text = polled.read_text(encoding="utf-8")
+    assert "convene" not in text
+    assert [line for line in text.splitlines() if line.lstrip().startswith("#")] == comments
+    code, out, _ = cli(capsys, "retag", "--format", "json", config=polled)
+    assert [(c["change"], c["article_id"]) for c in json.loads(out)["changes"]] == [("removed", ids[KAZAN])]
