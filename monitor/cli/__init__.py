@@ -9,8 +9,9 @@ order ``--help`` shows them. The commands live in one module per group:
 - ``common``: what the groups share: ``Options``, ``opened_log``, the ``--format`` parser, ``about`` (an
   option named in a library error), the readers of dates and input files;
 - ``polling``: ``run``, ``poll``, ``serve``, ``demo``;
-- ``digests``: ``digest``, ``review``;
+- ``digests``: ``digest``, ``review`` (also the verdicts: ``--reject``, ``--accept``);
 - ``tagging``: ``tag``, ``retag``, ``explain``;
+- ``tune``: ``tune`` (config changes proposed from the analyst's verdicts);
 - ``log``: ``events``, ``export``, ``import``, ``rebuild``, and the ``db`` group;
 - ``feeds``: the ``feeds`` group;
 - ``settings``: the ``keywords`` and ``config`` groups.
@@ -27,7 +28,7 @@ import typer
 from typer.exceptions import Abort, TyperException
 
 from monitor import __version__
-from monitor.cli import digests, feeds, log, polling, settings, tagging
+from monitor.cli import digests, feeds, log, polling, settings, tagging, tune
 from monitor.cli.common import Options, choice
 from monitor.cli.logs import LOG_FORMATS, configure_logging
 from monitor.errors import HANDLED
@@ -80,6 +81,7 @@ app.command()(tagging.tag)
 app.command()(log.rebuild)
 app.command()(tagging.retag)
 app.command()(tagging.explain)
+app.command()(tune.tune)
 app.command()(polling.demo)
 app.add_typer(log.db_app, name="db")
 app.add_typer(feeds.feeds_app, name="feeds")

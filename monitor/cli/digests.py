@@ -114,13 +114,59 @@ def _issue_now(ctx: typer.Context) -> None:
         print("  no channels configured ([[digest.channels]])")
 
 
-def review(ctx: typer.Context) -> None:
-    """Mark everything recorded so far as reviewed (appends DigestReviewed).
+def review(
+    ctx: typer.Context,
+    reject: Annotated[str | None, typer.Option("--reject", metavar="ARTICLE",
+                                               help="Mark this article's tag as wrong: it leaves the digest "
+                                                    "(the id, a unique id prefix or the URL, as explain takes "
+                                                    "it).")] = None,
+    accept: Annotated[str | None, typer.Option("--accept", metavar="ARTICLE",
+                                               help="Mark this untagged article as relevant: it enters the "
+                                                    "digest as a mention.")] = None,
+    note: Annotated[str | None, typer.Option("--note", help="Why (kept with the verdict).")] = None,
+    topic: Annotated[str | None, typer.Option("--topic", help="The topic judged (its id); the default is the "
+                                                              "only topic, when there is one.")] = None,
+) -> None:
+    """Mark everything recorded so far as reviewed (appends DigestReviewed), or judge one article
+    (appends MentionJudged): --reject a wrong tag, --accept an article the tagger missed.
 
     Example: news-monitor review
+    Example: news-monitor review --reject 3f2a9c1e --note "a G20 preview, no meeting"
     """
-    from monitor.views.review import review_all
+    if reject is None and accept is None:
+        if note is not None or topic is not None:
+            raise typer.BadParameter("only with --reject or --accept", param_hint="--note/--topic")
+        from monitor.views.review import review_all
 
+        with opened_log(ctx) as log:
+            position = review_all(log, source="cli")
+        print(f"reviewed up to position {position}")
+        return
+    if reject is not None and accept is not None:
+        raise typer.BadParameter("give one of them, not both", param_hint="--reject/--accept")
+    _judge(ctx, "reject" if reject is not None else "accept", reject or accept or "", note, topic)
+
+
+def _judge(ctx: typer.Context, verdict: str, ref: str, note: str | None, topic: str | None) -> None:
+    from monitor.tagging.retag import ArticleNotFound
+    from monitor.tagging.verdicts import UnknownTopic, judge_article
+    from monitor.views.log import projections
+
+    option = f"--{verdict}"
+    config = options(ctx).config()
     with opened_log(ctx) as log:
-        position = review_all(log, source="cli")
-    print(f"reviewed up to position {position}")
+        projections(log).catch_up()
+        try:
+            done = judge_article(config, log, ref, verdict, topic=topic, note=note, source="cli")
+        except UnknownTopic as exc:
+            raise typer.BadParameter(str(exc), param_hint="--topic") from None
+        except ArticleNotFound as exc:
+            raise typer.BadParameter(f"no stored article matches {exc.ref!r} (give its id, an id prefix or its "
+                                     "URL, as explain takes it)", param_hint=option) from None
+    judged = done.judgement
+    title = done.article.get("title") or done.article.get("url") or judged.article_id
+    if not judged.recorded:
+        print(f"{judged.article_id} already {verdict}ed for {judged.topic}: nothing recorded")
+        return
+    was = f", superseding {judged.previous}" if judged.previous else ""
+    print(f"{verdict}ed {judged.article_id} for {judged.topic} (it was {judged.decision}{was}): {title}")

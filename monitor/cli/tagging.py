@@ -189,10 +189,22 @@ def _print_explanation(article: dict[str, Any], stored: dict[str, dict[str, Any]
         console.print()
         if topic in stored:
             _print_reasoning(console, f"{topic}: recorded", stored[topic])
+            _print_verdict(console, stored[topic])
         else:
             console.print(f"[bold]{escape(topic)}[/bold]: nothing recorded (the rules gave no tag)")
         if current is not None and topic in current:
             _print_reasoning(console, f"{topic}: with the current config", current[topic].as_dict())
+
+
+def _print_verdict(console: Console, data: dict[str, Any]) -> None:
+    """The analyst's verdict on the tag, if any: what it was, when, on which decision, and its note."""
+    if not data.get("verdict"):
+        return
+    judged = data.get("judged") or {}
+    when = data["judged_at"].isoformat() if isinstance(data.get("judged_at"), dt.datetime) else data.get("judged_at")
+    console.print(f"  verdict: {escape(data['verdict'])}ed by the analyst at {when} (the tag was "
+                  f"{escape(str(judged.get('decision')))}, topic version {escape(str(judged.get('topic_version')))})"
+                  + (f" · note: {escape(data['verdict_note'])}" if data.get("verdict_note") else ""))
 
 
 def _print_reasoning(console: Console, heading: str, data: dict[str, Any]) -> None:

@@ -1,6 +1,7 @@
 """Digests of new mentions, read from the projections (never from the pipeline's stages).
 
-A digest is a window of mentions (decision "mention") and their articles:
+A digest is a window of mentions (decision "mention", less those the analyst rejected, plus the articles the
+analyst accepted, shown with decision "accepted") and their articles:
 - by default the unreviewed ones: tagged after the review cursor (the last "everything up to here"
   ``DigestReviewed``) and not reviewed one by one since they were tagged;
 - or those tagged since a date (``since``), or between two log positions (a scheduled digest's window);
@@ -131,10 +132,12 @@ def _item(row: Any, with_text: bool) -> dict[str, Any]:
         "article_id": row["article_id"], "url": row["url"], "title": row["title"], "feed": row["feed"],
         "outlet": outlet(row["url"]), "published_at": _iso(row["published_at"]), "topic": row["topic"],
         "score": row["score"], "sentences": [s["text"] if isinstance(s, dict) else s for s in row["sentences"]],
-        "decision": row["decision"], "terms": row["terms"], "dates": explanation.get("dates", []),
+        "decision": row["decision"] if row["mention"] else "accepted", "terms": row["terms"],
+        "dates": explanation.get("dates", []),
         "evidence": explanation.get("evidence", []), "similarity": explanation.get("similarity", {}),
         "rule": explanation.get("rule"), "topic_version": row["topic_version"], "tagged_at": _iso(row["tagged_at"]),
         "position": row["position"], "reviewed": bool(row["reviewed"]), "story": None,
+        "verdict": row["verdict"], "verdict_note": row["verdict_note"],
     }
     if with_text:
         item["text"] = row["text"]

@@ -15,6 +15,8 @@ rewritten). To change a payload's shape: add the new schema's model, make the co
 and register an upcaster from the old number that produces exactly what the constructor now writes.
 Adding an optional field that readers treat as absent needs no new schema.
 
+- ``MentionJudged`` is keyed by article, topic, verdict and the position of the verdict it supersedes.
+
 History:
 - ``DigestReviewed`` 2 adds ``mentions`` (single tags reviewed, from the web page) and ``source``;
   ``up_to_position`` may be absent when only single tags are reviewed.
@@ -49,6 +51,7 @@ ARTICLE_EXTRACTED = "ArticleExtracted"
 EXTRACTION_FAILED = "ExtractionFailed"
 MENTION_TAGGED = "MentionTagged"
 MENTION_RETRACTED = "MentionRetracted"
+MENTION_JUDGED = "MentionJudged"
 DIGEST_REVIEWED = "DigestReviewed"
 DIGEST_ISSUED = "DigestIssued"
 DIGEST_DELIVERED = "DigestDelivered"
@@ -165,6 +168,22 @@ def mention_retracted(article: str, topic: str, topic_version: str, published_at
     return _event(article_stream(article), MENTION_RETRACTED,
                   f"{MENTION_RETRACTED}:{article}:{topic}:{topic_version}:after:{supersedes}",
                   {"article_id": article, "topic": topic, "topic_version": topic_version, **data}, published_at)
+
+
+VERDICTS = ("reject", "accept")
+
+
+def mention_judged(article: str, topic: str, verdict: str, at: dt.datetime, data: dict[str, Any], *,
+                   supersedes: int = 0) -> NewEvent:
+    """The analyst's verdict on ``article`` for ``topic`` (``at``: when it was given). ``supersedes`` is the
+    position of the verdict it replaces (0: none), so the same verdict given twice on the same state (a double
+    click, two workers) is one event, and a later different verdict is a new one that takes its place."""
+    if verdict not in VERDICTS:
+        raise ValueError(f"a verdict is one of {', '.join(VERDICTS)}, not {verdict!r}")
+    return _event(article_stream(article), MENTION_JUDGED,
+                  f"{MENTION_JUDGED}:{article}:{topic}:{verdict}:after:{supersedes}",
+                  {"article_id": article, "topic": topic, "verdict": verdict, "judged_at": at.isoformat(), **data},
+                  at)
 
 
 REVIEW_STREAM = "review:default"

@@ -140,6 +140,21 @@ class MentionRetractedV1(_Payload):
     rule_score: float | None = None
 
 
+class MentionJudgedV1(_Payload):
+    """The analyst's verdict on an article for a topic: a tag that is wrong ("reject") or an article that is
+    relevant ("accept"), with what was judged: the tag's decision, topic version and position at the time."""
+
+    article_id: str
+    topic: str
+    verdict: Literal["reject", "accept"]
+    note: str | None = None
+    decision: str  # the mention's decision when judged: mention, possible, none, retracted
+    topic_version: str | None = None  # of the tag judged (None: there was none)
+    position: int = Field(default=0, ge=0)  # of the tag judged (0: none)
+    judged_at: str
+    source: Literal["cli", "web", "api"] | None = None
+
+
 class DigestReviewedV1(_Payload):
     up_to_position: int = Field(ge=0)
     reviewed_at: str
@@ -243,6 +258,7 @@ MODELS: dict[tuple[str, int], type[_Payload]] = {
     ("ExtractionFailed", 2): ExtractionFailedV2,
     ("MentionTagged", 1): MentionTaggedV1,
     ("MentionRetracted", 1): MentionRetractedV1,
+    ("MentionJudged", 1): MentionJudgedV1,
     ("DigestReviewed", 1): DigestReviewedV1,
     ("DigestReviewed", 2): DigestReviewedV2,
     ("DigestIssued", 1): DigestIssuedV1,

@@ -210,4 +210,6 @@ def stored_explanations(log: EventLog, article: str) -> dict[str, dict[str, Any]
         rows = queries.article_mentions(conn, article)
     return {row["topic"]: {**(row["explanation"] or {}), "decision": row["decision"], "score": row["score"],
                            "sentences": row["sentences"], "terms": row["terms"], "position": row["position"],
-                           "topic_version": row["topic_version"]} for row in rows}
+                           "topic_version": row["topic_version"], "verdict": row["verdict"],
+                           "verdict_note": row["verdict_note"], "judged_at": row["judged_at"],
+                           "judged": row["judged"]} for row in rows}

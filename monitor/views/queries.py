@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, not_, or_, select
+from sqlalchemy import and_, func, not_, or_, select
 from sqlalchemy.engine import Connection, RowMapping
 
 from monitor.views.tables import articles, feed_state, mentions, review_cursor, reviewed_mentions
@@ -35,6 +35,13 @@ def unreviewed_condition(cursor: int) -> Any:
     by one since tagged."""
     return (mentions.c.position > cursor) & (
         reviewed_mentions.c.position.is_(None) | (reviewed_mentions.c.position < mentions.c.position))
+
+
+def listed_condition() -> Any:
+    """A WHERE clause over ``mentions`` that holds for what a digest lists: the tags (decision "mention") the
+    analyst has not rejected, and whatever the analyst accepted."""
+    return or_(and_(mentions.c.mention.is_(True), or_(mentions.c.verdict.is_(None), mentions.c.verdict != "reject")),
+               mentions.c.verdict == "accept")
 
 
 def with_review(selectable: Any) -> Any:
@@ -178,6 +185,28 @@ def mention_positions(conn: Connection, article_ids: Sequence[str]) -> dict[tupl
     return known
 
 
+def mention_state(conn: Connection, article_id: str, topic: str) -> dict[str, Any] | None:
+    """What a verdict on one article and topic judges and supersedes: the tag's decision, topic version and
+    position, and the current verdict with its position; None when the view has no row for them."""
+    query = select(mentions.c.decision, mentions.c.topic_version, mentions.c.position, mentions.c.mention,
+                   mentions.c.verdict, mentions.c.verdict_position).where(
+        mentions.c.article_id == article_id, mentions.c.topic == topic)
+    row = conn.execute(query).mappings().first()
+    return dict(row) if row is not None else None
+
+
+def judged_mentions(conn: Connection, topic: str) -> list[dict[str, Any]]:
+    """The verdicts on ``topic``, oldest first: each judged article's id, url and title, the tag's decision,
+    terms and explanation as they are now, and the verdict, its note and what it judged."""
+    query = (select(mentions.c.article_id, mentions.c.decision, mentions.c.terms, mentions.c.explanation,
+                    mentions.c.verdict, mentions.c.verdict_note, mentions.c.verdict_position, mentions.c.judged,
+                    articles.c.url, articles.c.title)
+             .select_from(mentions.outerjoin(articles, articles.c.article_id == mentions.c.article_id))
+             .where(mentions.c.topic == topic, mentions.c.verdict.is_not(None))
+             .order_by(mentions.c.verdict_position))
+    return [dict(row) for row in conn.execute(query).mappings()]
+
+
 def tagged_topics(conn: Connection) -> set[str]:
     """Every topic the mentions view has a row for (retracted tags included)."""
     return {row[0] for row in conn.execute(select(mentions.c.topic).distinct())}
@@ -188,7 +217,7 @@ def mention_review_counts(conn: Connection) -> dict[tuple[str, str], int]:
     a topic with none in one state has no key for it."""
     unreviewed = unreviewed_condition(unreviewed_position(conn))
     query = (select(mentions.c.topic, unreviewed.label("unreviewed"), func.count())
-             .select_from(with_review(mentions)).where(mentions.c.mention.is_(True))
+             .select_from(with_review(mentions)).where(listed_condition())
              .group_by(mentions.c.topic, unreviewed))
     return {(topic, "unreviewed" if is_new else "reviewed"): count for topic, is_new, count in conn.execute(query)}
 
@@ -204,8 +233,9 @@ def digest_mentions(conn: Connection, cursor: int, *, status: str, since: dt.dat
                     topic: str | None = None, feed: str | None = None, min_score: float | None = None,
                     date_from: dt.date | None = None, date_to: dt.date | None = None,
                     limit: int | None = None) -> list[RowMapping]:
-    """The mentions (decision "mention") of a digest window joined with their articles, oldest first: every
-    mentions column, the article's url, title, feed, published_at and text, and ``reviewed``.
+    """The mentions (decision "mention", less those rejected, plus those accepted: ``listed_condition``) of a
+    digest window joined with their articles, oldest first: every mentions column, the article's url, title,
+    feed, published_at and text, and ``reviewed``.
 
     ``cursor`` is the review cursor (``unreviewed_position``, read once by the caller so that every count of
     one digest uses the same snapshot). ``status`` "unreviewed" or "reviewed" keeps those, "all" both;
@@ -216,7 +246,7 @@ def digest_mentions(conn: Connection, cursor: int, *, status: str, since: dt.dat
     columns = [mentions, articles.c.url, articles.c.title, articles.c.feed, articles.c.published_at,
                articles.c.text, not_(unreviewed).label("reviewed")]
     query = select(*columns).select_from(with_review(mentions.join(
-        articles, articles.c.article_id == mentions.c.article_id))).where(mentions.c.mention.is_(True))
+        articles, articles.c.article_id == mentions.c.article_id))).where(listed_condition())
     conditions: list[Any] = []
     if since is not None:
         conditions.append(mentions.c.tagged_at >= since)
@@ -249,13 +279,13 @@ def unreviewed_count(conn: Connection, cursor: int) -> int:
     """How many mentions (decision "mention") in the whole view nobody has reviewed, given the review
     cursor ``cursor``."""
     return conn.scalar(select(func.count()).select_from(with_review(mentions))
-                       .where(mentions.c.mention.is_(True), unreviewed_condition(cursor))) or 0
+                       .where(listed_condition(), unreviewed_condition(cursor))) or 0
 
 
 def oldest_unreviewed_tagged_at(conn: Connection, cursor: int) -> dt.datetime | None:
     """When the oldest mention nobody has reviewed was tagged (None when there is none)."""
     return conn.scalar(select(func.min(mentions.c.tagged_at)).select_from(with_review(mentions))
-                       .where(mentions.c.mention.is_(True), unreviewed_condition(cursor)))
+                       .where(listed_condition(), unreviewed_condition(cursor)))
 
 
 # -- the event log -------------------------------------------------------------------------------------
@@ -273,6 +303,7 @@ def stream_head(conn: Connection, stream: str) -> int | None:
 
 __all__ = ["FeedSchedule", "article_feeds", "article_mentions", "articles_by_id_or_entry_key", "articles_with_id",
            "articles_with_id_prefix", "articles_with_url", "digest_mentions", "feed_poll_state", "feed_poll_states",
-           "feed_poll_summary", "feed_schedules", "feed_states", "last_event_position", "mention_positions",
-           "mention_review_counts", "mention_tags", "newest_texts", "oldest_unreviewed_tagged_at", "stream_head",
-           "tagged_topics", "unreviewed_condition", "unreviewed_count", "unreviewed_position", "with_review"]
+           "feed_poll_summary", "feed_schedules", "feed_states", "judged_mentions", "last_event_position",
+           "listed_condition", "mention_positions", "mention_review_counts", "mention_state", "mention_tags",
+           "newest_texts", "oldest_unreviewed_tagged_at", "stream_head", "tagged_topics", "unreviewed_condition",
+           "unreviewed_count", "unreviewed_position", "with_review"]

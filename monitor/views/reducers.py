@@ -128,10 +128,18 @@ def _extraction_failed(row: Row | None, event: RecordedEvent) -> Row | None:
 
 # -- mentions and the review cursor ----------------------------------------------------------------------
 
-def _mention_tagged(_row: Row | None, event: RecordedEvent) -> Row:
+_VERDICT_COLUMNS = ("verdict", "verdict_note", "verdict_position", "judged_at", "judged")
+
+
+def _verdict_of(row: Row | None) -> Row:
+    """The verdict columns of ``row`` (all None for a new row): a new tag keeps the analyst's verdict."""
+    return {column: (row or {}).get(column) for column in _VERDICT_COLUMNS}
+
+
+def _mention_tagged(row: Row | None, event: RecordedEvent) -> Row:
     data = event.data
     return {
-        "article_id": data["article_id"], "topic": data["topic"], "position": event.position,
+        **_verdict_of(row), "article_id": data["article_id"], "topic": data["topic"], "position": event.position,
         "tagged_at": event.recorded_at, "topic_version": data.get("topic_version"),
         "decision": data.get("decision"), "mention": bool(data.get("mention")), "score": data["score"],
         "sentences": data.get("sentences", []), "terms": data.get("terms", []),
@@ -148,6 +156,24 @@ def _mention_retracted(row: Row | None, event: RecordedEvent) -> Row:
         "mention": False, "score": data["score"], "sentences": [], "terms": [],
         "explanation": {k: v for k, v in data.items() if k not in ("sentences", "terms")},
     }
+
+
+def _mention_judged(row: Row | None, event: RecordedEvent) -> Row:
+    """The newest verdict wins. An accepted article the tagger never tagged gets a row of its own (decision
+    "none"), dated by the verdict, so that it enters the digest as new; an accepted possible or retracted tag
+    takes the verdict's position for the same reason. A rejection leaves the tag's position alone."""
+    data = event.data
+    if row is None:
+        row = {**blank(mentions, {"article_id": data["article_id"], "topic": data["topic"]}),
+               "position": event.position, "tagged_at": event.recorded_at, "topic_version": None,
+               "decision": "none", "mention": False, "score": 0.0, "sentences": [], "terms": [],
+               "explanation": {}}
+    elif data["verdict"] == "accept" and not row["mention"] and row.get("verdict") != "accept":
+        row = {**row, "position": event.position}
+    return {**row, "verdict": data["verdict"], "verdict_note": data.get("note"),
+            "verdict_position": event.position, "judged_at": event.occurred_at,
+            "judged": {"decision": data.get("decision"), "topic_version": data.get("topic_version"),
+                       "position": data.get("position", 0), "source": data.get("source")}}
 
 
 def _digest_reviewed(row: Row | None, event: RecordedEvent) -> Row | None:
@@ -179,8 +205,8 @@ VIEWS: dict[str, View] = {
         "ArticleDiscovered": _article_discovered, "ArticleExtracted": _article_extracted,
         "ExtractionFailed": _extraction_failed, "ArticleRevised": _article_revised,
     }),
-    "mentions": View("mentions", 3, mentions, lambda e: (e.data["article_id"], e.data["topic"]), {
-        "MentionTagged": _mention_tagged, "MentionRetracted": _mention_retracted,
+    "mentions": View("mentions", 4, mentions, lambda e: (e.data["article_id"], e.data["topic"]), {
+        "MentionTagged": _mention_tagged, "MentionRetracted": _mention_retracted, "MentionJudged": _mention_judged,
     }),
     "review_cursor": View("review_cursor", 3, review_cursor, lambda e: ("default",), {
         "DigestReviewed": _digest_reviewed,

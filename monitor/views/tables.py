@@ -1,9 +1,10 @@
 """The read models' tables: what the product projects from its log (see ``reducers`` for how).
 
 ``feed_state`` (one row a feed: its health, validators and schedule), ``articles`` (one row an article: what
-was discovered and extracted), ``mentions`` (one row an article and topic: the newest tag), ``review_cursor``
-(how far the analyst has reviewed) and ``reviewed_mentions`` (the tags reviewed one by one). Every read of
-them goes through ``queries``. The migrations in ``storage/migrations`` create the same tables.
+was discovered and extracted), ``mentions`` (one row an article and topic: the newest tag, and the analyst's
+verdict on it), ``review_cursor`` (how far the analyst has reviewed) and ``reviewed_mentions`` (the tags
+reviewed one by one). Every read of them goes through ``queries``. The migrations in ``storage/migrations``
+create the same tables.
 """
 
 from __future__ import annotations
@@ -80,6 +81,13 @@ mentions = Table(
     Column("sentences", JSON, nullable=False),
     Column("terms", JSON, nullable=False),
     Column("explanation", JSON, nullable=False),
+    # The analyst's verdict (MentionJudged), kept across retags: "reject" takes the tag out of every digest,
+    # "accept" puts an untagged article in as a mention (decision "accepted" where it is shown).
+    Column("verdict", String(20)),
+    Column("verdict_note", Text),
+    Column("verdict_position", Position),  # of the MentionJudged event: what the next verdict supersedes
+    Column("judged_at", UTCDateTime()),
+    Column("judged", JSON),  # what was judged: the tag's decision, topic version and position at the time
     Index("ix_mentions_position", "position"),
 )
 

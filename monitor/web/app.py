@@ -4,6 +4,7 @@ Routes (GET never writes; every write appends ``DigestReviewed`` through ``monit
 
     GET  /              the review page: filters, mentions (unreviewed first), feeds panel
     POST /review        mark the ``item`` fields reviewed, then 303 back to the same filtered page
+    POST /judge         reject or accept one item (``MentionJudged``, monitor.web.verdicts), then 303 back
     POST /login         set the token cookie (when ``[web] token`` is set), then 303 back
     GET  /api/mentions  the digest as JSON (the page's filters as query parameters; ``text=1`` adds texts)
     POST /api/review    JSON ``{"items": [{"article_id", "topic", "position"}]}``
@@ -55,11 +56,13 @@ from monitor.web.auth import (
 from monitor.web.counters import CountersFollower
 from monitor.web.filters import InvalidFilter, parse_filters
 from monitor.web.metrics import MonitorCollector, Snapshot, exposition, metrics_registry
+from monitor.web.verdicts import add_verdict_routes
 from storage.engine import reading
 from storage.eventlog import EventLog
 
 TEMPLATES = Path(__file__).parent / "templates"
 MAX_ITEMS = 5000  # items one review may name: more than a page ever shows
+JUDGED = ("rejected", "accepted", "unchanged")  # the notices a verdict redirects back with
 
 
 class BadRequest(Exception):
@@ -212,7 +215,8 @@ def create_app(config: Config, *, log: EventLog | None = None) -> FastAPI:
             "index.html", filters=filters, query=query, query_string=urlencode(query), items=items,
             counts=digest.counts, feeds=feeds, topics=_topics(state), feed_names=[f["feed"] for f in feeds],
             statuses=STATUSES, can_write=state.auth.authorized(request), needs_token=state.auth.token is not None,
-            page_size=config.web.page_size, marked=int(marked) if marked.isdigit() else None)
+            page_size=config.web.page_size, marked=int(marked) if marked.isdigit() else None,
+            judged=request.query_params.get("judged") if request.query_params.get("judged") in JUDGED else None)
 
     @app.post("/review")
     async def review(request: Request) -> Response:
@@ -222,6 +226,8 @@ def create_app(config: Config, *, log: EventLog | None = None) -> FastAPI:
         refs = parse_items([str(v) for v in form.getlist("item")])
         recorded = await _run(lambda: _review(state, refs))
         return RedirectResponse("/?" + urlencode({**query, "marked": len(refs) if recorded else 0}), status_code=303)
+
+    add_verdict_routes(app, state)
 
     @app.post("/login")
     async def login(request: Request) -> Response:
