@@ -32,6 +32,7 @@ FORMATS = [
     (["feeds", "list"], "json"),
     (["keywords", "list"], "json"),
     (["config", "check"], "json"),
+    (["tune", "--topic=india-russia-summit"], "json"),
 ]
 
 
