@@ -242,7 +242,7 @@ class CompiledTopic:
                 if self.context_rule is None or not hits or field_name != TEXT_FIELD \
                         or not evaluate(self.context_rule, {h.term.group for h in hits} | found.groups):
                     present = {h.term.group for h in hits} | found.groups
-                    if len(blocked) < MAX_BLOCKED and could_hold(self.rule, present):
+                    if len(blocked) < MAX_BLOCKED and present & self.negated and could_hold(self.rule, present):
                         blocked.append({"field": field_name, "text": span.text, "start": span.start,
                                         "end": span.end, "by": sorted(present & self.negated),
                                         "participants": found.found})
