@@ -10,6 +10,7 @@ order ``--help`` shows them. The commands live in one module per group:
   option named in a library error), the readers of dates and input files;
 - ``polling``: ``run``, ``poll``, ``serve``, ``demo``;
 - ``digests``: ``digest``, ``review``;
+- ``timeline``: ``timeline``;
 - ``tagging``: ``tag``, ``retag``, ``explain``;
 - ``log``: ``events``, ``export``, ``import``, ``rebuild``, and the ``db`` group;
 - ``feeds``: the ``feeds`` group;
@@ -28,7 +29,7 @@ import typer
 from typer.exceptions import Abort, TyperException
 
 from monitor import __version__
-from monitor.cli import digests, feeds, log, polling, settings, tagging
+from monitor.cli import digests, feeds, log, polling, settings, tagging, timeline
 from monitor.cli.common import Options
 from monitor.errors import HANDLED
 
@@ -68,6 +69,7 @@ app.command()(polling.run)
 app.command()(polling.poll)
 app.command()(digests.digest)
 app.command()(digests.review)
+app.command()(timeline.timeline)
 app.command()(polling.serve)
 app.command()(log.events)
 app.command()(log.export)
