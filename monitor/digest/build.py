@@ -64,6 +64,7 @@ class Digest:
     generated_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     filters: Filters | None = None
     pages_failed: int = 0  # articles whose page failed, over all feeds (feeds status has them by feed and reason)
+    timeline: list[dict[str, Any]] = field(default_factory=list)  # the timeline's events that the items report
 
     @property
     def window(self) -> dict[str, Any]:
@@ -78,7 +79,7 @@ class Digest:
 
     def as_dict(self) -> dict[str, Any]:
         return {"items": self.items, "stories": self.stories, "window": self.window, "counts": self.counts,
-                "generated_at": self.generated_at.isoformat()}
+                "generated_at": self.generated_at.isoformat(), "timeline": self.timeline}
 
     def refs(self) -> list[tuple[str, str, int]]:
         """The tags shown, as ``(article_id, topic, position)``: what "mark all shown reviewed" reviews."""
@@ -96,7 +97,10 @@ def build_digest(engine: Engine, since: dt.datetime | None = None, *, filters: F
 
     Without ``since`` or positions, the window is the unreviewed mentions (``filters.status`` decides
     otherwise); with them, every mention in the window, unless ``filters`` says which. ``limit`` keeps the
-    newest items. ``with_text`` adds each article's extracted text (the review page expands it)."""
+    newest items. ``with_text`` adds each article's extracted text (the review page expands it). ``timeline``
+    holds the timeline's events that the items report (``monitor.digest.timeline``)."""
+    from monitor.digest.timeline import timeline_events, touched
+
     windowed = since is not None or after_position is not None or up_to_position is not None
     filters = filters or Filters(status="all" if windowed else "unreviewed")
     now = clock() if clock else dt.datetime.now(dt.UTC)
@@ -111,12 +115,13 @@ def build_digest(engine: Engine, since: dt.datetime | None = None, *, filters: F
         feeds = queries.feed_poll_summary(conn)
         pages_failed = sum(sum(reasons.values()) for reasons in queries.page_failures(conn).values())
         unreviewed = queries.unreviewed_count(conn, cursor)
-    items = [_item(row, with_text) for row in rows]
+        items = [_item(row, with_text) for row in rows]
+        events = touched(timeline_events(conn, topic=filters.topic), items) if items else []
     stories = _stories(items, [row["text"] or "" for row in rows])
     return Digest(items, since, after, feeds_total=len(feeds),
                   feeds_failing=sum(1 for status, _ in feeds if status in ("failing", "gone")),
                   feeds_polled=sum(1 for _, polls in feeds if polls), stories=stories, up_to_position=end,
-                  unreviewed=unreviewed, generated_at=now, filters=filters, pages_failed=pages_failed)
+                  unreviewed=unreviewed, generated_at=now, filters=filters, pages_failed=pages_failed, timeline=events)
 
 
 def outlet(url: str | None) -> str | None:

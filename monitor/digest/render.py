@@ -1,7 +1,8 @@
 """Render a digest: rich text for the terminal, plain text, Markdown, a standalone HTML page, JSON and Atom 1.0.
 
-Every renderer reads only the digest's ``items``, ``stories``, ``counts``, ``window``, ``generated_at`` and
-``as_dict()``, and shows the same structure: a header with the counts, then day by day, story by story
+Every renderer reads only the digest's ``items``, ``stories``, ``timeline``, ``counts``, ``window``, ``generated_at``
+and ``as_dict()``, and shows the same structure: a header with the counts, the timeline's events that the items
+report (``timeline_render``), then day by day, story by story
 (its title and the outlets that covered it), each item with its title, outlet and feed, publication date,
 score, the sentences that mention the topic with the matched terms highlighted, and the dates they refer to.
 
@@ -30,6 +31,7 @@ from rich.console import Console
 from rich.text import Text
 
 from monitor import __version__
+from monitor.digest import timeline_render
 from monitor.language.text import Term, TermIndex, cleaned, tokens, without_surrogates, xml_finalize, xml_safe
 
 if TYPE_CHECKING:
@@ -90,7 +92,13 @@ def printable(digest: Any, clean: Callable[[str], str] = xml_safe) -> Any:
     may hold characters that a format cannot carry (XML's forbidden ones, a terminal's controls)."""
     safe = copy.copy(digest)
     safe.items, safe.stories = cleaned(digest.items, clean), cleaned(digest.stories, clean)
+    safe.timeline = cleaned(_timeline(digest), clean)
     return safe
+
+
+def _timeline(digest: Any) -> list[dict[str, Any]]:
+    """The digest's timeline events (a digest made before the timeline existed has none)."""
+    return getattr(digest, "timeline", None) or []
 
 
 def header(digest: Any) -> str:
@@ -180,6 +188,11 @@ def print_text(digest: Any, console: Console) -> None:
     control characters (an ESC sequence in a title) are replaced, so feed text never drives the terminal."""
     digest = printable(digest)
     console.print(Text.assemble(("news-monitor digest", "bold"), " — ", header(digest)), highlight=False)
+    if _timeline(digest):
+        console.print()
+        console.rule(Text("Timeline", style="bold"))
+        for line in timeline_render.text_lines(digest.timeline, width=max(40, console.width)):
+            console.print(Text(line, style="bold" if line.startswith("■") else ""), highlight=False)
     if not digest.items:
         console.print("No new mentions.", highlight=False)
         return
@@ -233,6 +246,8 @@ def _md_link(label: str, url: str | None) -> str:
 def to_markdown(digest: Any) -> str:
     digest = printable(digest)
     lines = ["# news-monitor digest", "", f"_{md_escape(header(digest))}_", ""]
+    if _timeline(digest):
+        lines += ["## Timeline", "", *timeline_render.markdown_lines(digest.timeline, md_escape)]
     if not digest.items:
         lines.append("No new mentions.")
     for day, stories in grouped(digest):
@@ -288,7 +303,7 @@ def to_html(digest: Any, *, title: str = "news-monitor digest") -> str:
     generated = digest.generated_at.isoformat() if digest.generated_at else ""
     return _environment().get_template("digest.html").render(
         title=title, header=header(digest), days=_view(digest), empty=not digest.items, generated_at=generated,
-        version=__version__)
+        version=__version__, events=timeline_render.view(_timeline(digest)))
 
 
 # --- JSON -----------------------------------------------------------------------------------------------

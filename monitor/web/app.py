@@ -7,6 +7,8 @@ Routes (GET never writes; every write appends ``DigestReviewed`` through ``monit
     POST /login         set the token cookie (when ``[web] token`` is set), then 303 back
     GET  /api/mentions  the digest as JSON (the page's filters as query parameters; ``text=1`` adds texts)
     POST /api/review    JSON ``{"items": [{"article_id", "topic", "position"}]}``
+    GET  /api/timeline  the timeline as JSON (``timeline --format json``; ``topic``, ``from``, ``to``, ``status``)
+    GET  /timeline.ics  the timeline as iCalendar, upcoming events included
     GET  /feed.atom     the mentions as an Atom feed
     GET  /healthz       JSON; 503 when the database cannot be read
     GET  /metrics       Prometheus text exposition
@@ -35,6 +37,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.config import Config
 from monitor.digest.build import STATUSES, build_digest
+from monitor.digest.timeline import build_timeline, timeline_document
+from monitor.digest.timeline_render import to_ics
+from monitor.digest.timeline_render import view as timeline_view
 from monitor.errors import HANDLED, MonitorError
 from monitor.language.text import xml_finalize
 from monitor.views import queries
@@ -50,7 +55,7 @@ from monitor.web.auth import (
     check_same_origin,
     host_allowed,
 )
-from monitor.web.filters import InvalidFilter, parse_filters
+from monitor.web.filters import InvalidFilter, parse_filters, parse_timeline_filters
 from monitor.web.metrics import MonitorCollector, exposition, metrics_registry
 from storage.engine import reading
 from storage.eventlog import EventLog
@@ -155,7 +160,8 @@ def create_app(config: Config, *, log: EventLog | None = None) -> FastAPI:
         return response
 
     def wants_json(request: Request) -> bool:
-        return request.url.path.startswith("/api/") or request.url.path in ("/healthz", "/metrics", "/feed.atom")
+        return request.url.path.startswith("/api/") or request.url.path in (
+            "/healthz", "/metrics", "/feed.atom", "/timeline.ics")
 
     def error(request: Request, status: int, message: str, **extra: Any) -> Response:
         if wants_json(request):
@@ -197,12 +203,13 @@ def create_app(config: Config, *, log: EventLog | None = None) -> FastAPI:
         digest = build_digest(state.log.engine, filters=filters, limit=config.web.page_size, with_text=True)
         feeds = feed_status(state.log.engine, config)
         items = [present.present_item(item) for item in _order(digest.items)]
+        timeline = timeline_view(build_timeline(state.log.engine, topic=filters.topic))
         marked = request.query_params.get("marked", "")
         return state.render(
             "index.html", filters=filters, query=query, query_string=urlencode(query), items=items,
             counts=digest.counts, feeds=feeds, topics=_topics(state), feed_names=[f["feed"] for f in feeds],
             statuses=STATUSES, can_write=state.auth.authorized(request), needs_token=state.auth.token is not None,
-            page_size=config.web.page_size, marked=int(marked) if marked.isdigit() else None)
+            page_size=config.web.page_size, marked=int(marked) if marked.isdigit() else None, timeline=timeline)
 
     @app.post("/review")
     async def review(request: Request) -> Response:
@@ -233,6 +240,21 @@ def create_app(config: Config, *, log: EventLog | None = None) -> FastAPI:
         state.catch_up()
         digest = build_digest(state.log.engine, filters=filters, limit=config.web.page_size, with_text=with_text)
         return Response(json.dumps(digest.as_dict(), ensure_ascii=False), media_type="application/json")
+
+    @app.get("/api/timeline")
+    def api_timeline(request: Request) -> Response:
+        chosen = parse_timeline_filters(request.query_params)
+        state.catch_up()
+        events = build_timeline(state.log.engine, **chosen)  # type: ignore[arg-type]
+        return Response(json.dumps(timeline_document(events), ensure_ascii=False), media_type="application/json")
+
+    @app.api_route("/timeline.ics", methods=["GET", "HEAD"])
+    def timeline_ics(request: Request) -> Response:
+        chosen = parse_timeline_filters(request.query_params)
+        state.catch_up()
+        events = build_timeline(state.log.engine, **chosen)  # type: ignore[arg-type]
+        return Response(to_ics(events), media_type="text/calendar; charset=utf-8",
+                        headers={"Content-Disposition": 'inline; filename="timeline.ics"'})
 
     @app.post("/api/review")
     async def api_review(request: Request) -> Response:
