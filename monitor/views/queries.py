@@ -18,7 +18,7 @@ from sqlalchemy import func, not_, or_, select
 from sqlalchemy.engine import Connection, RowMapping
 
 from monitor.views.tables import articles, feed_state, mentions, review_cursor, reviewed_mentions, timeline
-from storage.tables import events_table
+from storage.tables import checkpoints, events_table
 
 _CHUNK = 500  # ids per IN (...): well under every backend's bound-parameter limit
 
@@ -287,3 +287,11 @@ def timeline_sightings(conn: Connection, topic: str | None = None) -> list[dict[
                         "title": row["title"], "feed": row["feed"],
                         "published_at": published.isoformat() if published else None})
     return out
+
+
+def view_checkpoints(conn: Connection, names: Sequence[str]) -> tuple[tuple[str, int, int], ...]:
+    """The checkpoints (name, position, version) of the views named: a read of them can be reused while
+    these stay the same, since a view changes only as its checkpoint moves (or its version does)."""
+    rows = conn.execute(select(checkpoints.c.name, checkpoints.c.position, checkpoints.c.view_version)
+                        .where(checkpoints.c.name.in_(list(names))).order_by(checkpoints.c.name))
+    return tuple((name, position, version) for name, position, version in rows)

@@ -176,15 +176,25 @@ def _precision(sighting: dict[str, Any]) -> tuple[Any, ...]:
 
 def merge(sightings: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """The events of the sightings (each with ``topic``, ``article_id`` and its article's ``published_at``,
-    ``url``, ``title`` and ``outlet``): upcoming first, then held, newest first."""
+    ``url``, ``title`` and ``outlet``): upcoming first, then held, newest first.
+
+    Events are indexed by topic and participants, then by the days they cover, so a sighting meets only the
+    events it could join (a log's worth of sightings merges in linear time)."""
     events: list[Event] = []
+    by_day: dict[tuple[str, tuple[str, ...]], dict[dt.date, list[int]]] = {}
     for s in sorted(sightings, key=_precision):
         start, end = dt.date.fromisoformat(s["start"]), dt.date.fromisoformat(s["end"])
         participants, place = tuple(s["participants"]), Place.from_dict(s.get("place"))
-        event = next((e for e in events if e.accepts(s["topic"], participants, start, end, place)), None)
-        if event is None:
+        days = by_day.setdefault((s["topic"], participants), {})
+        window = (start - _TOUCH + dt.timedelta(n) for n in range((end - start).days + 3))
+        near = sorted({i for day in window for i in days.get(day, ())})
+        index = next((i for i in near if events[i].accepts(s["topic"], participants, start, end, place)), None)
+        if index is None:
             events.append(Event(s["topic"], participants, start, end, place, [s]))
+            for n in range((end - start).days + 1):
+                days.setdefault(start + dt.timedelta(n), []).append(len(events) - 1)
         else:
+            event = events[index]
             event.sightings.append(s)
             event.place = place.narrower(event.place) if place else event.place
     out = [event.as_dict() for event in events]

@@ -149,7 +149,7 @@ def test_a_retracted_tag_leaves_the_timeline(event_log: EventLog) -> None:
     assert build_timeline(event_log.engine) == []
 
 
-def test_rebuild_equals_the_live_timeline(event_log: EventLog, shared_dir: Path) -> None:
+def test_rebuild_equals_the_live_timeline(event_log: EventLog, shared_dir: Path, database_url: str) -> None:
     for report in [*seed_reports(shared_dir), *TIANJIN_REWRITES, PREVIEW, COVERAGE]:
         append_report(event_log, report)
 
@@ -163,4 +163,18 @@ def test_rebuild_equals_the_live_timeline(event_log: EventLog, shared_dir: Path)
         ("2025-12-05", 3), ("2025-11-18", 1), ("2025-09-01", 4)]
     Projections(event_log.engine, upcasters=ev.UPCASTERS).rebuild(["timeline"])
     assert rows() == live
-    assert build_timeline(event_log.engine) == live_events
+    # Read through another engine: nothing kept from the live read (build_timeline keeps a read per engine).
+    fresh = EventLog.open(database_url, migrate=True, upcasters=ev.UPCASTERS)
+    try:
+        assert build_timeline(fresh.engine) == live_events
+    finally:
+        fresh.close()
+
+
+def test_a_read_is_kept_until_a_view_moves(event_log: EventLog) -> None:
+    append_report(event_log, PREVIEW)
+    first = build_timeline(event_log.engine)
+    assert build_timeline(event_log.engine)[0] is first[0]  # the same checkpoints: the same events
+    append_report(event_log, COVERAGE)
+    (moved,) = build_timeline(event_log.engine)
+    assert moved is not first[0] and moved["articles"] == 2
