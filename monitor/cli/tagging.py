@@ -18,6 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from monitor.cli.common import TEXT_OR_JSON, about, format_option, open_input, options, parse_since
+from monitor.digest.evidence import label
 from monitor.errors import MonitorError
 
 if TYPE_CHECKING:
@@ -210,7 +211,7 @@ def _print_reasoning(console: Console, heading: str, data: dict[str, Any]) -> No
     for name, value in sorted(similarity.items(), key=lambda kv: -kv[1]):
         console.print(f"  similarity to {escape(name)}: {value:.3f}")
     for item in data.get("evidence") or []:
-        mark = " (history: does not count)" if item.get("history") else ""
+        mark = f" ({label(item)}: does not count)" if label(item) else ""
         language = f" {item['language']}" if item.get("language") else ""
         where = f"[{item['field']} {item['start']}-{item['end']}{language}]"  # escaped: not a markup tag
         console.print(f"  {escape(where)}{escape(mark)} "

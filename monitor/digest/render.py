@@ -32,6 +32,7 @@ from rich.text import Text
 
 from monitor import __version__
 from monitor.digest import timeline_render
+from monitor.digest.evidence import best_and_rest
 from monitor.language.text import Term, TermIndex, cleaned, tokens, without_surrogates, xml_finalize, xml_safe
 
 if TYPE_CHECKING:
@@ -94,6 +95,13 @@ def printable(digest: Any, clean: Callable[[str], str] = xml_safe) -> Any:
     safe.items, safe.stories = cleaned(digest.items, clean), cleaned(digest.stories, clean)
     safe.timeline = cleaned(_timeline(digest), clean)
     return safe
+
+
+def _folded(rest: list[dict[str, Any]]) -> str:
+    """The line that stands for the sentences not shown: how many, and how many of them do not count."""
+    uncounted = sum(1 for sentence in rest if sentence["label"])
+    return (f"… and {_plural(len(rest), 'more sentence')}"
+            + (f" ({uncounted} history or context, which do not count)" if uncounted else ""))
 
 
 def _timeline(digest: Any) -> list[dict[str, Any]]:
@@ -208,10 +216,14 @@ def print_text(digest: Any, console: Console) -> None:
                 console.print(_indent(title, 2), highlight=False)
                 console.print(_indent(Text(" · ".join(_meta(item)), style="dim"), 4), highlight=False)
                 console.print(_indent(Text(item.get("url") or "", style="blue"), 4), highlight=False)
-                for sentence in item.get("sentences", []):
-                    line = Text.assemble(("› ", "cyan"), *((s, TERM_STYLE if term else "")
-                                                           for s, term in highlight(sentence, item.get("terms", []))))
+                best, rest = best_and_rest(item)
+                for sentence in best:
+                    line = Text.assemble(("› ", "cyan"), *(((f"({sentence['label']}) ", "italic"),) * bool(
+                        sentence["label"])), *((s, TERM_STYLE if term else "")
+                                              for s, term in highlight(sentence["text"], sentence["terms"])))
                     console.print(_indent(line, 4), highlight=False)
+                if rest:
+                    console.print(_indent(Text(_folded(rest), style="dim"), 4), highlight=False)
                 for ref in item.get("dates", []):
                     console.print(_indent(Text(f"date: {date_label(ref)}", style="dim"), 6),
                                   highlight=False)
@@ -257,11 +269,14 @@ def to_markdown(digest: Any) -> str:
             for item in items:
                 lines += [f"- **{_md_link(item.get('title') or item.get('url') or '', item.get('url'))}**",
                           f"  {md_escape(' · '.join(_meta(item)))}"]
-                for sentence in item.get("sentences", []):
-                    sentence = " ".join(sentence.split())  # one line: a line break would end the quote
+                best, rest = best_and_rest(item)
+                for sentence in best:
+                    text = " ".join(sentence["text"].split())  # one line: a line break would end the quote
                     quoted = "".join(f"**{md_escape(s)}**" if term else md_escape(s, collapse=False)
-                                     for s, term in highlight(sentence, item.get("terms", [])))
-                    lines += ["", f"  > {quoted}"]
+                                     for s, term in highlight(text, sentence["terms"]))
+                    lines += ["", f"  > {'_(' + sentence['label'] + ')_ ' if sentence['label'] else ''}{quoted}"]
+                if rest:
+                    lines += ["", f"  {md_escape(_folded(rest))}"]
                 if item.get("dates"):
                     lines += ["", "  Dates: " + md_escape("; ".join(date_label(d) for d in item["dates"]))]
                 lines.append("")
@@ -285,7 +300,9 @@ def _item_view(item: dict[str, Any]) -> dict[str, Any]:
         "feed": item.get("feed") if item.get("feed") != outlet(item) else None,
         "published": item.get("published_at"), "topic": item.get("topic"), "score": _score(item),
         "reviewed": bool(item.get("reviewed")),
-        "sentences": [highlight(s, item.get("terms", [])) for s in item.get("sentences", [])],
+        "sentences": [(sentence["label"], highlight(sentence["text"], sentence["terms"]))
+                      for sentence in best_and_rest(item)[0]],
+        "folded": _folded(best_and_rest(item)[1]), "rule": item.get("rule"),
         "dates": [date_label(d) for d in item.get("dates", [])],
     }
 

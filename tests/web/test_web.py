@@ -231,9 +231,21 @@ def test_items_show_sentences_dates_similarity_and_marked_text(client: TestClien
     assert urlsplit(link.get("href")).path == f"/articles/{WORLD[0][0]}.html"
     assert link.get("rel") == "noopener noreferrer"
     (data,) = api(client, feed="world", topic=TOPIC, text="1")
-    sentences = [li.text_content() for li in item.find_class("sentence")]
-    assert sentences == data["sentences"]
-    terms = [m.text_content().lower() for m in item.xpath(".//li[@class='sentence']/mark[@class='term']")]
+    # The best three show (those that count first), the rest fold; a sentence that does not count says so.
+    shown = [li for li in item.xpath("./ul[@class='sentences']/li")]
+    folded = item.xpath(".//details[@class='more-evidence']//li")
+    assert len(shown) == min(3, len(data["sentences"])) and len(shown) + len(folded) == len(data["sentences"])
+    labels = {e["text"]: "history" if e.get("history") else "context" if e.get("context") else None
+              for e in data["evidence"]}
+    texts = []
+    for li in shown + folded:
+        label = labels[li.xpath("string(.)").split("does not count: ", 1)[-1]]
+        assert bool(li.find_class("does-not-count")) == bool(label)
+        texts.append((label is not None, li.xpath("string(.)").split("does not count: ", 1)[-1]))
+    assert sorted(t for _, t in texts) == sorted(data["sentences"])
+    assert [counts for counts, _ in texts] == sorted(counts for counts, _ in texts)  # counting ones first
+    assert item.find_class("rule")[0].text_content() == f"Rule that fired: {data['rule']}"
+    terms = [m.text_content().lower() for m in item.xpath(".//li[contains(@class, 'sentence')]/mark[@class='term']")]
     assert terms and set(terms) <= {t.lower() for t in data["terms"]}
     assert data["dates"]  # the Tianjin article names its dates
     shown_dates = item.find_class("dates")[0].text_content()
