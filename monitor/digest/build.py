@@ -115,6 +115,9 @@ def build_digest(engine: Engine, since: dt.datetime | None = None, *, filters: F
         feeds = queries.feed_poll_summary(conn)
         pages_failed = sum(sum(reasons.values()) for reasons in queries.page_failures(conn).values())
         unreviewed = queries.unreviewed_count(conn, cursor)
+        # Newest publication first (the tag's time for an item the feed gave no date), the same order on the
+        # page, in the API and in every digest; a tie goes to the newer tag.
+        rows = sorted(rows, key=lambda r: (r["published_at"] or r["tagged_at"], r["position"]), reverse=True)
         items = [_item(row, with_text) for row in rows]
         events = touched(timeline_events(conn, topic=filters.topic), items) if items else []
     stories = _stories(items, [row["text"] or "" for row in rows])
@@ -147,8 +150,8 @@ def _item(row: Any, with_text: bool) -> dict[str, Any]:
 
 
 def _stories(items: list[dict[str, Any]], texts: Sequence[str]) -> list[dict[str, Any]]:
-    """Group the items into stories (one article tagged for two topics is one story), ordered by day, then by
-    their first item; set each item's ``story``."""
+    """Group the items into stories (one article tagged for two topics is one story), newest day first, then by
+    their first item (the items are newest first); set each item's ``story``."""
     from monitor.digest.stories import StoryDoc, group_stories
 
     if not items:
@@ -183,7 +186,8 @@ def _stories(items: list[dict[str, Any]], texts: Sequence[str]) -> list[dict[str
             "feeds": sorted({items[i]["feed"] for i in indexes if items[i]["feed"]}),
             "first_published": _iso(first), "score": max(items[i]["score"] for i in indexes),
         })
-    stories.sort(key=lambda s: (s["day"], s["items"][0]))
+    stories.sort(key=lambda s: s["items"][0])  # the items are newest first: so are the stories
+    stories.sort(key=lambda s: s["day"], reverse=True)
     return stories
 
 

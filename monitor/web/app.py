@@ -127,8 +127,8 @@ def check_known(state: WebState, refs: list[tuple[str, str, int]]) -> None:
 
 
 def _order(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Unreviewed first; within each, newest tag first (highest log position)."""
-    return sorted(items, key=lambda item: (item["reviewed"], -item["position"]))
+    """Unreviewed first; within each, the digest's order: newest publication first."""
+    return sorted(items, key=lambda item: item["reviewed"])
 
 
 # -- the app ------------------------------------------------------------------------------------------

@@ -194,8 +194,11 @@ def test_page_lists_unreviewed_mentions_and_filters_narrow_them(client: TestClie
     by_title = {i["title"]: i for i in items}
     assert by_title[WORLD[2][1]]["data-topic"] == QUAKE
     assert by_title[HOSTILE_TITLE]["data-feed"] == HOSTILE_FEED
-    positions = [int(i["data-position"]) for i in items]
-    assert positions == sorted(positions, reverse=True)  # newest first
+    # Newest publication first, in the same order as the API (and the digests, which build the same list).
+    listed = api(client)
+    assert [i["article_id"] for i in listed] == [i["data-article-id"] for i in items]
+    published = [i["published_at"] or i["tagged_at"] for i in listed]
+    assert published == sorted(published, reverse=True)
     assert page(response).get_element_by_id("count-unreviewed").text_content() == "5"
 
     assert {i["title"] for i in shown(client.get("/", params={"topic": QUAKE}))} == {WORLD[2][1]}
