@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from monitor.cli.common import choice, format_option, opened_log, parse_day
+from monitor.cli.common import choice, format_option, opened_log, options, parse_day
+from monitor.cli.digests import check_names
 from monitor.errors import MonitorError
 
 TIMELINE_FORMATS = ("text", "json", "html", "ics")
@@ -35,6 +36,7 @@ def timeline(
     first, last = parse_day(date_from, "--from"), parse_day(date_to, "--to")
     with opened_log(ctx) as log:
         projections(log).catch_up()
+        check_names(log, options(ctx).config(), topic=topic)
         try:
             events = build_timeline(log.engine, topic=topic, date_from=first, date_to=last, status=status)
         except ValueError as exc:

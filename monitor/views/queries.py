@@ -295,3 +295,11 @@ def view_checkpoints(conn: Connection, names: Sequence[str]) -> tuple[tuple[str,
     rows = conn.execute(select(checkpoints.c.name, checkpoints.c.position, checkpoints.c.view_version)
                         .where(checkpoints.c.name.in_(list(names))).order_by(checkpoints.c.name))
     return tuple((name, position, version) for name, position, version in rows)
+
+
+def known_names(conn: Connection) -> tuple[set[str], set[str]]:
+    """The topics the log has tags for and the feeds it has state or articles for: with the config's, the
+    values a ``--topic`` or ``--feed`` may name."""
+    feeds = set(conn.scalars(select(feed_state.c.feed))) | {
+        f for f in conn.scalars(select(articles.c.feed).distinct()) if f}
+    return tagged_topics(conn), feeds

@@ -107,3 +107,22 @@ def test_bad_values_exit_2_or_1_in_one_line(seeded_config: Path, capsys: pytest.
     assert code == 2 and "unknown status 'soon'" in one_line(err)
     code, _, err = cli(capsys, "timeline", "--from", "2025-12-01", "--to", "2025-11-01", config=seeded_config)
     assert code == 1 and "ends (2025-11-01) before it starts" in one_line(err)
+
+
+def test_a_typo_in_topic_or_feed_is_a_usage_error_with_a_did_you_mean(seeded_config: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = cli(capsys, "digest", "--topic", "india-russia-sumit", config=seeded_config)
+    assert (code, out) == (2, "")
+    assert one_line(err).endswith("Invalid value for --topic: no topic 'india-russia-sumit' (did you mean "
+                                  "india-russia-summit?) (see news-monitor --help)")
+    code, _, err = cli(capsys, "digest", "--feed", "nosuch", config=seeded_config)
+    assert code == 2 and "Invalid value for --feed: no feed 'nosuch' (known: seed-0, seed-1)" in one_line(err)
+    code, _, err = cli(capsys, "digest", "--feed", "seed-O", config=seeded_config)
+    assert code == 2 and "(did you mean seed-" in one_line(err)
+    code, _, err = cli(capsys, "timeline", "--topic", "nosuch", config=seeded_config)
+    assert code == 2 and "no topic 'nosuch'" in one_line(err)
+    # A feed known only to the log (no longer configured) still narrows the digest.
+    code, out, err = cli(capsys, "digest", "--feed", "seed-1", "--format", "json", "--status", "all",
+                         config=seeded_config)
+    assert code == 0, err
+    assert [i["feed"] for i in json.loads(out)["items"]] == ["seed-1"]
