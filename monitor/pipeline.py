@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import structlog
 from pydantic import ValidationError
 
 from monitor.config import Config, FeedSettings
@@ -234,7 +235,13 @@ class Monitor:
                      sink: GroupCommit | None = None) -> PollOutcome:
         """Poll one feed. ``catch_up``: bring the views up to date before (another worker may have polled this
         feed) and after (the daemon's polls do; a cycle of ``poll`` does it once for all). ``known``: the
-        feed's state, when the caller read it already. ``sink``: commit the poll's events with others'."""
+        feed's state, when the caller read it already. ``sink``: commit the poll's events with others'. Every line
+        logged meanwhile (ours and the libraries') carries the feed's name."""
+        with structlog.contextvars.bound_contextvars(feed=feed.name):
+            return self._refresh_feed(feed, catch_up, known, sink)
+
+    def _refresh_feed(self, feed: FeedSettings, catch_up: bool, known: KnownFeed | None,
+                      sink: GroupCommit | None) -> PollOutcome:
         if self.stopping.is_set():  # shutting down: a poll not started is not started (it stays due)
             return PollOutcome(feed.name, "interrupted")
         attempt = uuid.uuid4().hex
@@ -328,19 +335,20 @@ class Monitor:
             if self.stopping.is_set():
                 outcome.status = "interrupted"
                 return
-            try:
-                batch = self.process_entry(feed, found.article, found.entry)
-            except StorageError:
-                raise
-            except Exception as exc:
-                reason = entry_failure_reason(exc)
-                outcome.entries_failed[reason] += 1
-                message = f"{type(exc).__name__}: {exc}"[:300]
-                failures.append({"entry_id": found.entry.entry_id[:500], "url": found.entry.url[:2000],
-                                 "reason": reason, "message": message})
-                if reason == "internal_error":
-                    _log_bug(f"an entry of {feed.name} failed unexpectedly: {message}")
-                continue
+            with structlog.contextvars.bound_contextvars(article_id=found.article):  # on every line logged
+                try:
+                    batch = self.process_entry(feed, found.article, found.entry)
+                except StorageError:
+                    raise
+                except Exception as exc:
+                    reason = entry_failure_reason(exc)
+                    outcome.entries_failed[reason] += 1
+                    message = f"{type(exc).__name__}: {exc}"[:300]
+                    failures.append({"entry_id": found.entry.entry_id[:500], "url": found.entry.url[:2000],
+                                     "reason": reason, "message": message})
+                    if reason == "internal_error":
+                        _log_bug(f"an entry of {feed.name} failed unexpectedly: {message}")
+                    continue
             if feed.fetch_full_text:
                 outcome.pages_failed.update(e.data["reason"] for e in batch if e.type == ev.EXTRACTION_FAILED)
             yield batch
@@ -355,7 +363,17 @@ class Monitor:
             "feed": feed.name, "url": entry.url, "canonical_url": entry.canonical_url, "entry_id": entry.entry_id,
             "title": entry.title, "published_at": published, "entry_hash": identity.entry_hash(entry),
         })]
-        extraction, failure = (extract_entry(entry, self.fetcher.get, self.extractor.extract) if feed.fetch_full_text
+        spent = [0.0, 0]  # seconds in the extractor, pages it read
+
+        def extract(*args: Any, **kwargs: Any) -> Any:
+            began = time.perf_counter()
+            try:
+                return self.extractor.extract(*args, **kwargs)
+            finally:
+                spent[0] += time.perf_counter() - began
+                spent[1] += 1
+
+        extraction, failure = (extract_entry(entry, self.fetcher.get, extract) if feed.fetch_full_text
                                else extract_entry(entry, None))
         if failure is not None:
             batch.append(ev.extraction_failed(article, occurred, {
@@ -366,15 +384,19 @@ class Monitor:
             return batch
         title = entry.title or extraction.title
         # The page's declared language when trafilatura found one, else detected from the text.
+        tagging_began = time.perf_counter()
         language = extraction.language or self.tagger.language(title, extraction.text) or ""
+        results = self.tagger.tag(title, extraction.text, entry.published_at, skip_hopeless=True,
+                                  language=language.split("-")[0].lower() or None)
+        tag_seconds = time.perf_counter() - tagging_began
         batch.append(ev.article_extracted(article, occurred, {
             "url": entry.url, "title": title, "text": extraction.text, "text_hash": extraction.text_hash,
             "text_source": extraction.text_source, "word_count": extraction.word_count,
             "language": language or None, "author": extraction.author, "page_date": extraction.published,
-            "published_at": published,
+            "published_at": published, "tag_seconds": round(tag_seconds, 6),
+            **({"extract_seconds": round(spent[0], 6)} if spent[1] else {}),
         }))
-        for topic, result in self.tagger.tag(title, extraction.text, entry.published_at, skip_hopeless=True,
-                                              language=language.split("-")[0].lower() or None).items():
+        for topic, result in results.items():
             if result.decision == "none":
                 continue
             payload: dict[str, Any] = {**result.as_dict(), "title": title, "url": entry.url, "feed": feed.name,

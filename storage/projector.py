@@ -125,6 +125,20 @@ class Projector:
             stored = {name: position for name, position in rows}
         return {name: stored.get(name, 0) for name in self.views}
 
+    def lag(self) -> dict[str, int]:
+        """Each view's lag: the events of the types it reads that it has not applied yet (one index range
+        count per type). A view of another version counts everything it reads (it will rebuild)."""
+        with reading(self.engine) as conn:
+            stored = {name: (position, version) for name, position, version in conn.execute(
+                select(checkpoints.c.name, checkpoints.c.position, checkpoints.c.view_version))}
+            out = {}
+            for name, view in self.views.items():
+                position, version = stored.get(name, (0, None))
+                after = position if version == view.version else 0
+                out[name] = conn.scalar(select(func.count()).select_from(events_table).where(
+                    events_table.c.type.in_(sorted(view.reducers)), events_table.c.position > after)) or 0
+        return out
+
     def _view(self, name: str) -> View:
         try:
             return self.views[name]

@@ -1,12 +1,70 @@
-"""docker-compose.yml and the Dockerfile (Docker does not run here, so they are checked as files)."""
+"""docker-compose.yml and the Dockerfile (Docker does not run here, so they are checked as files): valid by the
+compose specification's JSON schema, a healthcheck on every service, every named volume declared."""
 
 from __future__ import annotations
 
+import json
+from importlib.resources import files
 from pathlib import Path
 
+import jsonschema
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def compose_schema() -> dict:
+    """The compose specification's schema (compose-spec/compose-spec, Apache-2.0), as check-jsonschema vendors
+    it: nothing is fetched at test time."""
+    return json.loads((files("check_jsonschema.builtin_schemas.vendor") / "compose-spec.json").read_text("utf-8"))
+
+
+def compose() -> dict:
+    return yaml.safe_load((REPO / "docker-compose.yml").read_text())
+
+
+def test_compose_file_is_valid_by_the_compose_specification() -> None:
+    schema = compose_schema()
+    validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
+    errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(compose())]
+    assert errors == []
+    # The schema does reject what is not compose: a misspelt key fails it.
+    broken = compose()
+    broken["services"]["monitor"]["healthchek"] = broken["services"]["monitor"].pop("healthcheck")
+    assert list(validator.iter_errors(broken))
+
+
+def test_every_service_has_a_healthcheck_and_every_volume_is_declared() -> None:
+    document = compose()
+    declared = set(document.get("volumes") or {})
+    for name, service in document["services"].items():
+        check = service.get("healthcheck")
+        assert check and not check.get("disable") and check["test"], name
+        for volume in service.get("volumes", []):
+            source = (volume["source"] if isinstance(volume, dict) else volume.split(":")[0])
+            if not source.startswith((".", "/", "~")):  # a named volume, not a bind mount
+                assert source in declared, (name, source)
+    for name in ("monitor", "web"):
+        test = document["services"][name]["healthcheck"]["test"]
+        assert test[:3] == ["CMD", "news-monitor", "health"], name  # the image has no curl: our own command
+
+
+def test_compose_keeps_data_and_digests_in_a_named_volume_and_config_writable() -> None:
+    services = compose()["services"]
+    monitor = services["monitor"]
+    assert "data:/app/data" in monitor["volumes"]  # the SQLite default and data/digests (the digest's output_dir)
+    for name in ("monitor", "web", "migrate"):
+        (config,) = [v for v in services[name]["volumes"] if v.split(":")[1] == "/app/config"]
+        assert not config.endswith(":ro"), name  # keywords add / feeds add edit it in place
+
+
+def test_dockerignore_keeps_the_venv_and_data_out_of_the_build_context() -> None:
+    ignored = {line.strip() for line in (REPO / ".dockerignore").read_text().splitlines()
+               if line.strip() and not line.startswith("#")}
+    assert {".venv", ".git", "data"} <= ignored
+    dockerfile = (REPO / "Dockerfile").read_text()
+    for needed in ("pyproject.toml", "README.md", "monitor", "storage", "config"):  # what the build copies
+        assert needed not in ignored and needed in dockerfile
 
 
 def test_compose_has_postgres_with_healthcheck_and_the_daemon() -> None:

@@ -19,7 +19,6 @@ order ``--help`` shows them. The commands live in one module per group:
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 from pathlib import Path
@@ -30,7 +29,8 @@ from typer.exceptions import Abort, TyperException
 
 from monitor import __version__
 from monitor.cli import digests, feeds, log, polling, settings, tagging, timeline
-from monitor.cli.common import Options
+from monitor.cli.common import Options, choice
+from monitor.cli.logs import LOG_FORMATS, configure_logging
 from monitor.errors import HANDLED
 
 app = typer.Typer(
@@ -56,12 +56,15 @@ def main_options(
     auto_migrate: Annotated[bool, typer.Option(
         "--auto-migrate", envvar="NEWS_MONITOR_AUTO_MIGRATE",
         help="Upgrade a PostgreSQL schema at start (SQLite always upgrades itself).")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress to stderr.")] = False,
+    verbose: Annotated[bool, typer.Option(
+        "--verbose", "-v", help="Log progress to stderr, the libraries' too.")] = False,
+    log_format: Annotated[str, typer.Option(
+        "--log-format", envvar="NEWS_MONITOR_LOG_FORMAT", parser=choice("--log-format", LOG_FORMATS),
+        help="How log lines are written: text (for people) or json (one object a line).")] = "text",
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="Print the version and exit.")] = False,
 ) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(log_format, verbose=verbose)
     ctx.obj = Options(config, database_url, auto_migrate)
 
 
@@ -71,6 +74,7 @@ app.command()(digests.digest)
 app.command()(digests.review)
 app.command()(timeline.timeline)
 app.command()(polling.serve)
+app.command()(polling.health)
 app.command()(log.events)
 app.command()(log.export)
 app.command("import")(log.import_)

@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 
 from monitor.cli.common import options
+from monitor.cli.logs import set_our_level
 
 
 def run(ctx: typer.Context) -> None:
@@ -23,7 +24,7 @@ def run(ctx: typer.Context) -> None:
     from monitor.daemon.run import run_daemon
     from monitor.pipeline import Monitor
 
-    logging.getLogger().setLevel(min(logging.getLogger().level, logging.INFO))
+    set_our_level(logging.INFO)  # one line per poll from us; the libraries stay quiet unless -v
     monitor = Monitor(options(ctx).config())
     clean = True
     try:
@@ -86,6 +87,37 @@ def serve(
     bound = f"{host or config.web.host}:{port or config.web.port}"
     print(f"serving the review page on http://{bound}/ (Ctrl-C to stop)", file=sys.stderr, flush=True)
     serve_web(config, host, port)
+
+
+def health(
+    ctx: typer.Context,
+    max_view_lag: Annotated[int, typer.Option("--max-view-lag", min=0,
+                                              help="Events the views may be behind the log.")] = 1000,
+    max_overdue: Annotated[str, typer.Option("--max-overdue",
+                                             help="How long past its due time a feed's poll may be.")] = "10m",
+    daemon: Annotated[bool, typer.Option("--daemon/--no-daemon",
+                                         help="Check the daemon's heartbeat too (--no-daemon: the log only).")] = True,
+    url: Annotated[str | None, typer.Option("--url", help="Ask a running page's /healthz instead "
+                                            "(e.g. http://127.0.0.1:8080/healthz).")] = None,
+) -> None:
+    """Exit 0 when the log is reachable, the views are caught up and the daemon's heartbeat is recent; else
+    exit 1 with one line saying why. For healthchecks and probes (the same answer as /healthz).
+
+    Example: news-monitor health --max-overdue 15m
+    """
+    from monitor.config.units import parse_duration
+    from monitor.views.health import service_health
+    from monitor.web.probe import probe
+
+    try:
+        overdue = parse_duration(max_overdue)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--max-overdue") from None
+    result = probe(url) if url else service_health(options(ctx).config(), daemon=daemon,
+                                                   max_view_lag=max_view_lag, max_overdue=overdue)
+    print(result.reason if result.ok else f"unhealthy: {result.reason}", file=sys.stdout if result.ok else sys.stderr)
+    if not result.ok:
+        raise typer.Exit(1)
 
 
 def demo(ctx: typer.Context) -> None:

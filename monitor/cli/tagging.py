@@ -18,7 +18,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from monitor.cli.common import TEXT_OR_JSON, about, format_option, open_input, options, parse_since
-from monitor.digest.evidence import label
 from monitor.errors import MonitorError
 
 if TYPE_CHECKING:
@@ -211,15 +210,35 @@ def _print_reasoning(console: Console, heading: str, data: dict[str, Any]) -> No
     for name, value in sorted(similarity.items(), key=lambda kv: -kv[1]):
         console.print(f"  similarity to {escape(name)}: {value:.3f}")
     for item in data.get("evidence") or []:
-        mark = f" ({label(item)}: does not count)" if label(item) else ""
+        mark = " (history: does not count)" if item.get("history") else \
+            " (context: does not count)" if item.get("context") else ""
         language = f" {item['language']}" if item.get("language") else ""
         where = f"[{item['field']} {item['start']}-{item['end']}{language}]"  # escaped: not a markup tag
         console.print(f"  {escape(where)}{escape(mark)} "
                       f"{escape(item['text'])}")
         console.print(f"      terms: {escape(', '.join(item['terms']))}")
+        if item.get("participants"):
+            console.print(f"      participants: {escape(_participants(item['participants']))}")
+        if item.get("clause"):
+            console.print(f"      counted in the clause: {escape(item['clause'])}")
         for ref in item.get("dates") or []:
             span = ref["date"] if ref["date"] == ref["end_date"] else f"{ref['date']} to {ref['end_date']}"
             console.print(f"      date: {escape(ref['text'])!s} → {span}")
         closest = item.get("closest_reference")
         if closest:
             console.print(f"      closest reference: {escape(closest['document'])} ({closest['similarity']:.3f})")
+    for item in data.get("blocked") or []:
+        where = f"[{item['field']} {item['start']}-{item['end']}]"
+        console.print(f"  {escape(where)} (does not count: {escape(', '.join(item['by']) or 'excluded')}) "
+                      f"{escape(item['text'])}")
+        if item.get("participants"):
+            console.print(f"      participants: {escape(_participants(item['participants']))}")
+
+
+def _participants(found: list[dict[str, Any]]) -> str:
+    """"Narendra Modi (india, leader) · British Prime Minister (third country GB, leader)"."""
+    parts = []
+    for p in found:
+        side = f"third country {p['country']}" if p["side"] == "third" and p.get("country") else p["side"]
+        parts.append(f"{p['name']} ({side}, {p['role']})")
+    return " · ".join(parts)

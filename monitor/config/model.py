@@ -165,6 +165,36 @@ class FieldWeights(_Settings):
     scattered: float = Field(default=0.3, ge=0.0, le=1.0)
 
 
+# What the tagger finds besides the configured keyword groups, for a topic with ``sides``: a leader,
+# minister or official of a country that is neither side (monitor.tagging.participants).
+COMPUTED_GROUPS = frozenset({"third_country"})
+
+
+class SideSettings(_Settings):
+    """One side of the meeting a topic watches: its country, and the keyword groups that name it."""
+
+    country: str  # ISO 3166-1 alpha-2, e.g. "IN"
+    groups: list[str] = []
+    # The group of its leaders and foreign ministers: a leader's title with the side's country ("his Russian
+    # counterpart", "भारत के प्रधानमंत्री") counts as that group.
+    leaders: str | None = None
+
+    @field_validator("country")
+    @classmethod
+    def _country(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z]{2}", value):
+            raise ValueError(f"invalid country code {value!r} (ISO 3166-1 alpha-2, e.g. \"IN\")")
+        return value.upper()
+
+
+class PersonSettings(_Settings):
+    """A person of one side, by the name the timeline and digests show, with every form it is written in."""
+
+    side: str
+    role: Literal["leader", "minister", "official"] = "leader"
+    names: list[str]
+
+
 class TopicSettings(_Settings):
     id: str
     title: str
@@ -183,6 +213,9 @@ class TopicSettings(_Settings):
     # at history ("his last visit to Russia in 2018"): it is shown, marked history, but does not count.
     # 0 turns this off.
     history_days: int = Field(default=180, ge=0, le=100_000)
+    # Phrases that say a sentence recalls the past, whatever its dates ("It may be recalled that", "Напомним",
+    # "गौरतलब है कि"): it is shown, marked history, and does not count.
+    history_markers: list[str] = []
     reference_documents: list[str] = []
     threshold: float = Field(default=0.5, ge=0.0, le=1.0)
     possible_threshold: float = Field(default=0.3, ge=0.0, le=1.0)
@@ -193,6 +226,12 @@ class TopicSettings(_Settings):
     # After a change to this topic's keywords or rules (hot reload), retag the articles published within this
     # window (e.g. "7d"); unset: retag only when asked (`news-monitor retag`).
     retag_on_change: Duration | None = None
+    # The two sides of the meeting (e.g. india = { country = "IN", groups = ["india_leader", "india_side"] }).
+    # With sides set, a sentence's participants are found: the people below, titles (the keyword groups
+    # leader_title and official_title) with the country beside them, and any other country's leader or
+    # official, which makes the group "third_country" for the rules.
+    sides: dict[str, SideSettings] = {}
+    people: dict[str, PersonSettings] = {}
 
     @field_validator("id")
     @classmethod
@@ -218,12 +257,25 @@ class TopicSettings(_Settings):
             if rule is None:
                 continue
             used = {rule} if isinstance(rule, str) else rule.groups()
-            unknown = sorted(used - set(self.keywords))
+            unknown = sorted(used - set(self.keywords) - (COMPUTED_GROUPS if self.sides else set()))
             if unknown:
                 raise _error_at(
                     (key,), f"{key.replace('_', ' ')} names unknown keyword group {unknown[0]!r}"
                             f"{suggest(unknown[0], self.keywords)}"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _sides_name_groups(self) -> TopicSettings:
+        for name, side in self.sides.items():
+            for group in (*side.groups, *([side.leaders] if side.leaders else [])):
+                if group not in self.keywords:
+                    raise _error_at(("sides", name), f"side {name!r} names unknown keyword group {group!r}"
+                                                     f"{suggest(group, self.keywords)}")
+        for name, person in self.people.items():
+            if person.side not in self.sides:
+                raise _error_at(("people", name), f"person {name!r} has unknown side {person.side!r}"
+                                                  f"{suggest(person.side, self.sides)}")
         return self
 
     def effective_rule(self) -> RuleNode:

@@ -22,11 +22,15 @@ import threading
 from contextlib import AbstractContextManager
 from typing import Protocol
 
+import structlog
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.base import BaseScheduler
 
 from monitor.config import SchedulerSettings
+from monitor.events.keys import feed_stream
 from monitor.pipeline import Monitor
+from monitor.views import queries
+from storage.engine import reading
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +54,10 @@ class Host(Protocol):
 
     def move_feed(self, name: str, at: dt.datetime) -> bool:
         """Move the feed's job to ``at``; False when the feed has no job (removed meanwhile)."""
+        ...
+
+    def polled(self, name: str) -> None:
+        """A poll of ``name`` ran to its end: the daemon's sign of life (its systemd watchdog)."""
         ...
 
 
@@ -96,10 +104,12 @@ def poll_feed_job(daemon: str, feed_name: str) -> None:
     if host is None or host.monitor.stopping.is_set():
         return
     monitor = host.monitor
-    with host.polling():
+    # Every line logged during the poll (ours, httpx's, trafilatura's) carries the feed.
+    with host.polling(), structlog.contextvars.bound_contextvars(feed=feed_name):
         next_at = _poll(monitor, feed_name)
     if not monitor.stopping.is_set():
         host.move_feed(feed_name, next_at)  # False: the feed was removed meanwhile
+    host.polled(feed_name)
 
 
 def _poll(monitor: Monitor, feed_name: str) -> dt.datetime:
@@ -108,11 +118,24 @@ def _poll(monitor: Monitor, feed_name: str) -> dt.datetime:
     except Exception:  # a storage outage: logged, and tried again soon; the daemon lives on
         log.exception("poll of %s could not run", feed_name)
         return monitor.clock() + dt.timedelta(seconds=monitor.config.scheduler.min_interval)
-    log.info("polled %s: %s%s, %d new article(s), %d revised, %d mention(s); next at %s", feed_name,
-             outcome.status, f" ({outcome.reason}: {outcome.message})" if outcome.reason else "",
-             outcome.new_articles, outcome.revised, outcome.mentions,
-             outcome.next_poll_at.isoformat(timespec="seconds") if outcome.next_poll_at else "?")
+    # One line per poll; a failed one is our failure, so WARNING (a bug inside it was logged at ERROR already).
+    level = logging.WARNING if outcome.status == "failed" else logging.INFO
+    if log.isEnabledFor(level):
+        log.log(level, "polled %s: %s%s, %d new article(s), %d revised, %d mention(s); next at %s", feed_name,
+                outcome.status, f" ({outcome.reason}: {outcome.message})" if outcome.reason else "",
+                outcome.new_articles, outcome.revised, outcome.mentions,
+                outcome.next_poll_at.isoformat(timespec="seconds") if outcome.next_poll_at else "?",
+                extra={"event_position": _poll_position(monitor, feed_name)})
     return outcome.next_poll_at or monitor.clock()
+
+
+def _poll_position(monitor: Monitor, feed_name: str) -> int | None:
+    """The position of the poll's own event: the feed stream's newest (one poll of a feed at a time)."""
+    try:
+        with reading(monitor.log.engine) as conn:
+            return queries.stream_head(conn, feed_stream(feed_name))
+    except Exception:  # only a log line's field: never fail the poll for it
+        return None
 
 
 def move_feed_job(scheduler: BaseScheduler, name: str, at: dt.datetime) -> bool:

@@ -11,6 +11,11 @@ with a 15-minute interval is not polled again at once because the daemon restart
 Concurrency: ``max_workers`` polls at once over all feeds; the fetcher limits requests to one host to
 ``max_per_host`` whatever the number of feeds on it.
 
+Under systemd (``Type=notify``, monitor.systemd) the daemon sends ``READY=1`` once the scheduler runs,
+``STATUS=`` with a one-line summary, ``WATCHDOG=1`` from its main loop only while polling makes progress
+(``alive``), and ``STOPPING=1`` when it stops. It records ``DaemonStarted`` and ``DaemonStopped`` in the log:
+with the schedule each poll records, that is its heartbeat (monitor.views.health).
+
 SIGINT or SIGTERM stops the scheduler: no new poll starts, polls in flight finish the entry they are on
 (each entry is one atomic batch) and record their FeedPolled, for up to ``shutdown_grace``; after that the
 daemon exits anyway, and what was not committed is simply not in the log (never half an entry). SIGHUP asks
@@ -21,8 +26,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import signal
+import socket
 import threading
+import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
@@ -30,16 +39,34 @@ from types import FrameType
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from monitor import __version__
 from monitor.config import Config
+from monitor.config.diff import config_version
 from monitor.daemon import jobs
 from monitor.daemon.reload import Reloader, start_reloader
+from monitor.events import catalogue as ev
 from monitor.pipeline import Monitor
+from monitor.systemd import Notifier
 from monitor.views import queries
 from storage.engine import reading
+from storage.eventlog import NewEvent
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[int, FrameType | None], object] | int | None  # what signal.signal takes and returns
+
+STALL_AFTER = 600.0  # seconds without progress that make polling "stalled" when systemd sets no watchdog
+STATUS_EVERY = 30.0  # seconds between STATUS= summaries (each reads the views)
+
+
+def status_line(monitor: Monitor) -> str:
+    """``polling 6 feeds, 2 failing, 14 unreviewed``: what ``systemctl status`` shows."""
+    with reading(monitor.log.engine) as conn:
+        states = queries.feed_states(conn)
+        unreviewed = queries.unreviewed_count(conn, queries.unreviewed_position(conn))
+    configured = {feed.name for feed in monitor.config.feeds}
+    failing = sum(1 for name, row in states.items() if name in configured and row.get("status") in ("failing", "gone"))
+    return f"polling {len(configured)} feeds, {failing} failing, {unreviewed} unreviewed"
 
 
 def resume_times(monitor: Monitor) -> dict[str, dt.datetime]:
@@ -89,6 +116,12 @@ class Daemon:
         self.reloader: Reloader | None = None
         self._polls = 0  # polls in flight
         self._polls_done = threading.Condition()
+        self._started: dict[int, float] = {}  # polls in flight: thread id -> when it began (monotonic)
+        self._progress = time.monotonic()  # when a poll last ended, or the schedule was last seen on time
+        self.notifier = Notifier()
+        self.stall_after = self.notifier.watchdog_interval or STALL_AFTER
+        self.instance = uuid.uuid4().hex
+        self.stop_reason = "stopped"
         self._previous: dict[signal.Signals, Handler] = {}  # the signal handlers to restore at stop
         self.name = jobs.DAEMONS.register(self)
 
@@ -101,7 +134,8 @@ class Daemon:
                 self._previous[sig] = signal.signal(sig, self._on_signal)
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
-        log.info("received %s: stopping after the polls in flight", signal.Signals(signum).name)
+        self.stop_reason = signal.Signals(signum).name
+        log.info("received %s: stopping after the polls in flight", self.stop_reason)
         self.stop_event.set()
 
     def schedule(self) -> BackgroundScheduler:
@@ -118,20 +152,70 @@ class Daemon:
         if threading.current_thread() is threading.main_thread():
             self._previous[signal.SIGHUP] = signal.signal(signal.SIGHUP,
                                                           lambda _signum, _frame: reloader.request("sighup"))
+        position = self._record(ev.daemon_started(self.instance, monitor.clock(), {
+            **self._identity(), "reason": "start", "feeds": len(monitor.config.feeds)}))
         scheduler.start()
         if monitor.config.digest.channels:
             scheduler.add_job(jobs.resume_deliveries_job, args=[self.name], id=jobs.RESUME_JOB,
                               executor=jobs.DIGEST_EXECUTOR)
         log.info("news-monitor running: %d feed(s), %d topic(s)", len(monitor.config.feeds),
-                 len(monitor.config.topics))
+                 len(monitor.config.topics), extra={"event_position": position})
+        self.notifier.ready(self._status())
 
     def run_until_stopped(self) -> None:
-        while not self.stop_event.wait(0.5):
-            pass
+        """The main loop: it pings the watchdog only while ``alive`` (so a stalled poll or scheduler stops the
+        pings and systemd restarts us), and refreshes STATUS= every STATUS_EVERY seconds."""
+        interval = self.notifier.watchdog_interval
+        tick = min(0.5, interval / 4) if interval else 0.5
+        next_ping = next_status = time.monotonic()
+        while not self.stop_event.wait(tick):
+            now = time.monotonic()
+            if interval and now >= next_ping and self.alive():
+                self.notifier.watchdog()
+                next_ping = now + interval / 2
+            if self.notifier.enabled and now >= next_status:
+                self.notifier.status(self._status())
+                next_status = now + STATUS_EVERY
+
+    def alive(self) -> bool:
+        """Whether polling makes progress: the scheduler runs, no poll has run for ``stall_after``, and either no
+        feed is overdue or a poll ended within ``stall_after`` (a backlog drains; a hang does not)."""
+        scheduler = self.scheduler
+        if scheduler is None or not scheduler.running:
+            return False
+        now = time.monotonic()
+        with self._polls_done:
+            oldest = min(self._started.values(), default=now)
+        if now - oldest > self.stall_after:
+            return False
+        due = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=min(30.0, self.stall_after / 4))
+        on_time = all(job.next_run_time is None or job.next_run_time > due for job in scheduler.get_jobs()
+                      if job.id.startswith("feed:"))
+        if on_time:
+            self._progress = now
+        return now - self._progress <= self.stall_after
+
+    def _status(self) -> str:
+        try:
+            return status_line(self.monitor)
+        except Exception as exc:  # the log unreadable: say so, the loop goes on
+            return f"polling {len(self.monitor.config.feeds)} feeds; status unavailable: {type(exc).__name__}"
+
+    def _identity(self) -> dict[str, object]:
+        version = self.reloader.version if self.reloader is not None else config_version(self.monitor.config)
+        return {"version": __version__, "config_version": version, "host": socket.gethostname(),
+                "pid": os.getpid()}
+
+    def _record(self, event: NewEvent) -> int | None:
+        """Append a lifecycle event; its position (for the log line), or None."""
+        self.monitor.log.append([event])
+        with reading(self.monitor.log.engine) as conn:
+            return queries.stream_head(conn, event.stream)
 
     def stop(self) -> bool:
         """Stop polling, wait up to ``shutdown_grace`` for the polls in flight, restore the signal handlers.
         Returns False when polls were still running when the grace period ran out."""
+        self.notifier.stopping()
         self.monitor.stopping.set()
         if self.reloader is not None:
             self.reloader.stop()
@@ -141,22 +225,36 @@ class Daemon:
         jobs.DAEMONS.unregister(self.name)
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
+        position = None
+        try:
+            position = self._record(ev.daemon_stopped(self.instance, self.monitor.clock(), {
+                **self._identity(), "reason": self.stop_reason, "clean": clean}))
+        except Exception as exc:  # the log gone too: health will see the daemon overdue instead
+            log.warning("could not record DaemonStopped: %s", exc)
+        self.notifier.close()
         log.info("news-monitor stopped" if clean else "news-monitor stopped; polls still running after the "
-                 "shutdown grace period were abandoned (only whole entries are in the log)")
+                 "shutdown grace period were abandoned (only whole entries are in the log)",
+                 extra={"event_position": position})
         return clean
 
     # -- what the jobs need (monitor.daemon.jobs.Host) ----------------------------------------------------
 
     @contextmanager
     def polling(self) -> Iterator[None]:
+        thread = threading.get_ident()
         with self._polls_done:
             self._polls += 1
+            self._started[thread] = time.monotonic()
         try:
             yield
         finally:
             with self._polls_done:
                 self._polls -= 1
+                self._started.pop(thread, None)
                 self._polls_done.notify_all()
+
+    def polled(self, name: str) -> None:
+        self._progress = time.monotonic()
 
     def wait_for_polls(self, grace: float) -> bool:
         """Whether every poll in flight finished within ``grace`` seconds."""

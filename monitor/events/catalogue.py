@@ -51,6 +51,8 @@ DIGEST_DELIVERED = "DigestDelivered"
 DIGEST_DELIVERY_FAILED = "DigestDeliveryFailed"
 CONFIG_CHANGED = "ConfigChanged"
 CONFIG_REJECTED = "ConfigRejected"
+DAEMON_STARTED = "DaemonStarted"
+DAEMON_STOPPED = "DaemonStopped"
 
 UPCASTERS = Upcasters()
 
@@ -217,3 +219,20 @@ def config_rejected(file_hash: str, after: int, at: dt.datetime, data: dict[str,
     """A saved config that is not valid; the same bad bytes are recorded once per config in force."""
     return _event(CONFIG_STREAM, CONFIG_REJECTED, f"{CONFIG_REJECTED}:{file_hash}:after:{after}",
                   {"file_hash": file_hash, **data}, at)
+
+
+def daemon_stream(instance: str) -> str:
+    return f"daemon:{instance}"
+
+
+def daemon_started(instance: str, at: dt.datetime, data: dict[str, Any]) -> NewEvent:
+    """A daemon began polling. ``instance`` names this run, so a retried append records it once; the log's
+    newest DaemonStarted without its DaemonStopped is the daemon running now (monitor.views.health)."""
+    return _event(daemon_stream(instance), DAEMON_STARTED, f"{DAEMON_STARTED}:{instance}",
+                  {"instance": instance, **data}, at)
+
+
+def daemon_stopped(instance: str, at: dt.datetime, data: dict[str, Any]) -> NewEvent:
+    """That run ended (a signal, or its caller stopped it): once per instance."""
+    return _event(daemon_stream(instance), DAEMON_STOPPED, f"{DAEMON_STOPPED}:{instance}",
+                  {"instance": instance, **data}, at)

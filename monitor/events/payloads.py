@@ -101,6 +101,9 @@ class ArticleExtractedV1(_Payload):
     author: str | None = None
     page_date: str | None = None
     published_at: str | None = None
+    # How long the extractor took on the page, and the tagger on the text (for /metrics; absent in older events).
+    extract_seconds: float | None = Field(default=None, ge=0)
+    tag_seconds: float | None = Field(default=None, ge=0)
 
 
 class ExtractionFailedV1(_Payload):
@@ -209,6 +212,26 @@ class ConfigRejectedV1(_Payload):
     running_version: str | None = None  # the config the daemon keeps running on
 
 
+class DaemonStartedV1(_Payload):
+    instance: str  # this run of the daemon (a uuid4): its DaemonStopped names the same
+    version: str  # of news-monitor
+    config_version: str  # monitor.config.diff.config_version of the config it started with
+    reason: str = "start"
+    host: str | None = None
+    pid: int | None = None
+    feeds: int = 0
+
+
+class DaemonStoppedV1(_Payload):
+    instance: str
+    version: str
+    config_version: str  # the config in force when it stopped (a hot reload may have changed it)
+    reason: str  # SIGTERM | SIGINT | stopped
+    clean: bool = True  # False: polls outlived the shutdown grace period and were abandoned
+    host: str | None = None
+    pid: int | None = None
+
+
 MODELS: dict[tuple[str, int], type[_Payload]] = {
     ("FeedPolled", 1): FeedPolledV1,
     ("FeedFailed", 1): FeedFailedV1,
@@ -227,6 +250,8 @@ MODELS: dict[tuple[str, int], type[_Payload]] = {
     ("DigestDeliveryFailed", 1): DigestDeliveryFailedV1,
     ("ConfigChanged", 1): ConfigChangedV1,
     ("ConfigRejected", 1): ConfigRejectedV1,
+    ("DaemonStarted", 1): DaemonStartedV1,
+    ("DaemonStopped", 1): DaemonStoppedV1,
 }
 
 # The schema each type is written in today.

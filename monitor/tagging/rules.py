@@ -24,118 +24,42 @@ The score combines two parts, both reported:
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import numpy as np
-from sklearn.feature_extraction.text import TfidfVectorizer
-
-from monitor.config import Config, RuleNode, TopicSettings
+from monitor.config import Config, TopicSettings
 from monitor.language.detect import Detector
-from monitor.language.text import WORD_MARKS, Span, Term, TermHit, TermIndex, fold, sentences, tokens, without_excluded
+from monitor.language.text import (
+    WORD_MARKS,
+    Span,
+    Term,
+    TermHit,
+    TermIndex,
+    Token,
+    fold,
+    sentences,
+    tokens,
+    without_excluded,
+)
 from monitor.tagging.dates import find_dates
+from monitor.tagging.logic import could_hold, describe, evaluate, negated_groups, positive_groups
+from monitor.tagging.participants import THIRD_COUNTRY, THIRD_PARTY, Finder, Names, Participants
+from monitor.tagging.similarity import ReferenceIndex
 
 SIMILARITY_SATURATION = 0.3
+MAX_CLAUSES = 24  # a sentence's clauses read alone, at most (the rest is one last clause)
+MAX_BLOCKED = 5  # sentences reported per article that the rule's exclusions kept from counting
+_CLAUSE_BREAK = re.compile(r"[,;:]\s")
+_BETWEEN = frozenset({"between", "между"})
+# Words that open a clause telling the circumstances of another event, not the event the sentence reports.
+_SUBORDINATE = frozenset({
+    "before", "after", "following", "ahead", "since", "during", "unlike", "like", "despite", "while", "when",
+    "as", "until", "amid", "days", "weeks", "months", "перед", "после", "накануне", "до", "пока", "когда",
+    "хотя", "несмотря",
+})
 TITLE_FIELD, TEXT_FIELD = "title", "text"
-
-
-def evaluate(rule: RuleNode, present: set[str]) -> bool:
-    """Whether ``rule`` holds when exactly the groups in ``present`` were found."""
-    if isinstance(rule, str):
-        return rule in present
-    if rule.all is not None:
-        return all(evaluate(r, present) for r in rule.all)
-    if rule.any is not None:
-        return any(evaluate(r, present) for r in rule.any)
-    return not evaluate(rule.not_, present)
-
-
-def could_hold(rule: RuleNode, present: set[str]) -> bool:
-    """Whether ``rule`` could hold in some part of a document whose groups are at most ``present``: as
-    ``evaluate``, but a NOT is assumed to hold (a part may lack what the whole document has)."""
-    if isinstance(rule, str):
-        return rule in present
-    if rule.all is not None:
-        return all(could_hold(r, present) for r in rule.all)
-    if rule.any is not None:
-        return any(could_hold(r, present) for r in rule.any)
-    return True
-
-
-def describe(rule: RuleNode) -> str:
-    """The rule as a readable expression, e.g. ``india_side AND russia_side AND meeting``."""
-    if isinstance(rule, str):
-        return rule
-    if rule.not_ is not None:
-        inner = describe(rule.not_)
-        return f"NOT {inner}" if isinstance(rule.not_, str) or rule.not_.not_ is not None else f"NOT ({inner})"
-    joiner = " AND " if rule.all is not None else " OR "
-    members = rule.all if rule.all is not None else rule.any
-    parts = [describe(m) if isinstance(m, str) or m.not_ is not None else f"({describe(m)})" for m in members]
-    return joiner.join(parts)
-
-
-@dataclass
-class ReferenceIndex:
-    """TF-IDF vectors of a topic's reference documents, fitted on their paragraphs."""
-
-    names: list[str]
-    vectorizer: TfidfVectorizer | None
-    matrix: Any
-
-    background: int = 0  # how many articles the word weights were learnt from, beside the references
-
-    @classmethod
-    def build(cls, paths: Iterable[Path], background: list[str] | None = None) -> ReferenceIndex:
-        docs = [(p.name, p.read_text(encoding="utf-8")) for p in paths]
-        if not docs:
-            return cls([], None, None)
-        paragraphs = [para for _, body in docs for para in re.split(r"\n\s*\n", body) if para.strip()]
-        # Our fold (lower case, no accents, by a translate table) is sklearn's lowercase + strip_accents at a
-        # fraction of the cost, which is most of tagging's time on a long article.
-        options: dict[str, Any] = {"stop_words": "english", "sublinear_tf": True, "ngram_range": (1, 2),
-                                   "preprocessor": fold}
-        vectorizer = TfidfVectorizer(**options).fit(paragraphs)
-        extra = [text for text in background or [] if text.strip()]
-        if extra:
-            # The vocabulary stays the references' (the background's own words would add nothing to their
-            # vectors, and only cost memory); the background makes words every article uses weigh less.
-            vectorizer = TfidfVectorizer(**options, vocabulary=vectorizer.vocabulary_).fit(paragraphs + extra)
-        return cls([name for name, _ in docs], vectorizer, vectorizer.transform([body for _, body in docs]),
-                   len(background or []))
-
-    def __post_init__(self) -> None:
-        if self.vectorizer is not None:
-            self._analyze = self.vectorizer.build_analyzer()
-            self._vocabulary: dict[str, int] = self.vectorizer.vocabulary_
-            self._idf = self.vectorizer.idf_
-            self._references = np.asarray(self.matrix.todense())  # a few documents x their vocabulary
-
-    def similarity(self, texts: list[str]) -> list[dict[str, float]]:
-        """Cosine similarity of each text to each reference. The same numbers as
-        ``linear_kernel(vectorizer.transform(texts), matrix)`` (a test holds them equal), computed directly:
-        sklearn's input checks cost more than the arithmetic for one article."""
-        if self.vectorizer is None:
-            return [{} for _ in texts]
-        return [self._similarity(text) for text in texts]
-
-    def _similarity(self, text: str) -> dict[str, float]:
-        counts: dict[int, int] = {}
-        vocabulary = self._vocabulary
-        for term in self._analyze(text):
-            column = vocabulary.get(term)
-            if column is not None:
-                counts[column] = counts.get(column, 0) + 1
-        if not counts:
-            return dict.fromkeys(self.names, 0.0)
-        columns = np.fromiter(counts, dtype=np.intp, count=len(counts))
-        weights = (np.log(np.fromiter(counts.values(), dtype=float, count=len(counts))) + 1.0) * self._idf[columns]
-        weights /= np.sqrt(weights @ weights)
-        scores = self._references[:, columns] @ weights
-        return {name: round(float(score), 4) for name, score in zip(self.names, scores, strict=True)}
 
 
 @dataclass
@@ -152,6 +76,9 @@ class TopicResult:
     terms: list[str] = field(default_factory=list)
     groups: dict[str, list[str]] = field(default_factory=dict)
     language: str | None = None  # the article's, detected (en, ru, hi), or None when it has no letters
+    # Sentences where the rule held but for a group it excludes (third_country, phone_call, multilateral),
+    # with those groups ("by") and the participants found: why a near-miss is not a mention.
+    blocked: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def sentences(self) -> list[str]:
@@ -172,7 +99,7 @@ class TopicResult:
             "sentences": self.sentences, "terms": self.terms, "evidence": self.evidence,
             "dates": self.dates, "rule": self.rule, "rule_score": self.rule_score,
             "groups": self.groups, "similarity": self.similarity, "topic_version": self.topic_version,
-            "language": self.language,
+            "language": self.language, "blocked": self.blocked,
         }
 
 
@@ -209,6 +136,9 @@ class CompiledTopic:
         terms = [t for group, labels in topic.keywords.items() for label in labels
                  if (t := Term.compile(group, label)) is not None]
         self.index = TermIndex(terms)
+        self.participants = Finder(topic)
+        self.history_markers = TermIndex([t for label in topic.history_markers
+                                          if (t := Term.compile("history", label)) is not None])
         self.exclusions = TermIndex([t for label in topic.exclusions
                                      if (t := Term.compile("exclusion", label)) is not None])
         self.references = ReferenceIndex.build(config.reference_paths(topic),
@@ -220,11 +150,16 @@ class CompiledTopic:
         self.screens = _group_screens(terms)
         # The same for text in Latin script only: the Latin terms' alone (a group without any is not there).
         self.latin_screens = _group_screens([t for t in terms if t.language == "en"])
-        # Any term at all, a whole word (or the start of one, for "meet*" and inflected Russian and Hindi
-        # words): a sentence where this finds nothing has no hits, and is not tokenised.
-        self.any_term = _any_term([screen for t in terms for screen in t.screens()])
+        # Any term of a group that can make the rule (or the context rule) hold, a whole word (or the start of
+        # one, for "meet*" and inflected Russian and Hindi words): a sentence where this finds nothing cannot
+        # be evidence, and is not tokenised. Groups named only under a NOT (third_party) and the titles that
+        # participants are read from do not open a sentence on their own.
+        opening = positive_groups(self.rule) | positive_groups(self.context_rule)
+        self.negated = negated_groups(self.rule)
+        screened = [t for t in terms if t.group in opening]
+        self.any_term = _any_term([screen for t in screened for screen in t.screens()])
         # The same, for text in Latin script only (most articles): a third of the alternatives, twice as fast.
-        self.any_latin_term = _any_term([screen for t in terms if t.language == "en" for screen in t.screens()])
+        self.any_latin_term = _any_term([screen for t in screened if t.language == "en" for screen in t.screens()])
         self.languages = sorted({t.language for t in terms} | {"en"})
 
     def _screen(self, folded: str) -> re.Pattern[str] | None:
@@ -277,6 +212,8 @@ class CompiledTopic:
                                score=0.0, rule=self.rule_text, rule_score=0.0, similarity={}, language=language)
         groups_in_doc: dict[str, set[str]] = {}
         evidence: list[dict[str, Any]] = []
+        names: Names = {}  # who the article's titles introduced: "Indian Prime Minister Manmohan Singh"
+        blocked: list[dict[str, Any]] = []  # sentences where the rule held but for what it excludes
         folded = {TITLE_FIELD: fold(title), TEXT_FIELD: fold(text)}  # one character per character: sliceable
         screens = {name: self._screen(value) for name, value in folded.items()}
         for field_name, span in self.units(title, text, folded[TEXT_FIELD]):
@@ -288,22 +225,38 @@ class CompiledTopic:
             hits = self.index.find(toks)
             if hits and not self.exclusions.empty:
                 hits = without_excluded(hits, self.exclusions.find(toks))
+            raw_hits = hits
+            found = self.participants.read(toks, hits, span.text, names)
+            hits = found.hits
             for hit in hits:
                 groups_in_doc.setdefault(hit.term.group, set()).add(hit.term.label)
-            matched = self._matching_hits(hits)
+            for group in found.groups:
+                groups_in_doc.setdefault(group, set())
+            matched = self._matching_hits(hits, found.groups)
+            clause = None
+            if matched is None and THIRD_COUNTRY in found.groups and evaluate(self.rule, (
+                    {h.term.group for h in hits if h.term.group != THIRD_PARTY} | found.groups) - {THIRD_COUNTRY}):
+                clause, matched, found = self._clause_match(toks, raw_hits, span.text, names)
             context = False
             if matched is None:
                 if self.context_rule is None or not hits or field_name != TEXT_FIELD \
-                        or not evaluate(self.context_rule, {h.term.group for h in hits}):
+                        or not evaluate(self.context_rule, {h.term.group for h in hits} | found.groups):
+                    present = {h.term.group for h in hits} | found.groups
+                    if len(blocked) < MAX_BLOCKED and could_hold(self.rule, present):
+                        blocked.append({"field": field_name, "text": span.text, "start": span.start,
+                                        "end": span.end, "by": sorted(present & self.negated),
+                                        "participants": found.found})
                     continue
                 matched, context = hits, True
             dates = find_dates(span.text, published)
             evidence.append({
                 "field": field_name, "text": span.text, "start": span.start, "end": span.end,
                 "terms": sorted({h.term.label for h in matched}),
-                "groups": sorted({h.term.group for h in matched}),
+                "groups": sorted({h.term.group for h in matched} | found.groups),
+                "participants": found.found,
+                "clause": clause,
                 "dates": [d.as_dict() for d in dates],
-                "history": self._looks_back(dates, published),
+                "history": self._looks_back(dates, published) or bool(self.history_markers.find(toks)),
                 "context": context,
                 "language": detector.detect(span.text) if detector is not None else language,
                 "closest_reference": None,
@@ -337,6 +290,7 @@ class CompiledTopic:
             score=score, rule=self.rule_text, rule_score=round(rule_score, 4), similarity=similarity,
             evidence=evidence, terms=sorted({t for e in evidence for t in e["terms"]}),
             groups={g: sorted(labels) for g, labels in sorted(groups_in_doc.items())}, language=language,
+            blocked=blocked,
         )
 
     def _looks_back(self, dates: list[Any], published: dt.date | None) -> bool:
@@ -359,16 +313,47 @@ class CompiledTopic:
             return weights.scattered
         return 0.0
 
-    def _matching_hits(self, hits: list[TermHit]) -> list[TermHit] | None:
-        """The hits that satisfy the rule in this unit, or None when it does not hold."""
+    def _clause_match(self, toks: list[Token], hits: list[TermHit], text: str,
+                      names: Names) -> tuple[str | None, list[TermHit] | None, Participants]:
+        """A sentence that names a third party may still report the meeting in one of its clauses: "Following
+        his informal meeting with Chinese President Xi Jinping last month, Prime Minister Narendra Modi on
+        Monday met Russian President Vladimir Putin in Sochi". Each clause (between commas, semicolons and
+        colons, four words or more, not opened by "before", "after", "following" and the like) is read on its
+        own, participants included, and so is what follows "a meeting between"; the first where the rule holds
+        counts, and is named in the evidence."""
+        cuts = [0, *(m.end() for m in itertools.islice(_CLAUSE_BREAK.finditer(text), MAX_CLAUSES)), len(text) + 1]
+        windows: list[tuple[int, int]] = []
+        for start, end in zip(cuts, cuts[1:], strict=False):
+            window = [i for i, t in enumerate(toks) if start <= t.start < end]
+            if len(window) < 4:
+                continue
+            if toks[window[0]].norm in _SUBORDINATE:
+                continue  # "Before the Modi-Putin meeting, Zelensky spoke with Modi": a circumstance
+            windows.append((window[0], window[-1]))
+            # "Zelensky criticised a meeting between Narendra Modi and Vladimir Putin": who met is said after
+            # "between", whoever speaks of it.
+            for i in window[:-1]:
+                if toks[i + 1].norm in _BETWEEN and any(h.last_token == i for h in hits):
+                    windows.append((i, window[-1]))
+        for first, last in windows:
+            inside = [h for h in hits if first <= h.first_token and h.last_token <= last]
+            found = self.participants.read(toks, inside, text, names, (first, last))
+            matched = self._matching_hits(found.hits, found.groups)
+            if matched is not None:
+                return text[toks[first].start:toks[last].end], matched, found
+        return None, None, self.participants.read(toks, hits, text, names)
+
+    def _matching_hits(self, hits: list[TermHit], computed: set[str] = frozenset()) -> list[TermHit] | None:
+        """The hits that satisfy the rule in this unit, or None when it does not hold. ``computed``: the
+        groups found for the whole unit besides its terms (third_country)."""
         if not hits:
             return None
         proximity = self.settings.proximity
         if proximity == "sentence":
-            return hits if evaluate(self.rule, {h.term.group for h in hits}) else None
+            return hits if evaluate(self.rule, {h.term.group for h in hits} | computed) else None
         for anchor in hits:
             window = [h for h in hits if anchor.first_token <= h.first_token < anchor.first_token + proximity]
-            if evaluate(self.rule, {h.term.group for h in window}):
+            if evaluate(self.rule, {h.term.group for h in window} | computed):
                 return window
         return None
 

@@ -252,6 +252,12 @@ def unreviewed_count(conn: Connection, cursor: int) -> int:
                        .where(mentions.c.mention.is_(True), unreviewed_condition(cursor))) or 0
 
 
+def oldest_unreviewed_tagged_at(conn: Connection, cursor: int) -> dt.datetime | None:
+    """When the oldest mention nobody has reviewed was tagged (None when there is none)."""
+    return conn.scalar(select(func.min(mentions.c.tagged_at)).select_from(with_review(mentions))
+                       .where(mentions.c.mention.is_(True), unreviewed_condition(cursor)))
+
+
 # -- the event log -------------------------------------------------------------------------------------
 
 def last_event_position(conn: Connection) -> int:
@@ -259,11 +265,19 @@ def last_event_position(conn: Connection) -> int:
     return conn.scalar(select(func.max(events_table.c.position))) or 0
 
 
+def stream_head(conn: Connection, stream: str) -> int | None:
+    """The position of a stream's newest event (None for an empty stream); by version, the unique index's order."""
+    return conn.scalar(select(events_table.c.position).where(events_table.c.stream == stream)
+                       .order_by(events_table.c.version.desc()).limit(1))
+
+
 __all__ = ["FeedSchedule", "article_feeds", "article_mentions", "articles_by_id_or_entry_key", "articles_with_id",
            "articles_with_id_prefix", "articles_with_url", "digest_mentions", "feed_poll_state", "feed_poll_states",
            "feed_poll_summary", "feed_schedules", "feed_states", "last_event_position", "mention_positions",
-           "mention_review_counts", "mention_tags", "newest_texts", "tagged_topics", "unreviewed_condition",
-           "unreviewed_count", "unreviewed_position", "with_review"]
+           "mention_review_counts", "mention_tags", "newest_texts", "oldest_unreviewed_tagged_at", "stream_head",
+           "tagged_topics", "unreviewed_condition", "unreviewed_count", "unreviewed_position", "with_review",
+           "timeline_sightings", "view_checkpoints", "known_names"]
+
 
 
 # -- the timeline ----------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from storage.eventlog import EventLog, utcnow
 
 # Events that are not news: reviewing twice with only these in between records one review.
 NOT_NEWS = [ev.DIGEST_REVIEWED, ev.DIGEST_ISSUED, ev.DIGEST_DELIVERED, ev.DIGEST_DELIVERY_FAILED,
-            ev.CONFIG_CHANGED, ev.CONFIG_REJECTED]
+            ev.CONFIG_CHANGED, ev.CONFIG_REJECTED, ev.DAEMON_STARTED, ev.DAEMON_STOPPED]
 _VIEWS = ["review_cursor", "reviewed_mentions"]
 
 

@@ -13,8 +13,10 @@ Two steps, so that the costly one happens once per tag and the merge sees every 
    ``held`` when it ends on or before the newest publication that reports it, else ``upcoming``: a preview stays
    upcoming until coverage after the date says it happened.
 
-Participants come from the tagger's ``participants`` (each ``{name, side, role}``). Evidence tagged before the
-tagger named participants gets them from its matched leader terms (``_FALLBACK``), so older logs have a timeline.
+Participants come from the tagger's ``participants`` (each ``{name, side, role}``); a side on which it names
+no one gets the people its matched leader terms name (``_FALLBACK``: "EAM", "the Russian leader"), and evidence
+tagged before the tagger named participants gets them all that way, so older logs have a timeline. A side needs a
+leader or a minister: an official alone is more often the one who briefs.
 A summit's participants are its leaders, when each side has one in the sentence: the minister who briefs on a
 summit's preparations does not hold it.
 """
@@ -56,17 +58,45 @@ _FALLBACK = {term: {"name": name, "side": side, "role": role}
              for name, (side, role, terms) in _PEOPLE.items() for term in terms}
 
 
-def participants_of(sentence: dict[str, Any]) -> list[dict[str, Any]]:
-    """The sentence's participants: the tagger's, else those its matched terms name."""
-    given = sentence.get("participants")
-    if given is not None:
-        return [p for p in given if isinstance(p, dict) and p.get("name")]
+def _generic(person: dict[str, Any]) -> bool:
+    """A participant the tagger could only describe ("Russian leader", "his Russian counterpart"), not name."""
+    words = str(person.get("name") or "").split()
+    return bool(words) and words[-1].islower()
+
+
+def _from_terms(sentence: dict[str, Any]) -> list[dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
     for term in sentence.get("terms") or ():
         person = _FALLBACK.get(term if isinstance(term, str) else "")
         if person:
             found[person["name"]] = person
     return list(found.values())
+
+
+def participants_of(sentence: dict[str, Any]) -> list[dict[str, Any]]:
+    """The sentence's participants: the tagger's (``participants``), and for a side it names no one on (none,
+    or only a description: "the Russian leader"), the people its matched leader terms name ("EAM" is the
+    External Affairs Minister). A description gives way to a name on its side."""
+    given = sentence.get("participants")
+    if given is None:
+        return _from_terms(sentence)
+    people = [p for p in given if isinstance(p, dict) and p.get("name")]
+    named_sides = {p.get("side") for p in people if not _generic(p)}
+    known = {p["name"] for p in people}
+    people += [p for p in _from_terms(sentence) if p["side"] not in named_sides and p["name"] not in known]
+    named_sides = {p.get("side") for p in people if not _generic(p)}
+    return [p for p in people if not (_generic(p) and p.get("side") in named_sides)]
+
+
+def _meets(people: list[dict[str, Any]]) -> bool:
+    """Both sides, each with a leader or a minister (or someone of no known role), and no third country's
+    participant. An official alone on a side is more often the one who briefs than one who meets ("Misri
+    said ... in Tianjin on Sunday")."""
+    sides = {p.get("side") for p in people}
+    if "third" in sides:
+        return False
+    return all(any(p.get("side") == side and p.get("role") in ("leader", "minister", None) for p in people)
+               for side in SIDES)
 
 
 def _kind(sentence: dict[str, Any]) -> str:
@@ -109,8 +139,7 @@ def sentence_meetings(payload: dict[str, Any]) -> list[dict[str, Any]]:
             continue
         ranges = _ranges(sentence)
         people = participants_of(sentence)
-        sides = {p.get("side") for p in people}
-        if not ranges or "third" in sides or not all(side in sides for side in SIDES):
+        if not ranges or not _meets(people):
             continue
         kind = _kind(sentence)
         if kind == "summit":

@@ -10,7 +10,7 @@ Routes (GET never writes; every write appends ``DigestReviewed`` through ``monit
     GET  /api/timeline  the timeline as JSON (``timeline --format json``; ``topic``, ``from``, ``to``, ``status``)
     GET  /timeline.ics  the timeline as iCalendar, upcoming events included
     GET  /feed.atom     the mentions as an Atom feed
-    GET  /healthz       JSON; 503 when the database cannot be read
+    GET  /healthz       JSON; what ``news-monitor health`` says, 503 when unhealthy
     GET  /metrics       Prometheus text exposition
 
 Security: everything from a feed is escaped (Jinja2 autoescape; highlights are built from escaped pieces);
@@ -42,7 +42,9 @@ from monitor.digest.timeline_render import to_ics
 from monitor.digest.timeline_render import view as timeline_view
 from monitor.errors import HANDLED, MonitorError
 from monitor.language.text import xml_finalize
+from monitor.systemd import Notifier
 from monitor.views import queries
+from monitor.views.health import check_health
 from monitor.views.log import open_log, projections
 from monitor.views.review import mark_reviewed
 from monitor.views.status import feed_status
@@ -55,8 +57,9 @@ from monitor.web.auth import (
     check_same_origin,
     host_allowed,
 )
+from monitor.web.counters import CountersFollower
 from monitor.web.filters import InvalidFilter, parse_filters, parse_timeline_filters
-from monitor.web.metrics import MonitorCollector, exposition, metrics_registry
+from monitor.web.metrics import MonitorCollector, Snapshot, exposition, metrics_registry
 from storage.engine import reading
 from storage.eventlog import EventLog
 
@@ -80,6 +83,7 @@ class WebState:
         self.env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, trim_blocks=True,
                                lstrip_blocks=True, finalize=xml_finalize)  # feed text may hold U+0001
         self.env.globals.update(when=present.when, short=present.short, iso=present.iso)
+        self.counters = CountersFollower(log)
         self.metrics = metrics_registry(MonitorCollector(self.metrics_snapshot))
 
     def catch_up(self, names: list[str] | None = None) -> None:
@@ -90,15 +94,20 @@ class WebState:
     def render(self, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
         return HTMLResponse(self.env.get_template(name).render(**context), status_code=status_code)
 
-    def metrics_snapshot(self) -> tuple[dict[tuple[str, str], int], list[dict[str, Any]], int]:
-        """Counted in SQL (not through build_digest, which also groups stories): a scrape stays cheap."""
+    def metrics_snapshot(self) -> Snapshot:
+        """Counted in SQL (not through build_digest, which also groups stories): a scrape stays cheap. The
+        views' lag is measured before this scrape catches them up: how far behind the daemon left them."""
+        lag = self.projections.lag()
         self.catch_up()
         with reading(self.log.engine) as conn:
             counts = queries.mention_review_counts(conn)
+            oldest = queries.oldest_unreviewed_tagged_at(conn, queries.unreviewed_position(conn))
         for topic in {t.id for t in self.config.topics} | {topic for topic, _ in counts}:
             for state in ("unreviewed", "reviewed"):
                 counts.setdefault((topic, state), 0)
-        return counts, feed_status(self.log.engine, self.config), self.log.last_position()
+        return Snapshot(mentions=counts, feeds=feed_status(self.log.engine, self.config),
+                        position=self.log.last_position(), view_lag=lag, oldest_unreviewed_at=oldest,
+                        counters=self.counters.current())
 
 
 # -- review items -------------------------------------------------------------------------------------
@@ -140,7 +149,8 @@ def create_app(config: Config, *, log: EventLog | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        yield
+        async with service_notifications():
+            yield
         if owns_log:
             state.log.close()
 
@@ -283,16 +293,18 @@ def create_app(config: Config, *, log: EventLog | None = None) -> FastAPI:
         return Response(body, media_type="application/atom+xml; charset=utf-8")
 
     @app.api_route("/healthz", methods=["GET", "HEAD"])  # load balancers and uptime checks often use HEAD
-    def healthz() -> Response:
-        try:
-            state.catch_up(["feed_state"])
-            position = state.log.last_position()
-            feeds = feed_status(state.log.engine, config)
-        except (*HANDLED, SQLAlchemyError) as exc:
-            return JSONResponse({"status": "error", "database": "error", "message": " ".join(str(exc).split())},
-                                status_code=503)
-        return JSONResponse({"status": "ok", "database": "ok", "last_position": position, "feeds": len(feeds),
-                             "feeds_failing": sum(1 for f in feeds if f["status"] in ("failing", "gone"))})
+    def healthz(daemon: bool = True) -> Response:
+        """The answer of ``news-monitor health`` (monitor.views.health): 200 or 503, with the reason;
+        ``?daemon=0`` is ``health --no-daemon``."""
+        result = check_health(config, state.log, daemon=daemon)
+        body = result.as_json()
+        if result.checks.get("database") == "ok":
+            try:
+                feeds = feed_status(state.log.engine, config)
+            except (*HANDLED, SQLAlchemyError):
+                feeds = []
+            body.update(feeds=len(feeds), feeds_failing=sum(1 for f in feeds if f["status"] in ("failing", "gone")))
+        return JSONResponse(body, status_code=200 if result.ok else 503)
 
     @app.get("/metrics")
     def metrics() -> Response:
@@ -321,6 +333,34 @@ def _topics(state: WebState) -> list[str]:
         logged = queries.tagged_topics(conn)
     configured = [t.id for t in state.config.topics]
     return configured + sorted(logged - set(configured))
+
+
+@asynccontextmanager
+async def service_notifications() -> AsyncIterator[None]:
+    """Under systemd (``Type=notify``): READY=1 once the app has started, WATCHDOG=1 from a task on the event
+    loop that serves the requests (so a blocked loop stops the pings), STOPPING=1 at shutdown. A no-op
+    without NOTIFY_SOCKET."""
+    import asyncio
+
+    notifier = Notifier()
+    if not notifier.enabled:
+        yield
+        return
+
+    async def ping(interval: float) -> None:
+        while True:
+            notifier.watchdog()
+            await asyncio.sleep(interval / 2)
+
+    notifier.ready("serving the review page")
+    task = asyncio.create_task(ping(notifier.watchdog_interval)) if notifier.watchdog_interval else None
+    try:
+        yield
+    finally:
+        notifier.stopping()
+        if task is not None:
+            task.cancel()
+        notifier.close()
 
 
 def serve(config: Config, host: str | None = None, port: int | None = None) -> None:

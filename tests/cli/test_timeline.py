@@ -37,7 +37,7 @@ def test_json_has_the_issues_fields(seeded_config: Path, capsys: pytest.CaptureF
     assert code == 0, err
     events = json.loads(out)["events"]
     assert [(e["start"], e["status"]) for e in events] == [
-        ("2025-12-05", "upcoming"), ("2025-11-18", "held"), ("2025-09-01", "held")]
+        ("2025-12-05", "upcoming"), ("2025-11-18", "held"), ("2025-09-01", "held"), ("2025-08-22", "held")]
     for event in events:
         assert FIELDS <= set(event)
         assert {"article_id", "url", "sentence", "date_text"} <= set(event["evidence"][0])
@@ -55,9 +55,10 @@ def test_filters(seeded_config: Path, capsys: pytest.CaptureFixture[str]) -> Non
         return [e["start"] for e in json.loads(out)["events"]]
 
     assert starts("--status", "upcoming") == ["2025-12-05"]
-    assert starts("--status", "held") == ["2025-11-18", "2025-09-01"]
+    assert starts("--status", "held") == ["2025-11-18", "2025-09-01", "2025-08-22"]
     assert starts("--from", "2025-11-01") == ["2025-12-05", "2025-11-18"]
-    assert starts("--to", "2025-10-01") == ["2025-09-01"]
+    assert starts("--to", "2025-10-01") == ["2025-09-01", "2025-08-22"]
+    assert starts("--from", "2025-08-23", "--to", "2025-10-01") == ["2025-09-01"]
     assert starts("--topic", "india-russia-summit", "--from", "2025-11-18", "--to", "2025-11-18") == ["2025-11-18"]
 
 
@@ -78,7 +79,7 @@ def test_ics_reads_back_with_icalendar(seeded_config: Path, capsys: pytest.Captu
     assert code == 0, err
     calendar = Calendar.from_ical(out)
     events = {e.decoded("dtstart"): e for e in calendar.walk("VEVENT")}
-    assert set(events) == {dt.date(2025, 9, 1), dt.date(2025, 11, 18), dt.date(2025, 12, 5)}
+    assert set(events) == {dt.date(2025, 8, 22), dt.date(2025, 9, 1), dt.date(2025, 11, 18), dt.date(2025, 12, 5)}
     summit = events[dt.date(2025, 12, 5)]
     assert summit.decoded("dtend") == dt.date(2025, 12, 6)  # all day: DTEND is the day after
     assert str(summit["summary"]) == "Summit: Narendra Modi and Vladimir Putin"
@@ -96,7 +97,7 @@ def test_html_is_one_page_with_every_event_folded(seeded_config: Path, capsys: p
     code, out, err = cli(capsys, "timeline", "--format", "html", config=seeded_config)
     assert code == 0, err
     assert out.startswith("<!DOCTYPE html>") and "<script" not in out
-    assert out.count('<details class="tl-event') == 3
+    assert out.count('<details class="tl-event') == 4
     assert "1 Sep 2025 · bilateral meeting · Narendra Modi, Vladimir Putin · Tianjin, China" in out
 
 

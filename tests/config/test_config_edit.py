@@ -66,7 +66,7 @@ def test_adding_a_present_term_or_removing_an_absent_one_changes_nothing(
     (["add", TOPIC, "rusia_side", "x"],
      f"topic '{TOPIC}' has no keyword group 'rusia_side' (did you mean 'russia_side'?) (groups: india_leader, "
      "russia_leader, india_side, russia_side, meeting, summit, phone_call, together, multilateral, bilateral, "
-     "third_party)"),
+     "leader_title, official_title, third_party)"),
 ])
 def test_keywords_of_an_unknown_topic_or_group(shipped: Path, capsys: pytest.CaptureFixture[str],
                                                args: list[str], expected: str) -> None:

@@ -39,7 +39,7 @@ def test_the_json_digest_lists_the_events_its_mentions_report(event_log: EventLo
     digest = build_digest(event_log.engine, filters=Filters(status="all"))
     document = json.loads(render_as(digest, "json", load_config(SHIPPED_CONFIG)))
     assert [(e["start"], e["articles"]) for e in document["timeline"]] == [
-        ("2025-12-05", 1), ("2025-11-18", 1), ("2025-09-01", 4)]
+        ("2025-12-05", 1), ("2025-11-18", 1), ("2025-09-01", 4), ("2025-08-22", 1)]
     # Narrowed to one feed, the digest lists only the events that feed's articles report.
     narrowed = build_digest(event_log.engine, filters=Filters(status="all", feed="courier"))
     assert [e["start"] for e in narrowed.as_dict()["timeline"]] == ["2025-09-01"]
@@ -67,7 +67,7 @@ def test_every_format_renders_with_the_timeline_first(event_log: EventLog, fmt: 
     elif fmt == "html":
         page = lxml.html.fromstring(out)
         events = page.xpath("//details[contains(@class, 'tl-event')]")
-        assert len(events) == 3
+        assert len(events) == 4
         assert events[2].xpath("string(.//span[@class='tl-head'])") == headline
         assert "today,1 September" in events[2].xpath("string(.//ul)")
         assert "<script" not in out

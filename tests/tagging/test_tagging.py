@@ -84,7 +84,7 @@ def test_shipped_rule(tagger: Tagger) -> None:
     assert result.rule == (
         "((india_leader AND russia_side AND meeting) OR (russia_leader AND india_side AND meeting)"
         " OR (india_side AND russia_side AND summit) OR (india_leader AND russia_leader AND together))"
-        " AND NOT phone_call AND NOT third_party AND (NOT multilateral OR bilateral)"
+        " AND NOT phone_call AND NOT third_party AND NOT third_country AND (NOT multilateral OR bilateral)"
     )
 
 

@@ -71,7 +71,14 @@ def test_the_seeds_alone_give_their_three_meetings(event_log: EventLog, shared_d
         "summit", ["Narendra Modi", "Vladimir Putin"], "upcoming")
     assert "December 5" in summit["evidence"][0]["sentence"]
     # Upcoming first, then held, newest first.
-    assert [e["start"] for e in events][:3] == ["2025-12-05", "2025-11-18", "2025-09-01"]
+    starts = [e["start"] for e in events]
+    assert starts == sorted(starts, reverse=True) and events[0] is summit
+    # The briefing ("Misri said ... in Tianjin on Sunday") is no Misri–Putin meeting: an official alone on a side.
+    assert not any(e["start"] == "2025-08-31" or "Vikram Misri" in e["participants"] for e in events)
+    # "Foreign Minister S Jaishankar met his Russian counterpart in Moscow on August 22": a meeting too, its
+    # Russian side as the tagger describes it.
+    assert (found["2025-08-22"]["place"], found["2025-08-22"]["participants"]) == (
+        "Moscow, Russia", ["Russian counterpart", "Subrahmanyam Jaishankar"])
     # The seed's Modi–Xi meeting (31 August, Tianjin) makes no event, and no sentence about Xi is evidence.
     assert not any("Xi Jinping" in e["participants"] or e["start"] == "2025-08-31" for e in events)
     assert not any("Xi" in item["sentence"] for e in events for item in e["evidence"])
@@ -160,7 +167,7 @@ def test_rebuild_equals_the_live_timeline(event_log: EventLog, shared_dir: Path,
     live, live_events = rows(), build_timeline(event_log.engine)
     # The seed's summit preview, the herald's and the courier's coverage are one event; Tianjin is one with four.
     assert len(live) == 7 and [(e["start"], e["articles"]) for e in live_events] == [
-        ("2025-12-05", 3), ("2025-11-18", 1), ("2025-09-01", 4)]
+        ("2025-12-05", 3), ("2025-11-18", 1), ("2025-09-01", 4), ("2025-08-22", 1)]
     Projections(event_log.engine, upcasters=ev.UPCASTERS).rebuild(["timeline"])
     assert rows() == live
     # Read through another engine: nothing kept from the live read (build_timeline keeps a read per engine).

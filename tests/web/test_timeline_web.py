@@ -38,7 +38,7 @@ def test_api_timeline_and_its_filters(timeline_server: ServerThread) -> None:
     assert response.status_code == 200
     events = response.json()["events"]
     assert [(e["start"], e["status"], e["articles"]) for e in events] == [
-        ("2025-12-05", "upcoming", 1), ("2025-11-18", "held", 1), ("2025-09-01", "held", 4)]
+        ("2025-12-05", "upcoming", 1), ("2025-11-18", "held", 1), ("2025-09-01", "held", 4), ("2025-08-22", "held", 1)]
     upcoming = httpx.get(f"{timeline_server.url}/api/timeline", params={"status": "upcoming"}, timeout=10).json()
     assert [e["start"] for e in upcoming["events"]] == ["2025-12-05"]
     november = httpx.get(f"{timeline_server.url}/api/timeline", params={"from": "2025-11-01", "to": "2025-11-30"},
@@ -52,8 +52,9 @@ def test_timeline_ics_is_a_calendar(timeline_server: ServerThread) -> None:
     response = httpx.get(f"{timeline_server.url}/timeline.ics", timeout=10)
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/calendar")
     events = list(Calendar.from_ical(response.text).walk("VEVENT"))
-    assert sorted(str(e["location"]) for e in events if "location" in e) == ["Moscow, Russia", "Tianjin, China"]
-    assert sorted(str(e["status"]) for e in events) == ["CONFIRMED", "CONFIRMED", "TENTATIVE"]
+    assert sorted(str(e["location"]) for e in events if "location" in e) == [
+        "Moscow, Russia", "Moscow, Russia", "Tianjin, China"]
+    assert sorted(str(e["status"]) for e in events) == ["CONFIRMED", "CONFIRMED", "CONFIRMED", "TENTATIVE"]
 
 
 def test_the_timeline_view_in_a_real_browser(browser_page: Any, timeline_server: ServerThread) -> None:  # noqa: F811
@@ -62,9 +63,9 @@ def test_the_timeline_view_in_a_real_browser(browser_page: Any, timeline_server:
     page = browser_page
     page.goto(timeline_server.url + "/?status=all")
     events = page.locator("#timeline details.tl-event")
-    expect(events).to_have_count(3)
+    expect(events).to_have_count(4)
     # Upcoming first, then held, newest first.
-    assert [events.nth(i).get_attribute("data-status") for i in range(3)] == ["upcoming", "held", "held"]
+    assert [events.nth(i).get_attribute("data-status") for i in range(4)] == ["upcoming", "held", "held", "held"]
     tianjin = events.nth(2)
     expect(tianjin.locator(".tl-head")).to_have_text(
         "1 Sep 2025 · bilateral meeting · Narendra Modi, Vladimir Putin · Tianjin, China")

@@ -29,11 +29,12 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.cli import main
 from monitor.config import Config, load_config
+from monitor.events import catalogue as ev
 from monitor.pipeline import Monitor
 from monitor.views.log import open_log
 from monitor.web import create_app
 from storage.engine import make_engine
-from storage.eventlog import EventLog
+from storage.eventlog import EventLog, utcnow
 from tests.builders import atom, rss
 
 REPO = Path(__file__).resolve().parents[2]
@@ -522,10 +523,23 @@ def test_healthz_and_metrics(client: TestClient, seeded: Seeded) -> None:
         position = log.last_position()
     finally:
         log.close()
+    # Polled, but by no daemon: unhealthy, as `news-monitor health` says; the log alone is fine.
+    health = client.get("/healthz")
+    assert health.status_code == 503
+    assert health.json()["reason"] == "no daemon has started on this log (news-monitor run)"
+    assert client.get("/healthz", params={"daemon": "0"}).status_code == 200
+    log = seeded.open_log()
+    try:
+        log.append([ev.daemon_started("d1", utcnow(), {"version": "0", "config_version": "c"})])
+        position = log.last_position()
+    finally:
+        log.close()
     health = client.get("/healthz")
     assert health.status_code == 200
-    assert health.json() == {"status": "ok", "database": "ok", "last_position": position, "feeds": 4,
-                             "feeds_failing": 1}
+    assert {k: v for k, v in health.json().items() if k in ("status", "database", "last_position", "feeds",
+                                                           "feeds_failing", "daemon")} == {
+        "status": "ok", "database": "ok", "last_position": position, "feeds": 4, "feeds_failing": 1,
+        "daemon": "running"}
     head = client.head("/healthz")  # uptime checks often send HEAD
     assert head.status_code == 200 and head.content == b""
 
@@ -607,7 +621,7 @@ def live_server(seeded: Seeded) -> Iterator[ServerThread]:
 
 
 def test_the_real_server_answers_over_a_socket(live_server: ServerThread) -> None:
-    response = httpx.get(f"{live_server.url}/healthz", timeout=10)
+    response = httpx.get(f"{live_server.url}/healthz?daemon=0", timeout=10)
     assert response.status_code == 200
     assert response.json()["status"] == "ok" and response.json()["feeds"] == 4
     page_response = httpx.get(f"{live_server.url}/?feed=diplomacy", timeout=10)
