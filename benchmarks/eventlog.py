@@ -54,6 +54,7 @@ from monitor.events import catalogue as ev
 from monitor.views.projections import Projections
 from monitor.views.queries import unreviewed_position
 from monitor.views.tables import articles, feed_state, mentions, review_cursor, timeline
+from storage.engine import reading
 from storage.eventlog import EventLog, NewEvent
 from storage.tables import checkpoints, events_table
 
@@ -563,6 +564,18 @@ def bench_log(url: str, report: Report, args: argparse.Namespace, profiler: Prof
     cold_ms = timed_runs(cold_digest, max(3, args.runs // 4))
     report.add(f"{label}, cold (the timeline merged anew) median", f"{statistics.median(cold_ms):.1f} ms",
                "information")
+    # The timeline's share of the digest: the events its items report, read warm (kept) and cold (merged anew).
+    def timeline_part(cold: bool) -> Any:
+        if cold:
+            timeline_read._MERGED.clear()
+        with reading(engine) as conn:
+            return timeline_read.touched(timeline_read.timeline_events(conn), digest.items)
+
+    warm_part = timed_runs(lambda: timeline_part(False), args.runs)
+    cold_part = timed_runs(lambda: timeline_part(True), max(3, args.runs // 4))
+    report.add("the timeline's part of build_digest, warm / cold median",
+               f"{statistics.median(warm_part):.1f} / {statistics.median(cold_part):.1f} ms",
+               f"warm <= {DIGEST_TARGET_MS:.0f} ms", statistics.median(warm_part) <= DIGEST_TARGET_MS)
     whole = build_timeline(engine)
     timeline_ms = timed_runs(lambda: (timeline_read._MERGED.clear(), build_timeline(engine)), max(3, args.runs // 4))
     report.add(f"whole timeline, build_timeline ({len(whole):,} events), cold",
