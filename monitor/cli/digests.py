@@ -133,8 +133,9 @@ def review(ctx: typer.Context) -> None:
 
     Example: news-monitor review
     """
-    from monitor.views.review import review_all
+    from monitor.views.review import review_all, unreviewed_now
 
     with opened_log(ctx) as log:
+        marked = unreviewed_now(log)
         position = review_all(log, source="cli")
-    print(f"reviewed up to position {position}")
+    print(f"marked {marked} mention{'' if marked == 1 else 's'} reviewed (everything up to position {position})")
