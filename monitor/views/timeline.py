@@ -17,8 +17,8 @@ Participants come from the tagger's ``participants`` (each ``{name, side, role}`
 no one gets the people its matched leader terms name (``_FALLBACK``: "EAM", "the Russian leader"), and evidence
 tagged before the tagger named participants gets them all that way, so older logs have a timeline. A side needs a
 leader or a minister: an official alone is more often the one who briefs.
-A summit's participants are its leaders, when each side has one in the sentence: the minister who briefs on a
-summit's preparations does not hold it.
+A meeting's participants are its leaders when each side has one in the sentence: the minister who briefs on a
+summit's preparations does not hold it. A sentence has one date, its most precise.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from typing import Any
 from monitor.views.places import Place, find_place
 
 SIDES = ("india", "russia")
-KINDS = ("summit", "bilateral meeting", "talks", "visit", "meeting")
+KINDS = ("bilateral meeting", "talks", "summit", "visit", "meeting")
 _MAX_SPAN_DAYS = 31  # a year ("in 2024") dates no meeting
 _TOUCH = dt.timedelta(days=1)
 
@@ -83,7 +83,8 @@ def participants_of(sentence: dict[str, Any]) -> list[dict[str, Any]]:
     people = [p for p in given if isinstance(p, dict) and p.get("name")]
     named_sides = {p.get("side") for p in people if not _generic(p)}
     known = {p["name"] for p in people}
-    people += [p for p in _from_terms(sentence) if p["side"] not in named_sides and p["name"] not in known]
+    people += [p for p in _from_terms(sentence) if (p["side"] not in named_sides or p["side"] == "third")
+               and p["name"] not in known]
     named_sides = {p.get("side") for p in people if not _generic(p)}
     return [p for p in people if not (_generic(p) and p.get("side") in named_sides)]
 
@@ -104,18 +105,19 @@ def _kind(sentence: dict[str, Any]) -> str:
     groups = set(sentence.get("groups") or ())
     if any(t.startswith("bilateral") for t in terms):
         return "bilateral meeting"
+    if any(t.startswith(("talk", "discuss", "negotiat")) for t in terms):
+        return "talks"  # "held talks ... as they prepare the summit": the talks are what happened
     if "summit" in groups:
         return "summit"
-    if any(t.startswith(("talk", "discuss", "negotiat")) for t in terms):
-        return "talks"
     if any(t.startswith(("visit", "trip", "arriv", "welcom")) for t in terms):
         return "visit"
     return "meeting"
 
 
 def _ranges(sentence: dict[str, Any]) -> list[tuple[dt.date, dt.date, str]]:
-    """The distinct date ranges the sentence refers to, each with its longest wording ("today,1 September"
-    over "2025-09-01")."""
+    """The date of the meeting the sentence reports: its most precise date (a day before "next month", which
+    is more often what the meeting prepares), with its longest wording ("today,1 September" over
+    "2025-09-01"); none when it has no date of a month or less."""
     best: dict[tuple[dt.date, dt.date], str] = {}
     for ref in sentence.get("dates") or ():
         try:
@@ -128,7 +130,10 @@ def _ranges(sentence: dict[str, Any]) -> list[tuple[dt.date, dt.date, str]]:
         text = str(ref.get("text") or "")
         if len(text) > len(best.get((start, end), "")):
             best[(start, end)] = text
-    return [(start, end, text) for (start, end), text in sorted(best.items())]
+    if not best:
+        return []
+    (start, end), text = min(best.items(), key=lambda kv: ((kv[0][1] - kv[0][0]).days, -len(kv[1]), kv[0]))
+    return [(start, end, text)]
 
 
 def sentence_meetings(payload: dict[str, Any]) -> list[dict[str, Any]]:
@@ -142,10 +147,11 @@ def sentence_meetings(payload: dict[str, Any]) -> list[dict[str, Any]]:
         if not ranges or not _meets(people):
             continue
         kind = _kind(sentence)
-        if kind == "summit":
-            leaders = [p for p in people if p.get("role") == "leader"]
-            if all(any(p.get("side") == side for p in leaders) for side in SIDES):
-                people = leaders
+        # With a leader on each side, the meeting is the leaders': the minister who briefs on a summit, or whose
+        # earlier visit the sentence recalls, does not hold it.
+        leaders = [p for p in people if p.get("role") == "leader"]
+        if all(any(p.get("side") == side for p in leaders) for side in SIDES):
+            people = leaders
         place = find_place(str(sentence.get("text") or ""))
         for start, end, date_text in ranges:
             out.append({"sentence": sentence.get("text"), "field": sentence.get("field"),
