@@ -187,15 +187,26 @@ def _meta(item: dict[str, Any]) -> list[str]:
 # --- rich and plain text --------------------------------------------------------------------------------
 
 def _indent(text: Text, width: int) -> Text:
-    """Indented by spaces rather than rich's Padding, which crops what a soft-wrapping console would keep."""
+    """Indented, and wrapped lines hang under the first: each line after a wrap starts ``width`` spaces in.
+    (Spaces rather than rich's Padding, which crops what a soft-wrapping console would keep.) A line too long
+    for the console is wrapped here, at word boundaries, so the terminal never breaks it at column 0."""
     return Text.assemble(" " * width, text)
+
+
+def _hanging(console: Console, text: Text, width: int, hang: int = 2) -> None:
+    """Print ``text`` indented by ``width`` within the console's width, its wrapped lines hanging ``hang``
+    further in (under the text after "› "); a word longer than a line is folded."""
+    room = max(20, console.width - width - hang)
+    for index, line in enumerate(text.wrap(console, room, overflow="fold")):
+        line.rstrip()
+        console.print(Text.assemble(" " * (width + (hang if index else 0)), line), highlight=False, soft_wrap=True)
 
 
 def print_text(digest: Any, console: Console) -> None:
     """The digest on a rich console. Feed text goes in ``Text`` objects: "[bold]" in a title stays text, and
     control characters (an ESC sequence in a title) are replaced, so feed text never drives the terminal."""
     digest = printable(digest)
-    console.print(Text.assemble(("news-monitor digest", "bold"), " — ", header(digest)), highlight=False)
+    _hanging(console, Text.assemble(("news-monitor digest", "bold"), " — ", header(digest)), 0)
     if _timeline(digest):
         console.print()
         console.rule(Text("Timeline", style="bold"))
@@ -210,18 +221,18 @@ def print_text(digest: Any, console: Console) -> None:
         for story, items in stories:
             console.print()
             console.print(Text.assemble(("■ ", "cyan"), (story.get("title") or "", "bold cyan")), highlight=False)
-            console.print(_indent(Text(outlets_line(story), style="cyan"), 2), highlight=False)
+            _hanging(console, Text(outlets_line(story), style="cyan"), 2)
             for item in items:
                 title = Text.assemble("• ", (item.get("title") or item.get("url") or "", "bold"))
-                console.print(_indent(title, 2), highlight=False)
-                console.print(_indent(Text(" · ".join(_meta(item)), style="dim"), 4), highlight=False)
+                _hanging(console, title, 2)
+                _hanging(console, Text(" · ".join(_meta(item)), style="dim"), 4)
                 console.print(_indent(Text(item.get("url") or "", style="blue"), 4), highlight=False)
                 best, rest = best_and_rest(item)
                 for sentence in best:
                     line = Text.assemble(("› ", "cyan"), *(((f"({sentence['label']}) ", "italic"),) * bool(
                         sentence["label"])), *((s, TERM_STYLE if term else "")
                                               for s, term in highlight(sentence["text"], sentence["terms"])))
-                    console.print(_indent(line, 4), highlight=False)
+                    _hanging(console, line, 4)
                 if rest:
                     console.print(_indent(Text(_folded(rest), style="dim"), 4), highlight=False)
                 for ref in item.get("dates", []):

@@ -58,3 +58,17 @@ def test_digests_show_the_best_three_and_fold_the_rest(event_log: EventLog) -> N
     items_part = markdown.split("\n## 2025-", 1)[1]  # after the timeline, which quotes its own evidence
     assert items_part.count("  > ") == 3 and "more sentences" in items_part
     assert "The last Summit was held" not in text  # a history sentence is folded, not shown
+
+
+@pytest.mark.parametrize("width", [60, 100, 140])
+def test_the_text_digest_wraps_to_the_width_with_a_hanging_indent(event_log: EventLog, width: int) -> None:
+    from monitor.digest.render import to_text
+
+    lines = to_text(build_digest(event_log.engine, filters=Filters(status="all")), width=width).splitlines()
+    assert max(len(line) for line in lines if not line.strip().startswith("http")) <= width
+    items = lines[next(i for i, line in enumerate(lines) if line.startswith("  • ")):]
+    sentences = [i for i, line in enumerate(items) if line.startswith("    › ")]
+    assert len(sentences) == 3
+    # A sentence's wrapped lines hang under its text, two columns in from the "›".
+    continued = [items[i + 1] for i in sentences if not items[i + 1].startswith(("    › ", "    … "))]
+    assert continued and all(line.startswith("      ") and line[6] != " " for line in continued)
