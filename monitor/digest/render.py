@@ -173,11 +173,23 @@ def _score(item: dict[str, Any]) -> str:
     return f"{score:.2f}" if isinstance(score, (int, float)) else "–"
 
 
+def human_time(value: str | None) -> str:
+    """ "5 Dec 2025, 08:00 UTC" for a reader (text, Markdown, HTML); JSON keeps ISO 8601."""
+    if not value:
+        return "unknown"
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    moment = moment.astimezone(dt.UTC) if moment.tzinfo else moment
+    return f"{moment.day} {moment:%b %Y, %H:%M} UTC"
+
+
 def _meta(item: dict[str, Any]) -> list[str]:
     parts = [outlet(item)]
     if item.get("feed") and item["feed"] != parts[0]:
         parts.append(f"feed {item['feed']}")
-    parts += [f"published {item.get('published_at') or 'unknown'}", f"topic {item.get('topic')}",
+    parts += [f"published {human_time(item.get('published_at'))}", f"topic {item.get('topic')}",
               f"score {_score(item)}"]
     if item.get("reviewed"):
         parts.append("reviewed")
@@ -309,7 +321,7 @@ def _item_view(item: dict[str, Any]) -> dict[str, Any]:
         "title": item.get("title") or item.get("url") or "(untitled)",
         "url": item.get("url") or "", "link": safe_url(item.get("url")), "outlet": outlet(item),
         "feed": item.get("feed") if item.get("feed") != outlet(item) else None,
-        "published": item.get("published_at"), "topic": item.get("topic"), "score": _score(item),
+        "published": human_time(item.get("published_at")), "topic": item.get("topic"), "score": _score(item),
         "reviewed": bool(item.get("reviewed")),
         "sentences": [(sentence["label"], highlight(sentence["text"], sentence["terms"]))
                       for sentence in best_and_rest(item)[0]],
