@@ -22,6 +22,9 @@ monitor.web.auth; the filter parameters are read by monitor.web.filters.
 
 from __future__ import annotations
 
+import datetime as dt
+import email.utils
+import hashlib
 import json
 import threading
 from collections.abc import AsyncIterator
@@ -286,11 +289,15 @@ def create_app(config: Config, *, log: EventLog | None = None) -> FastAPI:
         filters, _ = parse_filters(request.query_params, default_status="all")
         state.catch_up()
         digest = build_digest(state.log.engine, filters=filters, limit=config.web.page_size)
+        validators = atom_validators(digest, request.url.query)
+        if not_modified(request, *validators):
+            return Response(status_code=304, headers=_validator_headers(*validators))
         base = (config.web.base_url or str(request.base_url)).rstrip("/") + "/"
         self_url = base + "feed.atom" + (f"?{request.url.query}" if request.url.query else "")
         body = to_atom(digest, feed_id=base + "feed.atom", self_url=self_url, site_url=base,
                        title="news-monitor mentions")
-        return Response(body, media_type="application/atom+xml; charset=utf-8")
+        return Response(body, media_type="application/atom+xml; charset=utf-8",
+                        headers=_validator_headers(*validators))
 
     @app.api_route("/healthz", methods=["GET", "HEAD"])  # load balancers and uptime checks often use HEAD
     def healthz(daemon: bool = True) -> Response:
@@ -311,6 +318,36 @@ def create_app(config: Config, *, log: EventLog | None = None) -> FastAPI:
         return Response(exposition(state.metrics), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     return app
+
+
+def atom_validators(digest: Any, query: str) -> tuple[str, dt.datetime | None]:
+    """The Atom feed's ETag and Last-Modified: from the tags it lists (and their review state) and its query,
+    not from the time it was rendered, so an unchanged feed keeps its validators between polls."""
+    shown = [(i["article_id"], i["topic"], i["position"], i["reviewed"]) for i in digest.items]
+    tag = hashlib.sha256(json.dumps([query, shown]).encode()).hexdigest()[:32]
+    times = [dt.datetime.fromisoformat(i["tagged_at"]) for i in digest.items if i.get("tagged_at")]
+    return f'"{tag}"', max(times).replace(microsecond=0) if times else None
+
+
+def not_modified(request: Request, etag: str, modified: dt.datetime | None) -> bool:
+    """RFC 9110 §13.1.3: If-None-Match, when sent, decides; else If-Modified-Since."""
+    given = request.headers.get("if-none-match")
+    if given is not None:
+        return etag in {v.strip().removeprefix("W/") for v in given.split(",")} or given.strip() == "*"
+    since = request.headers.get("if-modified-since")
+    if since and modified is not None:
+        try:
+            return modified <= email.utils.parsedate_to_datetime(since)
+        except (TypeError, ValueError):
+            return False
+    return False
+
+
+def _validator_headers(etag: str, modified: dt.datetime | None) -> dict[str, str]:
+    headers = {"ETag": etag}
+    if modified is not None:
+        headers["Last-Modified"] = email.utils.format_datetime(modified.astimezone(dt.UTC), usegmt=True)
+    return headers
 
 
 async def _run(work: Any) -> Any:

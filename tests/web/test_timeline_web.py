@@ -1,5 +1,6 @@
 """The timeline on the review page, /api/timeline and /timeline.ics, from the real server on 127.0.0.1; and in
-Debian's Chromium (Playwright): the Timeline view, upcoming first, each event folded to its evidence."""
+Debian's Chromium (Playwright): the Timeline view, upcoming first, each event folded to its evidence. Also /feed.atom's
+validators (304)."""
 
 from __future__ import annotations
 
@@ -82,3 +83,22 @@ def test_the_timeline_view_in_a_real_browser(browser_page: Any, timeline_server:
     # The page's topic filter narrows the timeline too.
     page.goto(timeline_server.url + "/?status=all&topic=nosuch")
     expect(page.locator("#timeline-empty")).to_be_visible()
+
+
+def test_feed_atom_answers_304_to_its_validators(timeline_server: ServerThread) -> None:
+    url = f"{timeline_server.url}/feed.atom"
+    first = httpx.get(url, timeout=10)
+    assert first.status_code == 200 and first.headers["etag"] and first.headers["last-modified"]
+    again = httpx.get(url, headers={"If-None-Match": first.headers["etag"]}, timeout=10)
+    assert again.status_code == 304 and again.content == b"" and again.headers["etag"] == first.headers["etag"]
+    since = httpx.get(url, headers={"If-Modified-Since": first.headers["last-modified"]}, timeout=10)
+    assert since.status_code == 304
+    assert httpx.get(url, headers={"If-None-Match": '"other"'}, timeout=10).status_code == 200
+    # If-None-Match decides when both are sent (RFC 9110 §13.1.3).
+    both = httpx.get(url, headers={"If-None-Match": '"other"', "If-Modified-Since": first.headers["last-modified"]},
+                     timeout=10)
+    assert both.status_code == 200
+    # Another filter is another feed, with other validators.
+    narrowed = httpx.get(url, params={"feed": "courier"}, headers={"If-None-Match": first.headers["etag"]},
+                         timeout=10)
+    assert narrowed.status_code == 200 and narrowed.headers["etag"] != first.headers["etag"]
