@@ -11,7 +11,10 @@ Figures, each with its target:
    the same rows into a table of the same shape in the same database (alternating batch by batch; median of rounds);
 2. replay throughput of ``EventLog.read()`` over the whole log, and (information) ``Projections.rebuild()``, which
    on the freshly built log is also how the projections are caught up;
-3. latency of ``build_digest(engine)`` (the unreviewed mentions) on a log of ``--events`` events.
+3. latency of ``build_digest(engine)`` (the unreviewed mentions, opening with the timeline events they report) on a
+   log of ``--events`` events (warm: the timeline's merge kept from the warm-up, as between two polls; and cold,
+   merged anew); and (information) the timeline view's rebuild rate, as a ratio to the mentions
+   view's rebuild from the same tags, and the latency of the whole timeline (``build_timeline``).
 
 Timings are wall-clock on a possibly shared machine: the load average is printed at the start and the end, and the
 append figure is a ratio measured batch by batch against the baseline so that load affects both sides alike. The
@@ -44,11 +47,14 @@ from report import Report  # benchmarks/report.py: run as a script, this folder 
 from sqlalchemy import MetaData, Table, and_, create_engine, func, select, text
 from sqlalchemy.engine import Engine, make_url
 
+from monitor.digest import timeline as timeline_read
 from monitor.digest.build import build_digest
+from monitor.digest.timeline import build_timeline
 from monitor.events import catalogue as ev
 from monitor.views.projections import Projections
 from monitor.views.queries import unreviewed_position
-from monitor.views.tables import articles, feed_state, mentions, review_cursor
+from monitor.views.tables import articles, feed_state, mentions, review_cursor, timeline
+from storage.engine import reading
 from storage.eventlog import EventLog, NewEvent
 from storage.tables import checkpoints, events_table
 
@@ -81,6 +87,10 @@ meeting visit delegation leaders summit dialogue cooperation partnership defence
 SYLLABLES = "ka ri to ma ne sa lo vi da ru pe ko na mi zu la te ho bi ga".split()
 SECTIONS = ("world", "business", "politics", "science", "sport", "culture", "local", "opinion")
 REFERENCES = ("summit-announcements.md", "bilateral-meetings.md", "joint-statements.md")
+PAIRS = (({"name": "Narendra Modi", "side": "india", "role": "leader"},
+          {"name": "Vladimir Putin", "side": "russia", "role": "leader"}),
+         ({"name": "Subrahmanyam Jaishankar", "side": "india", "role": "minister"},
+          {"name": "Sergey Lavrov", "side": "russia", "role": "minister"}))
 
 
 def pseudo_name(rng: random.Random, parts: int = 3) -> str:
@@ -204,9 +214,12 @@ class LogGenerator:
             sentence = sentence.strip().rstrip(".") + "."
             start = max(0, body.find(sentence[:40]))
             day = (published + dt.timedelta(days=rng.randint(0, 60))).date().isoformat()
+            pair = rng.choice(PAIRS) if rng.random() < 0.6 else ()  # who meets, as the tagger names them
             evidence.append({
                 "field": "text", "text": sentence, "start": start, "end": start + len(sentence),
-                "terms": ["India", "Moscow", "summit"], "groups": ["india_side", "meeting", "russia_side"],
+                "terms": ["India", "Moscow", "summit", *(p["name"].split()[-1] for p in pair)],
+                "groups": ["india_side", "meeting", "russia_side", *(["india_leader", "russia_leader"] * bool(pair))],
+                "participants": list(pair), "history": False, "context": rng.random() < 0.2,
                 "dates": [{"text": "next month", "start": 3, "end": 13, "date": day, "end_date": day,
                            "precision": "month"}] if rng.random() < 0.5 else [],
                 "closest_reference": {"document": rng.choice(REFERENCES), "similarity": round(rng.random() / 3, 4)},
@@ -518,7 +531,9 @@ def bench_log(url: str, report: Report, args: argparse.Namespace, profiler: Prof
         emulate_autovacuum(engine, report, "after the rebuild",
                            [t.name for t in (feed_state, articles, mentions, review_cursor, checkpoints)])
 
-    # The digest the user reviews: mentions after the review cursor.
+    bench_timeline_rebuild(engine, projections, report, built.events)
+
+    # The digest the user reviews: mentions after the review cursor, opening with the timeline events they report.
     digest = build_digest(engine, None)
 
     def count_unreviewed() -> int:
@@ -533,16 +548,61 @@ def bench_log(url: str, report: Report, args: argparse.Namespace, profiler: Prof
     count_ms = timed_runs(count_unreviewed, args.runs)
     profiler.run(f"{backend_name(report)} build_digest x{args.runs}",
                  lambda: [build_digest(engine, None) for _ in range(args.runs)])
-    label = f"unreviewed mentions, build_digest ({len(digest.items)} items)"
+    label = f"unreviewed mentions, build_digest ({len(digest.items)} items, {len(digest.timeline)} timeline events)"
     report.add(f"{label} median", f"{statistics.median(digest_ms):.1f} ms", f"<= {DIGEST_TARGET_MS:.0f} ms",
                statistics.median(digest_ms) <= DIGEST_TARGET_MS)
     report.add(f"{label} p95", f"{p95(digest_ms):.1f} ms", f"<= {DIGEST_TARGET_MS:.0f} ms",
                p95(digest_ms) <= DIGEST_TARGET_MS)
     report.add("count of unreviewed mentions median / p95",
                f"{statistics.median(count_ms):.1f} / {p95(count_ms):.1f} ms", "information")
+    # Cold: the first digest after a poll tagged something (the timeline's merge is kept while its views stand
+    # still; forgetting it here makes every run merge every sighting again).
+    def cold_digest() -> Any:
+        timeline_read._MERGED.clear()
+        return build_digest(engine, None)
+
+    cold_ms = timed_runs(cold_digest, max(3, args.runs // 4))
+    report.add(f"{label}, cold (the timeline merged anew) median", f"{statistics.median(cold_ms):.1f} ms",
+               "information")
+    # The timeline's share of the digest: the events its items report, read warm (kept) and cold (merged anew).
+    def timeline_part(cold: bool) -> Any:
+        if cold:
+            timeline_read._MERGED.clear()
+        with reading(engine) as conn:
+            return timeline_read.touched(timeline_read.timeline_events(conn), digest.items)
+
+    warm_part = timed_runs(lambda: timeline_part(False), args.runs)
+    cold_part = timed_runs(lambda: timeline_part(True), max(3, args.runs // 4))
+    report.add("the timeline's part of build_digest, warm / cold median",
+               f"{statistics.median(warm_part):.1f} / {statistics.median(cold_part):.1f} ms",
+               f"warm <= {DIGEST_TARGET_MS:.0f} ms", statistics.median(warm_part) <= DIGEST_TARGET_MS)
+    whole = build_timeline(engine)
+    timeline_ms = timed_runs(lambda: (timeline_read._MERGED.clear(), build_timeline(engine)), max(3, args.runs // 4))
+    report.add(f"whole timeline, build_timeline ({len(whole):,} events), cold",
+               f"{statistics.median(timeline_ms):.1f} ms median", "information")
     report.notes.append(f"digest: {args.runs} runs after 2 warm-ups; {built.unreviewed_events:,} events after the "
                         f"last review, {count_unreviewed()} unreviewed mention(s) of {total_mentions:,} tagged")
     log.close()
+
+
+def bench_timeline_rebuild(engine: Engine, projections: Projections, report: Report, total: int) -> None:
+    """The timeline view rebuilt alone (each tag's sentences read for meetings, places looked up in the
+    gazetteer), as a ratio to the mentions view rebuilt alone from the same tags in the same run."""
+    with engine.connect() as conn:
+        tags = conn.scalar(select(func.count()).select_from(events_table).where(
+            events_table.c.type.in_([ev.MENTION_TAGGED, ev.MENTION_RETRACTED]))) or 0
+        sightings = conn.scalar(select(func.coalesce(func.sum(timeline.c.count), 0))) or 0
+    seconds = {}
+    for name in ("mentions", "timeline"):
+        started = time.perf_counter()
+        projections.rebuild([name])
+        seconds[name] = time.perf_counter() - started
+    report.add(f"timeline rebuild, Projections.rebuild(['timeline']) of {tags:,} tags",
+               f"{rate(tags, seconds['timeline'])} = {seconds['timeline'] / seconds['mentions']:.2f}x the mentions "
+               "view's", "information")
+    report.notes.append(f"timeline: rebuilt in {seconds['timeline']:.1f}s ({rate(total, seconds['timeline'])} "
+                        f"of the whole log; {sightings:,} meeting sightings); the mentions view alone "
+                        f"{seconds['mentions']:.1f}s")
 
 
 # -- main ------------------------------------------------------------------------------------------------

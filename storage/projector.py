@@ -155,6 +155,14 @@ class Projector:
         # checkpoint write, its load of the rows it touches) per 5,000 events, not per 500.
         return self.catch_up(chosen, batch_size=max(self.batch_size, REBUILD_BATCH), remember=True)
 
+    def events_read(self, names: Iterable[str] | None = None) -> int:
+        """How many events of the log the views read (each once, however many views read it): what a rebuild
+        replays."""
+        types = sorted({t for name in names or self.views for t in self._view(name).reducers})
+        with translating("cannot count the log's events", self.engine), reading(self.engine) as conn:
+            return conn.scalar(select(func.count()).select_from(events_table)
+                               .where(events_table.c.type.in_(types))) or 0
+
     def positions(self) -> dict[str, int]:
         """Each view's checkpoint (0 for a view that has applied nothing yet)."""
         with reading(self.engine) as conn:

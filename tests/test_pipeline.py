@@ -120,7 +120,7 @@ def test_poll_digest_repoll_review_and_rebuild(news_site: dict[str, str], write_
     assert len(page_requests) == 8  # the second poll fetched no page again
 
     code, out, _ = cli(capsys, "--config", str(config), "review")
-    assert code == 0 and "reviewed up to position" in out
+    assert code == 0 and "marked 2 mentions reviewed (everything up to position " in out
     code, out, _ = cli(capsys, "--config", str(config), "digest", "--format", "json")
     assert json.loads(out)["items"] == []
     code, out, _ = cli(capsys, "--config", str(config), "digest", "--since", "2000-01-01", "--format", "json")
@@ -129,8 +129,12 @@ def test_poll_digest_repoll_review_and_rebuild(news_site: dict[str, str], write_
     live = snapshot(load_config(config).storage.url)
     assert live["articles"] == before["articles"] and live["mentions"] == before["mentions"]
     code, out, _ = cli(capsys, "--config", str(config), "rebuild")
-    assert code == 0
+    read = {t for view in VIEWS.values() for t in view.reducers}
+    replayed = sum(n for t, n in events_by_type(config).items() if t in read)
+    assert code == 0 and out.strip() == f"rebuilt all projections: {replayed} events replayed"  # events, once each
     assert snapshot(load_config(config).storage.url) == live
+    code, out, _ = cli(capsys, "--config", str(config), "review")
+    assert code == 0 and "marked 0 mentions reviewed" in out
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ order ``--help`` shows them. The commands live in one module per group:
   option named in a library error), the readers of dates and input files;
 - ``polling``: ``run``, ``poll``, ``serve``, ``demo``;
 - ``digests``: ``digest``, ``review`` (also the verdicts: ``--reject``, ``--accept``);
+- ``timeline``: ``timeline``;
 - ``tagging``: ``tag``, ``retag``, ``explain``;
 - ``tune``: ``tune`` (config changes proposed from the analyst's verdicts);
 - ``log``: ``events``, ``export``, ``import``, ``rebuild``, and the ``db`` group;
@@ -28,7 +29,7 @@ import typer
 from typer.exceptions import Abort, TyperException
 
 from monitor import __version__
-from monitor.cli import digests, feeds, log, polling, settings, tagging, tune
+from monitor.cli import digests, feeds, log, polling, settings, tagging, timeline, tune
 from monitor.cli.common import Options, choice
 from monitor.cli.logs import LOG_FORMATS, configure_logging
 from monitor.errors import HANDLED
@@ -72,6 +73,7 @@ app.command()(polling.run)
 app.command()(polling.poll)
 app.command()(digests.digest)
 app.command()(digests.review)
+app.command()(timeline.timeline)
 app.command()(polling.serve)
 app.command()(polling.health)
 app.command()(log.events)

@@ -8,7 +8,8 @@ package (``monitor.cli``) imports the groups and registers their commands on ``a
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator, Sequence
+import difflib
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,6 +85,19 @@ def choice(option: str, choices: Sequence[str], what: str = "format") -> Callabl
             raise typer.BadParameter(f"unknown {what} {value!r} ({allowed})", param_hint=option)
         return value
     return parse
+
+
+def check_known(option: str, value: str | None, known: Iterable[str], what: str) -> None:
+    """A usage error (exit code 2) for a ``value`` that names nothing known, with the closest names: a typo is
+    not "no news". ``digest --feed tass-wrold``: ``Invalid value for --feed: no feed 'tass-wrold' (did you
+    mean tass-world?)``."""
+    names = sorted(set(known))
+    if value is None or value in names:
+        return
+    close = difflib.get_close_matches(value, names, n=3, cutoff=0.6)
+    hint = f"did you mean {' or '.join(close)}?" if close else (
+        f"known: {', '.join(names[:10])}{', …' if len(names) > 10 else ''}" if names else f"no {what} is known")
+    raise typer.BadParameter(f"no {what} {value!r} ({hint})", param_hint=option)
 
 
 def format_option(choices: Sequence[str], help: str) -> Any:

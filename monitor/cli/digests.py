@@ -6,12 +6,12 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
-from monitor.cli.common import format_option, opened_log, options, parse_day, parse_since
+from monitor.cli.common import check_known, format_option, opened_log, options, parse_day, parse_since
 from monitor.errors import MonitorError
 
 DIGEST_FORMATS = ("text", "markdown", "html", "json", "atom")
@@ -71,6 +71,7 @@ def digest(
     config = options(ctx).config()
     with opened_log(ctx) as log:
         projections(log).catch_up()
+        check_names(log, config, topic=topic, feed=feed)
         result = build_digest(log.engine, after, filters=filters)
         if format == "text" and output is None:
             render.print_text(result, Console(highlight=False, soft_wrap=True))
@@ -89,6 +90,19 @@ def digest(
             recorded = review_items(log, result.refs(), source="digest")
             print(f"marked {len(result.items)} mention(s) reviewed" if recorded else "nothing new to mark reviewed",
                   file=sys.stderr)
+
+
+def check_names(log: Any, config: Any, *, topic: str | None = None, feed: str | None = None) -> None:
+    """``--topic`` and ``--feed`` must name a topic or feed of the config or the log (exit 2 otherwise)."""
+    from monitor.views.queries import known_names
+    from storage.engine import reading
+
+    if topic is None and feed is None:
+        return
+    with reading(log.engine) as conn:
+        topics, feeds = known_names(conn)
+    check_known("--topic", topic, topics | {t.id for t in config.topics}, "topic")
+    check_known("--feed", feed, feeds | {f.name for f in config.feeds}, "feed")
 
 
 def _issue_now(ctx: typer.Context) -> None:
@@ -136,11 +150,12 @@ def review(
     if reject is None and accept is None:
         if note is not None or topic is not None:
             raise typer.BadParameter("only with --reject or --accept", param_hint="--note/--topic")
-        from monitor.views.review import review_all
+        from monitor.views.review import review_all, unreviewed_now
 
         with opened_log(ctx) as log:
+            marked = unreviewed_now(log)
             position = review_all(log, source="cli")
-        print(f"reviewed up to position {position}")
+        print(f"marked {marked} mention{'' if marked == 1 else 's'} reviewed (everything up to position {position})")
         return
     if reject is not None and accept is not None:
         raise typer.BadParameter("give one of them, not both", param_hint="--reject/--accept")

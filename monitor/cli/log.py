@@ -88,8 +88,8 @@ def import_(
 
 def rebuild(
     ctx: typer.Context,
-    projection: Annotated[str | None, typer.Argument(help="feed_state, articles, mentions, review_cursor or "
-                                                          "reviewed_mentions; "
+    projection: Annotated[str | None, typer.Argument(help="feed_state, articles, mentions, review_cursor, "
+                                                          "reviewed_mentions or timeline; "
                                                           "all by default.")] = None,
 ) -> None:
     """Drop a read model (or all) and replay the log into it.
@@ -99,8 +99,11 @@ def rebuild(
     from monitor.views.log import projections
 
     with opened_log(ctx) as log:
-        applied = projections(log).rebuild([projection] if projection else None)
-    print(f"rebuilt {projection or 'all projections'}: {applied} event(s) replayed")
+        views = projections(log)
+        chosen = [projection] if projection else None
+        views.rebuild(chosen)
+        replayed = views.events_read(chosen)
+    print(f"rebuilt {projection or 'all projections'}: {replayed} event{'' if replayed == 1 else 's'} replayed")
 
 
 db_app = typer.Typer(help="The database schema: its revision, and migrations to head.", no_args_is_help=True)

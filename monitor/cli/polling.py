@@ -90,6 +90,20 @@ def serve(
     serve_web(config, host, port)
 
 
+def _serve_demo(ctx: typer.Context, port: int | None) -> None:
+    from monitor.demo.run import demo_site
+    from monitor.web import serve as serve_web
+
+    with demo_site(options(ctx).config()) as (config, outcomes):
+        for outcome in outcomes:
+            print(f"polled {outcome.feed}: {outcome.status}, {outcome.mentions} mention(s)", file=sys.stderr)
+        print(f"the demo's log: {config.storage.url} (e.g. news-monitor --database-url {config.storage.url} "
+              "timeline)", file=sys.stderr)
+        print(f"serving the review page on http://127.0.0.1:{port or config.web.port}/ (Ctrl-C to stop)",
+              file=sys.stderr, flush=True)
+        serve_web(config, "127.0.0.1", port)
+
+
 def health(
     ctx: typer.Context,
     max_view_lag: Annotated[int, typer.Option("--max-view-lag", min=0,
@@ -121,14 +135,24 @@ def health(
         raise typer.Exit(1)
 
 
-def demo(ctx: typer.Context) -> None:
+def demo(
+    ctx: typer.Context,
+    serve: Annotated[bool, typer.Option("--serve", help="Then keep the demo's log and local site, and serve the "
+                                                        "review page on 127.0.0.1 until Ctrl-C.")] = False,
+    port: Annotated[int | None, typer.Option(help="With --serve: the page's port [default: [web] port, 8080].",
+                                             min=1, max=65535)] = None,
+) -> None:
     """Show the product work with no network: serve sample feeds locally, poll once, print the digest.
 
     Example: news-monitor demo
+    Example: news-monitor demo --serve --port 8081
     """
     from monitor.demo.run import run_demo
     from monitor.digest.render import print_text
 
+    if serve:
+        _serve_demo(ctx, port)
+        return
     console = Console(highlight=False, soft_wrap=True)
     result, outcomes = run_demo(options(ctx).config())
     for outcome in outcomes:

@@ -65,6 +65,7 @@ class Digest:
     generated_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     filters: Filters | None = None
     pages_failed: int = 0  # articles whose page failed, over all feeds (feeds status has them by feed and reason)
+    timeline: list[dict[str, Any]] = field(default_factory=list)  # the timeline's events that the items report
 
     @property
     def window(self) -> dict[str, Any]:
@@ -79,7 +80,7 @@ class Digest:
 
     def as_dict(self) -> dict[str, Any]:
         return {"items": self.items, "stories": self.stories, "window": self.window, "counts": self.counts,
-                "generated_at": self.generated_at.isoformat()}
+                "generated_at": self.generated_at.isoformat(), "timeline": self.timeline}
 
     def refs(self) -> list[tuple[str, str, int]]:
         """The tags shown, as ``(article_id, topic, position)``: what "mark all shown reviewed" reviews."""
@@ -97,7 +98,10 @@ def build_digest(engine: Engine, since: dt.datetime | None = None, *, filters: F
 
     Without ``since`` or positions, the window is the unreviewed mentions (``filters.status`` decides
     otherwise); with them, every mention in the window, unless ``filters`` says which. ``limit`` keeps the
-    newest items. ``with_text`` adds each article's extracted text (the review page expands it)."""
+    newest items. ``with_text`` adds each article's extracted text (the review page expands it). ``timeline``
+    holds the timeline's events that the items report (``monitor.digest.timeline``)."""
+    from monitor.digest.timeline import timeline_events, touched
+
     windowed = since is not None or after_position is not None or up_to_position is not None
     filters = filters or Filters(status="all" if windowed else "unreviewed")
     now = clock() if clock else dt.datetime.now(dt.UTC)
@@ -112,12 +116,16 @@ def build_digest(engine: Engine, since: dt.datetime | None = None, *, filters: F
         feeds = queries.feed_poll_summary(conn)
         pages_failed = sum(sum(reasons.values()) for reasons in queries.page_failures(conn).values())
         unreviewed = queries.unreviewed_count(conn, cursor)
-    items = [_item(row, with_text) for row in rows]
+        # Newest publication first (the tag's time for an item the feed gave no date), the same order on the
+        # page, in the API and in every digest; a tie goes to the newer tag.
+        rows = sorted(rows, key=lambda r: (r["published_at"] or r["tagged_at"], r["position"]), reverse=True)
+        items = [_item(row, with_text) for row in rows]
+        events = touched(timeline_events(conn, topic=filters.topic), items) if items else []
     stories = _stories(items, [row["text"] or "" for row in rows])
     return Digest(items, since, after, feeds_total=len(feeds),
                   feeds_failing=sum(1 for status, _ in feeds if status in ("failing", "gone")),
                   feeds_polled=sum(1 for _, polls in feeds if polls), stories=stories, up_to_position=end,
-                  unreviewed=unreviewed, generated_at=now, filters=filters, pages_failed=pages_failed)
+                  unreviewed=unreviewed, generated_at=now, filters=filters, pages_failed=pages_failed, timeline=events)
 
 
 def outlet(url: str | None) -> str | None:
@@ -145,8 +153,8 @@ def _item(row: Any, with_text: bool) -> dict[str, Any]:
 
 
 def _stories(items: list[dict[str, Any]], texts: Sequence[str]) -> list[dict[str, Any]]:
-    """Group the items into stories (one article tagged for two topics is one story), ordered by day, then by
-    their first item; set each item's ``story``."""
+    """Group the items into stories (one article tagged for two topics is one story), newest day first, then by
+    their first item (the items are newest first); set each item's ``story``."""
     from monitor.digest.stories import StoryDoc, group_stories
 
     if not items:
@@ -181,7 +189,8 @@ def _stories(items: list[dict[str, Any]], texts: Sequence[str]) -> list[dict[str
             "feeds": sorted({items[i]["feed"] for i in indexes if items[i]["feed"]}),
             "first_published": _iso(first), "score": max(items[i]["score"] for i in indexes),
         })
-    stories.sort(key=lambda s: (s["day"], s["items"][0]))
+    stories.sort(key=lambda s: s["items"][0])  # the items are newest first: so are the stories
+    stories.sort(key=lambda s: s["day"], reverse=True)
     return stories
 
 

@@ -1,7 +1,8 @@
 """Render a digest: rich text for the terminal, plain text, Markdown, a standalone HTML page, JSON and Atom 1.0.
 
-Every renderer reads only the digest's ``items``, ``stories``, ``counts``, ``window``, ``generated_at`` and
-``as_dict()``, and shows the same structure: a header with the counts, then day by day, story by story
+Every renderer reads only the digest's ``items``, ``stories``, ``timeline``, ``counts``, ``window``, ``generated_at``
+and ``as_dict()``, and shows the same structure: a header with the counts, the timeline's events that the items
+report (``timeline_render``), then day by day, story by story
 (its title and the outlets that covered it), each item with its title, outlet and feed, publication date,
 score, the sentences that mention the topic with the matched terms highlighted, and the dates they refer to.
 
@@ -30,6 +31,8 @@ from rich.console import Console
 from rich.text import Text
 
 from monitor import __version__
+from monitor.digest import timeline_render
+from monitor.digest.evidence import best_and_rest
 from monitor.language.text import Term, TermIndex, cleaned, tokens, without_surrogates, xml_finalize, xml_safe
 
 if TYPE_CHECKING:
@@ -90,7 +93,20 @@ def printable(digest: Any, clean: Callable[[str], str] = xml_safe) -> Any:
     may hold characters that a format cannot carry (XML's forbidden ones, a terminal's controls)."""
     safe = copy.copy(digest)
     safe.items, safe.stories = cleaned(digest.items, clean), cleaned(digest.stories, clean)
+    safe.timeline = cleaned(_timeline(digest), clean)
     return safe
+
+
+def _folded(rest: list[dict[str, Any]]) -> str:
+    """The line that stands for the sentences not shown: how many, and how many of them do not count."""
+    uncounted = sum(1 for sentence in rest if sentence["label"])
+    return (f"… and {_plural(len(rest), 'more sentence')}"
+            + (f" ({uncounted} history or context, which do not count)" if uncounted else ""))
+
+
+def _timeline(digest: Any) -> list[dict[str, Any]]:
+    """The digest's timeline events (a digest made before the timeline existed has none)."""
+    return getattr(digest, "timeline", None) or []
 
 
 def header(digest: Any) -> str:
@@ -157,11 +173,23 @@ def _score(item: dict[str, Any]) -> str:
     return f"{score:.2f}" if isinstance(score, (int, float)) else "–"
 
 
+def human_time(value: str | None) -> str:
+    """ "5 Dec 2025, 08:00 UTC" for a reader (text, Markdown, HTML); JSON keeps ISO 8601."""
+    if not value:
+        return "unknown"
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    moment = moment.astimezone(dt.UTC) if moment.tzinfo else moment
+    return f"{moment.day} {moment:%b %Y, %H:%M} UTC"
+
+
 def _meta(item: dict[str, Any]) -> list[str]:
     parts = [outlet(item)]
     if item.get("feed") and item["feed"] != parts[0]:
         parts.append(f"feed {item['feed']}")
-    parts += [f"published {item.get('published_at') or 'unknown'}", f"topic {item.get('topic')}",
+    parts += [f"published {human_time(item.get('published_at'))}", f"topic {item.get('topic')}",
               f"score {_score(item)}"]
     if item.get("reviewed"):
         parts.append("reviewed")
@@ -171,15 +199,31 @@ def _meta(item: dict[str, Any]) -> list[str]:
 # --- rich and plain text --------------------------------------------------------------------------------
 
 def _indent(text: Text, width: int) -> Text:
-    """Indented by spaces rather than rich's Padding, which crops what a soft-wrapping console would keep."""
+    """Indented, and wrapped lines hang under the first: each line after a wrap starts ``width`` spaces in.
+    (Spaces rather than rich's Padding, which crops what a soft-wrapping console would keep.) A line too long
+    for the console is wrapped here, at word boundaries, so the terminal never breaks it at column 0."""
     return Text.assemble(" " * width, text)
+
+
+def _hanging(console: Console, text: Text, width: int, hang: int = 2) -> None:
+    """Print ``text`` indented by ``width`` within the console's width, its wrapped lines hanging ``hang``
+    further in (under the text after "› "); a word longer than a line is folded."""
+    room = max(20, console.width - width - hang)
+    for index, line in enumerate(text.wrap(console, room, overflow="fold")):
+        line.rstrip()
+        console.print(Text.assemble(" " * (width + (hang if index else 0)), line), highlight=False, soft_wrap=True)
 
 
 def print_text(digest: Any, console: Console) -> None:
     """The digest on a rich console. Feed text goes in ``Text`` objects: "[bold]" in a title stays text, and
     control characters (an ESC sequence in a title) are replaced, so feed text never drives the terminal."""
     digest = printable(digest)
-    console.print(Text.assemble(("news-monitor digest", "bold"), " — ", header(digest)), highlight=False)
+    _hanging(console, Text.assemble(("news-monitor digest", "bold"), " — ", header(digest)), 0)
+    if _timeline(digest):
+        console.print()
+        console.rule(Text("Timeline", style="bold"))
+        for line in timeline_render.text_lines(digest.timeline, width=max(40, console.width)):
+            console.print(Text(line, style="bold" if line.startswith("■") else ""), highlight=False)
     if not digest.items:
         console.print("No new mentions.", highlight=False)
         return
@@ -189,16 +233,20 @@ def print_text(digest: Any, console: Console) -> None:
         for story, items in stories:
             console.print()
             console.print(Text.assemble(("■ ", "cyan"), (story.get("title") or "", "bold cyan")), highlight=False)
-            console.print(_indent(Text(outlets_line(story), style="cyan"), 2), highlight=False)
+            _hanging(console, Text(outlets_line(story), style="cyan"), 2)
             for item in items:
                 title = Text.assemble("• ", (item.get("title") or item.get("url") or "", "bold"))
-                console.print(_indent(title, 2), highlight=False)
-                console.print(_indent(Text(" · ".join(_meta(item)), style="dim"), 4), highlight=False)
+                _hanging(console, title, 2)
+                _hanging(console, Text(" · ".join(_meta(item)), style="dim"), 4)
                 console.print(_indent(Text(item.get("url") or "", style="blue"), 4), highlight=False)
-                for sentence in item.get("sentences", []):
-                    line = Text.assemble(("› ", "cyan"), *((s, TERM_STYLE if term else "")
-                                                           for s, term in highlight(sentence, item.get("terms", []))))
-                    console.print(_indent(line, 4), highlight=False)
+                best, rest = best_and_rest(item)
+                for sentence in best:
+                    line = Text.assemble(("› ", "cyan"), *(((f"({sentence['label']}) ", "italic"),) * bool(
+                        sentence["label"])), *((s, TERM_STYLE if term else "")
+                                              for s, term in highlight(sentence["text"], sentence["terms"])))
+                    _hanging(console, line, 4)
+                if rest:
+                    console.print(_indent(Text(_folded(rest), style="dim"), 4), highlight=False)
                 for ref in item.get("dates", []):
                     console.print(_indent(Text(f"date: {date_label(ref)}", style="dim"), 6),
                                   highlight=False)
@@ -233,6 +281,8 @@ def _md_link(label: str, url: str | None) -> str:
 def to_markdown(digest: Any) -> str:
     digest = printable(digest)
     lines = ["# news-monitor digest", "", f"_{md_escape(header(digest))}_", ""]
+    if _timeline(digest):
+        lines += ["## Timeline", "", *timeline_render.markdown_lines(digest.timeline, md_escape)]
     if not digest.items:
         lines.append("No new mentions.")
     for day, stories in grouped(digest):
@@ -242,11 +292,14 @@ def to_markdown(digest: Any) -> str:
             for item in items:
                 lines += [f"- **{_md_link(item.get('title') or item.get('url') or '', item.get('url'))}**",
                           f"  {md_escape(' · '.join(_meta(item)))}"]
-                for sentence in item.get("sentences", []):
-                    sentence = " ".join(sentence.split())  # one line: a line break would end the quote
+                best, rest = best_and_rest(item)
+                for sentence in best:
+                    text = " ".join(sentence["text"].split())  # one line: a line break would end the quote
                     quoted = "".join(f"**{md_escape(s)}**" if term else md_escape(s, collapse=False)
-                                     for s, term in highlight(sentence, item.get("terms", [])))
-                    lines += ["", f"  > {quoted}"]
+                                     for s, term in highlight(text, sentence["terms"]))
+                    lines += ["", f"  > {'_(' + sentence['label'] + ')_ ' if sentence['label'] else ''}{quoted}"]
+                if rest:
+                    lines += ["", f"  {md_escape(_folded(rest))}"]
                 if item.get("dates"):
                     lines += ["", "  Dates: " + md_escape("; ".join(date_label(d) for d in item["dates"]))]
                 lines.append("")
@@ -268,9 +321,11 @@ def _item_view(item: dict[str, Any]) -> dict[str, Any]:
         "title": item.get("title") or item.get("url") or "(untitled)",
         "url": item.get("url") or "", "link": safe_url(item.get("url")), "outlet": outlet(item),
         "feed": item.get("feed") if item.get("feed") != outlet(item) else None,
-        "published": item.get("published_at"), "topic": item.get("topic"), "score": _score(item),
+        "published": human_time(item.get("published_at")), "topic": item.get("topic"), "score": _score(item),
         "reviewed": bool(item.get("reviewed")),
-        "sentences": [highlight(s, item.get("terms", [])) for s in item.get("sentences", [])],
+        "sentences": [(sentence["label"], highlight(sentence["text"], sentence["terms"]))
+                      for sentence in best_and_rest(item)[0]],
+        "folded": _folded(best_and_rest(item)[1]), "rule": item.get("rule"),
         "dates": [date_label(d) for d in item.get("dates", [])],
     }
 
@@ -288,7 +343,7 @@ def to_html(digest: Any, *, title: str = "news-monitor digest") -> str:
     generated = digest.generated_at.isoformat() if digest.generated_at else ""
     return _environment().get_template("digest.html").render(
         title=title, header=header(digest), days=_view(digest), empty=not digest.items, generated_at=generated,
-        version=__version__)
+        version=__version__, events=timeline_render.view(_timeline(digest)))
 
 
 # --- JSON -----------------------------------------------------------------------------------------------

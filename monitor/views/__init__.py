@@ -1,6 +1,7 @@
 """The read models: state projected from the log, never written any other way.
 
-``tables`` defines the views' tables (feed_state, articles, mentions, review_cursor, reviewed_mentions);
+``tables`` defines the views' tables (feed_state, articles, mentions, review_cursor, reviewed_mentions,
+timeline; ``timeline`` and ``places`` find the meetings that the mention sentences report);
 ``reducers`` holds their pure reducers over events and registers them, with each view's version, as
 ``VIEWS``; ``projections`` hands those to the view engine (``storage.projector``), which applies them a batch
 at a time with each view's checkpoint in the same transaction (so a rebuild equals the live state); ``log``

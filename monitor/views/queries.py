@@ -1,10 +1,10 @@
 """Every read of the read models, by name: the one place that knows their columns.
 
 The pipeline, the daemon, the digest, the web page and retag read ``feed_state``, ``articles``, ``mentions``,
-``review_cursor`` and ``reviewed_mentions`` only through these functions, so a column change runs through this
-module and the projections, not through every layer. Each function takes a Connection (the caller opens it
-with ``storage.engine.reading``, so that several reads share one snapshot) and returns plain values: dicts,
-tuples, dataclasses or, for the digest's hot query, the row mappings themselves.
+``review_cursor``, ``reviewed_mentions`` and ``timeline`` only through these functions, so a column change
+runs through this module and the projections, not through every layer. Each function takes a Connection (the
+caller opens it with ``storage.engine.reading``, so that several reads share one snapshot) and returns plain
+values: dicts, tuples, dataclasses or, for the digest's hot query, the row mappings themselves.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from typing import Any
 from sqlalchemy import and_, func, not_, or_, select
 from sqlalchemy.engine import Connection, RowMapping
 
-from monitor.views.tables import articles, feed_state, mentions, review_cursor, reviewed_mentions
-from storage.tables import events_table
+from monitor.views.tables import articles, feed_state, mentions, review_cursor, reviewed_mentions, timeline
+from storage.tables import checkpoints, events_table
 
 _CHUNK = 500  # ids per IN (...): well under every backend's bound-parameter limit
 
@@ -303,7 +303,48 @@ def stream_head(conn: Connection, stream: str) -> int | None:
 
 __all__ = ["FeedSchedule", "article_feeds", "article_mentions", "articles_by_id_or_entry_key", "articles_with_id",
            "articles_with_id_prefix", "articles_with_url", "digest_mentions", "feed_poll_state", "feed_poll_states",
-           "feed_poll_summary", "feed_schedules", "feed_states", "judged_mentions", "last_event_position",
-           "listed_condition", "mention_positions", "mention_review_counts", "mention_state", "mention_tags",
-           "newest_texts", "oldest_unreviewed_tagged_at", "stream_head", "tagged_topics", "unreviewed_condition",
-           "unreviewed_count", "unreviewed_position", "with_review"]
+           "feed_poll_summary", "feed_schedules", "feed_states", "judged_mentions", "known_names",
+           "last_event_position", "listed_condition", "mention_positions", "mention_review_counts", "mention_state",
+           "mention_tags", "newest_texts", "oldest_unreviewed_tagged_at", "stream_head", "tagged_topics",
+           "timeline_sightings", "unreviewed_condition", "unreviewed_count", "unreviewed_position", "view_checkpoints",
+           "with_review"]
+
+
+
+# -- the timeline ----------------------------------------------------------------------------------------
+
+def timeline_sightings(conn: Connection, topic: str | None = None) -> list[dict[str, Any]]:
+    """Every meeting sighting of the timeline view (only the rows that have one), each with its tag's topic,
+    article and the article's URL, title, feed and publication (the tag's time when the feed gave none)."""
+    query = (select(timeline.c.article_id, timeline.c.topic, timeline.c.meetings, articles.c.url, articles.c.title,
+                    articles.c.feed, articles.c.published_at, mentions.c.tagged_at)
+             .select_from(timeline.join(mentions, (mentions.c.article_id == timeline.c.article_id)
+                                        & (mentions.c.topic == timeline.c.topic))
+                          .outerjoin(articles, articles.c.article_id == timeline.c.article_id))
+             .where(timeline.c.count > 0))
+    if topic is not None:
+        query = query.where(timeline.c.topic == topic)
+    out = []
+    for row in conn.execute(query).mappings():
+        published = row["published_at"] or row["tagged_at"]
+        for meeting in row["meetings"]:
+            out.append({**meeting, "topic": row["topic"], "article_id": row["article_id"], "url": row["url"],
+                        "title": row["title"], "feed": row["feed"],
+                        "published_at": published.isoformat() if published else None})
+    return out
+
+
+def view_checkpoints(conn: Connection, names: Sequence[str]) -> tuple[tuple[str, int, int], ...]:
+    """The checkpoints (name, position, version) of the views named: a read of them can be reused while
+    these stay the same, since a view changes only as its checkpoint moves (or its version does)."""
+    rows = conn.execute(select(checkpoints.c.name, checkpoints.c.position, checkpoints.c.view_version)
+                        .where(checkpoints.c.name.in_(list(names))).order_by(checkpoints.c.name))
+    return tuple((name, position, version) for name, position, version in rows)
+
+
+def known_names(conn: Connection) -> tuple[set[str], set[str]]:
+    """The topics the log has tags for and the feeds it has state or articles for: with the config's, the
+    values a ``--topic`` or ``--feed`` may name."""
+    feeds = set(conn.scalars(select(feed_state.c.feed))) | {
+        f for f in conn.scalars(select(articles.c.feed).distinct()) if f}
+    return tagged_topics(conn), feeds

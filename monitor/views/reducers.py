@@ -12,7 +12,8 @@ import datetime as dt
 from typing import Any
 
 from monitor.events.keys import entry_key
-from monitor.views.tables import articles, feed_state, mentions, review_cursor, reviewed_mentions
+from monitor.views.tables import articles, feed_state, mentions, review_cursor, reviewed_mentions, timeline
+from monitor.views.timeline import sentence_meetings
 from storage.eventlog import RecordedEvent
 from storage.projector import Row, View, blank
 
@@ -196,6 +197,16 @@ def _mention_reviewed(row: Row | None, event: RecordedEvent, key: tuple[Any, ...
             "source": event.data.get("source")}
 
 
+# -- the timeline ----------------------------------------------------------------------------------------
+
+def _timeline_tagged(_row: Row | None, event: RecordedEvent) -> Row:
+    """The newest tag decides: a tag that is no mention (or a retraction) leaves the article no meetings."""
+    data = event.data
+    meetings = sentence_meetings(data) if data.get("mention") and event.type == "MentionTagged" else []
+    return {"article_id": data["article_id"], "topic": data["topic"], "position": event.position,
+            "meetings": meetings, "count": len(meetings)}
+
+
 VIEWS: dict[str, View] = {
     "feed_state": View("feed_state", 3, feed_state, lambda e: (e.data["feed"],), {
         "FeedPolled": _feed_polled, "FeedFailed": _feed_failed, "FeedMoved": _feed_moved,
@@ -214,4 +225,7 @@ VIEWS: dict[str, View] = {
     "reviewed_mentions": View("reviewed_mentions", 1, reviewed_mentions, lambda e: (), {
         "DigestReviewed": _mention_reviewed,
     }, row_keys=_reviewed_keys),
+    "timeline": View("timeline", 1, timeline, lambda e: (e.data["article_id"], e.data["topic"]), {
+        "MentionTagged": _timeline_tagged, "MentionRetracted": _timeline_tagged,
+    }),
 }

@@ -28,6 +28,16 @@ def review_all(log: EventLog, *, source: str = "cli", clock: Callable[[], dt.dat
     return position
 
 
+def unreviewed_now(log: EventLog) -> int:
+    """How many mentions nobody has reviewed (the views caught up first): what ``review_all`` will mark."""
+    from monitor.views import queries
+    from storage.engine import reading
+
+    projections(log).catch_up(_VIEWS)
+    with reading(log.engine) as conn:
+        return queries.unreviewed_count(conn, queries.unreviewed_position(conn))
+
+
 def mark_reviewed(log: EventLog, mentions: Iterable[tuple[str, str, int]], *, source: str = "web",
                   clock: Callable[[], dt.datetime] | None = None) -> bool:
     """Mark single tags ``(article_id, topic, position)`` reviewed. True when recorded, False when the same

@@ -2,9 +2,10 @@
 
 ``feed_state`` (one row a feed: its health, validators and schedule), ``articles`` (one row an article: what
 was discovered and extracted), ``mentions`` (one row an article and topic: the newest tag, and the analyst's
-verdict on it), ``review_cursor`` (how far the analyst has reviewed) and ``reviewed_mentions`` (the tags
-reviewed one by one). Every read of them goes through ``queries``. The migrations in ``storage/migrations``
-create the same tables.
+verdict on it), ``review_cursor`` (how far the analyst has reviewed), ``reviewed_mentions`` (the tags reviewed
+one by one) and ``timeline`` (the meetings each tag's sentences report, merged across outlets when read:
+``timeline``). Every read of them goes through ``queries``. The migrations in ``storage/migrations`` create
+the same tables.
 """
 
 from __future__ import annotations
@@ -106,4 +107,16 @@ reviewed_mentions = Table(
     Column("position", Position, nullable=False),
     Column("reviewed_at", UTCDateTime()),
     Column("source", String(20)),
+)
+
+# Per article and topic, the meetings its newest tag's sentences report (monitor.views.timeline.sentence_meetings);
+# ``count`` lets the merge read only the rows that have any.
+timeline = Table(
+    "timeline", metadata,
+    Column("article_id", String(64), primary_key=True),
+    Column("topic", String(100), primary_key=True),
+    Column("position", Position, nullable=False),
+    Column("meetings", JSON, nullable=False),
+    Column("count", Integer, nullable=False),
+    Index("ix_timeline_count", "count"),
 )

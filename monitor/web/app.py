@@ -8,6 +8,8 @@ Routes (GET never writes; every write appends ``DigestReviewed`` through ``monit
     POST /login         set the token cookie (when ``[web] token`` is set), then 303 back
     GET  /api/mentions  the digest as JSON (the page's filters as query parameters; ``text=1`` adds texts)
     POST /api/review    JSON ``{"items": [{"article_id", "topic", "position"}]}``
+    GET  /api/timeline  the timeline as JSON (``timeline --format json``; ``topic``, ``from``, ``to``, ``status``)
+    GET  /timeline.ics  the timeline as iCalendar, upcoming events included
     GET  /feed.atom     the mentions as an Atom feed
     GET  /healthz       JSON; what ``news-monitor health`` says, 503 when unhealthy
     GET  /metrics       Prometheus text exposition
@@ -21,6 +23,9 @@ monitor.web.auth; the filter parameters are read by monitor.web.filters.
 
 from __future__ import annotations
 
+import datetime as dt
+import email.utils
+import hashlib
 import json
 import threading
 from collections.abc import AsyncIterator
@@ -36,6 +41,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.config import Config
 from monitor.digest.build import STATUSES, build_digest
+from monitor.digest.timeline import build_timeline, timeline_document
+from monitor.digest.timeline_render import to_ics
+from monitor.digest.timeline_render import view as timeline_view
 from monitor.errors import HANDLED, MonitorError
 from monitor.language.text import xml_finalize
 from monitor.systemd import Notifier
@@ -54,7 +62,7 @@ from monitor.web.auth import (
     host_allowed,
 )
 from monitor.web.counters import CountersFollower
-from monitor.web.filters import InvalidFilter, parse_filters
+from monitor.web.filters import InvalidFilter, parse_filters, parse_timeline_filters
 from monitor.web.metrics import MonitorCollector, Snapshot, exposition, metrics_registry
 from monitor.web.verdicts import add_verdict_routes
 from storage.engine import reading
@@ -134,8 +142,8 @@ def check_known(state: WebState, refs: list[tuple[str, str, int]]) -> None:
 
 
 def _order(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Unreviewed first; within each, newest tag first (highest log position)."""
-    return sorted(items, key=lambda item: (item["reviewed"], -item["position"]))
+    """Unreviewed first; within each, the digest's order: newest publication first."""
+    return sorted(items, key=lambda item: item["reviewed"])
 
 
 # -- the app ------------------------------------------------------------------------------------------
@@ -168,7 +176,8 @@ def create_app(config: Config, *, log: EventLog | None = None) -> FastAPI:
         return response
 
     def wants_json(request: Request) -> bool:
-        return request.url.path.startswith("/api/") or request.url.path in ("/healthz", "/metrics", "/feed.atom")
+        return request.url.path.startswith("/api/") or request.url.path in (
+            "/healthz", "/metrics", "/feed.atom", "/timeline.ics")
 
     def error(request: Request, status: int, message: str, **extra: Any) -> Response:
         if wants_json(request):
@@ -210,13 +219,15 @@ def create_app(config: Config, *, log: EventLog | None = None) -> FastAPI:
         digest = build_digest(state.log.engine, filters=filters, limit=config.web.page_size, with_text=True)
         feeds = feed_status(state.log.engine, config)
         items = [present.present_item(item) for item in _order(digest.items)]
+        timeline = timeline_view(build_timeline(state.log.engine, topic=filters.topic))
         marked = request.query_params.get("marked", "")
         return state.render(
             "index.html", filters=filters, query=query, query_string=urlencode(query), items=items,
             counts=digest.counts, feeds=feeds, topics=_topics(state), feed_names=[f["feed"] for f in feeds],
             statuses=STATUSES, can_write=state.auth.authorized(request), needs_token=state.auth.token is not None,
             page_size=config.web.page_size, marked=int(marked) if marked.isdigit() else None,
-            judged=request.query_params.get("judged") if request.query_params.get("judged") in JUDGED else None)
+            judged=request.query_params.get("judged") if request.query_params.get("judged") in JUDGED else None,
+            timeline=timeline)
 
     @app.post("/review")
     async def review(request: Request) -> Response:
@@ -250,6 +261,21 @@ def create_app(config: Config, *, log: EventLog | None = None) -> FastAPI:
         digest = build_digest(state.log.engine, filters=filters, limit=config.web.page_size, with_text=with_text)
         return Response(json.dumps(digest.as_dict(), ensure_ascii=False), media_type="application/json")
 
+    @app.get("/api/timeline")
+    def api_timeline(request: Request) -> Response:
+        chosen = parse_timeline_filters(request.query_params)
+        state.catch_up()
+        events = build_timeline(state.log.engine, **chosen)  # type: ignore[arg-type]
+        return Response(json.dumps(timeline_document(events), ensure_ascii=False), media_type="application/json")
+
+    @app.api_route("/timeline.ics", methods=["GET", "HEAD"])
+    def timeline_ics(request: Request) -> Response:
+        chosen = parse_timeline_filters(request.query_params)
+        state.catch_up()
+        events = build_timeline(state.log.engine, **chosen)  # type: ignore[arg-type]
+        return Response(to_ics(events), media_type="text/calendar; charset=utf-8",
+                        headers={"Content-Disposition": 'inline; filename="timeline.ics"'})
+
     @app.post("/api/review")
     async def api_review(request: Request) -> Response:
         state.auth.check_write(request)
@@ -270,11 +296,15 @@ def create_app(config: Config, *, log: EventLog | None = None) -> FastAPI:
         filters, _ = parse_filters(request.query_params, default_status="all")
         state.catch_up()
         digest = build_digest(state.log.engine, filters=filters, limit=config.web.page_size)
+        validators = atom_validators(digest, request.url.query)
+        if not_modified(request, *validators):
+            return Response(status_code=304, headers=_validator_headers(*validators))
         base = (config.web.base_url or str(request.base_url)).rstrip("/") + "/"
         self_url = base + "feed.atom" + (f"?{request.url.query}" if request.url.query else "")
         body = to_atom(digest, feed_id=base + "feed.atom", self_url=self_url, site_url=base,
                        title="news-monitor mentions")
-        return Response(body, media_type="application/atom+xml; charset=utf-8")
+        return Response(body, media_type="application/atom+xml; charset=utf-8",
+                        headers=_validator_headers(*validators))
 
     @app.api_route("/healthz", methods=["GET", "HEAD"])  # load balancers and uptime checks often use HEAD
     def healthz(daemon: bool = True) -> Response:
@@ -295,6 +325,36 @@ def create_app(config: Config, *, log: EventLog | None = None) -> FastAPI:
         return Response(exposition(state.metrics), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     return app
+
+
+def atom_validators(digest: Any, query: str) -> tuple[str, dt.datetime | None]:
+    """The Atom feed's ETag and Last-Modified: from the tags it lists (and their review state) and its query,
+    not from the time it was rendered, so an unchanged feed keeps its validators between polls."""
+    shown = [(i["article_id"], i["topic"], i["position"], i["reviewed"]) for i in digest.items]
+    tag = hashlib.sha256(json.dumps([query, shown]).encode()).hexdigest()[:32]
+    times = [dt.datetime.fromisoformat(i["tagged_at"]) for i in digest.items if i.get("tagged_at")]
+    return f'"{tag}"', max(times).replace(microsecond=0) if times else None
+
+
+def not_modified(request: Request, etag: str, modified: dt.datetime | None) -> bool:
+    """RFC 9110 §13.1.3: If-None-Match, when sent, decides; else If-Modified-Since."""
+    given = request.headers.get("if-none-match")
+    if given is not None:
+        return etag in {v.strip().removeprefix("W/") for v in given.split(",")} or given.strip() == "*"
+    since = request.headers.get("if-modified-since")
+    if since and modified is not None:
+        try:
+            return modified <= email.utils.parsedate_to_datetime(since)
+        except (TypeError, ValueError):
+            return False
+    return False
+
+
+def _validator_headers(etag: str, modified: dt.datetime | None) -> dict[str, str]:
+    headers = {"ETag": etag}
+    if modified is not None:
+        headers["Last-Modified"] = email.utils.format_datetime(modified.astimezone(dt.UTC), usegmt=True)
+    return headers
 
 
 async def _run(work: Any) -> Any:

@@ -50,3 +50,25 @@ def parse_filters(params: Mapping[str, str | None], *,
     query = {key: value for key, value in raw.items() if value}
     query["status"] = status
     return filters, query
+
+
+TIMELINE_STATUSES = ("held", "upcoming", "all")
+
+
+def parse_timeline_filters(params: Mapping[str, str | None]) -> dict[str, object]:
+    """``topic``, ``from``, ``to`` and ``status`` (held, upcoming, all) of ``/api/timeline`` and
+    ``/timeline.ics``, as ``build_timeline`` takes them."""
+    topic = (params.get("topic") or "").strip() or None
+    status = (params.get("status") or "").strip() or "all"
+    if status not in TIMELINE_STATUSES:
+        raise InvalidFilter(f"status: unknown value {status!r} (choose {', '.join(TIMELINE_STATUSES)})")
+    dates: dict[str, dt.date | None] = {}
+    for key in ("from", "to"):
+        value = (params.get(key) or "").strip()
+        try:
+            dates[key] = dt.date.fromisoformat(value) if value else None
+        except ValueError:
+            raise InvalidFilter(f"{key}: not a date {value!r} (expected YYYY-MM-DD)") from None
+    if dates["from"] and dates["to"] and dates["from"] > dates["to"]:
+        raise InvalidFilter(f"the date range ends ({dates['to']}) before it starts ({dates['from']})")
+    return {"topic": topic, "date_from": dates["from"], "date_to": dates["to"], "status": status}

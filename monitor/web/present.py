@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 
 from markupsafe import Markup, escape
 
+from monitor.digest.evidence import best_and_rest
+
 
 def safe_link(url: str | None) -> str | None:
     """The URL when it is http(s); None otherwise (a ``javascript:`` or ``data:`` link is never a link)."""
@@ -136,12 +138,11 @@ def iso(value: dt.datetime | str | None) -> str:
 
 def present_item(item: dict[str, Any]) -> dict[str, Any]:
     """The fields the template shows for one digest item."""
-    evidence = item.get("evidence") or []
-    sentences = []
-    for index, sentence in enumerate(item.get("sentences") or []):
-        terms = evidence[index].get("terms") if index < len(evidence) and evidence[index].get("text") == sentence \
-            else None
-        sentences.append(highlight_terms(sentence, terms or item.get("terms") or []))
+    best, rest = best_and_rest(item)
+
+    def shown(sentence: dict[str, Any]) -> dict[str, Any]:
+        return {"html": highlight_terms(sentence["text"], sentence["terms"]), "label": sentence["label"]}
+
     text = item.get("text")
     return {
         **item,
@@ -149,7 +150,8 @@ def present_item(item: dict[str, Any]) -> dict[str, Any]:
         "link": safe_link(item.get("url")),
         "shown_title": item.get("title") or item.get("url") or item["article_id"],
         "published": when(item.get("published_at")) if item.get("published_at") else "unknown",
-        "highlighted": sentences,
+        "highlighted": [shown(sentence) for sentence in best],  # the best one to three; the rest folded
+        "folded": [shown(sentence) for sentence in rest],
         "marked_text": mark_spans(text, evidence_spans(text, item), "evidence") if text else None,
         "similarities": sorted((item.get("similarity") or {}).items(), key=lambda kv: (-kv[1], kv[0])),
     }

@@ -38,3 +38,45 @@ def test_demo_prints_the_summit_articles_and_no_near_miss(tmp_path: Path) -> Non
         if not any(s in title for s in SUMMIT):
             assert title not in out, f"the near miss or unrelated item {title!r} was tagged"
     assert not (tmp_path / "must-not-be-used.sqlite3").exists()
+
+
+def test_demo_serve_keeps_the_log_and_the_local_site_until_ctrl_c() -> None:
+    import re
+    import signal
+    import socket
+
+    import httpx
+    import lxml.html
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWS_MONITOR_")}
+    process = subprocess.Popen([sys.executable, "-m", "monitor", "demo", "--serve", "--port", str(port)], cwd=REPO,
+                               env=env, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        lines = []
+        assert process.stderr is not None
+        for line in process.stderr:
+            lines.append(line)
+            if "serving the review page on" in line:
+                break
+        assert f"serving the review page on http://127.0.0.1:{port}/" in lines[-1], "".join(lines)
+        database = re.search(r"the demo's log: (\S+)", "".join(lines))
+        assert database is not None
+        page = httpx.get(f"http://127.0.0.1:{port}/", timeout=30)
+        assert page.status_code == 200
+        doc = lxml.html.fromstring(page.text)
+        links = doc.xpath("//article[contains(@class, 'item')]//h2/a/@href")
+        assert links and doc.xpath("//section[@id='timeline']//details")
+        # The article links point at the demo's local site, which is still up.
+        assert all(httpx.get(link, timeout=10).status_code == 200 for link in links)
+        timeline = subprocess.run([sys.executable, "-m", "monitor", "--database-url", database.group(1), "timeline",
+                                   "--format", "json"], cwd=REPO, env=env, capture_output=True, text=True,
+                                  timeout=120)
+        assert timeline.returncode == 0, timeline.stderr
+        assert '"events"' in timeline.stdout
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=60)
+    assert process.returncode in (0, 130)

@@ -25,6 +25,7 @@ PUBLISHED = dt.datetime(2025, 12, 4, 9, 0, tzinfo=dt.UTC)
 # Every command with a --format, and a value it accepts.
 FORMATS = [
     (["digest"], "json"),
+    (["timeline"], "json"),
     (["events"], "jsonl"),
     (["retag", "--dry-run"], "json"),
     (["explain", ARTICLE], "json"),

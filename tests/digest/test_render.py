@@ -167,7 +167,7 @@ def test_text_groups_by_day_then_story_with_header_counts(digest: SimpleNamespac
         "3 outlets: tass.example, thehindu.example, reuters.example",
         "• Putin, Modi hold talks", "• India, Russia set $100 billion", "• Modi hosts Putin")]
     assert order == sorted(order)
-    assert "tass.example · feed tass · published 2025-12-05T08:00:00+00:00 · topic india-russia-summit · score 0.90" \
+    assert "tass.example · feed tass · published 5 Dec 2025, 08:00 UTC · topic india-russia-summit · score 0.90" \
         in flat
     assert "published unknown" in out
     assert "› The annual SUMMIT between PM MODI and President Putin ended with 16 agreements." in flat

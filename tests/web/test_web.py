@@ -195,8 +195,11 @@ def test_page_lists_unreviewed_mentions_and_filters_narrow_them(client: TestClie
     by_title = {i["title"]: i for i in items}
     assert by_title[WORLD[2][1]]["data-topic"] == QUAKE
     assert by_title[HOSTILE_TITLE]["data-feed"] == HOSTILE_FEED
-    positions = [int(i["data-position"]) for i in items]
-    assert positions == sorted(positions, reverse=True)  # newest first
+    # Newest publication first, in the same order as the API (and the digests, which build the same list).
+    listed = api(client)
+    assert [i["article_id"] for i in listed] == [i["data-article-id"] for i in items]
+    published = [i["published_at"] or i["tagged_at"] for i in listed]
+    assert published == sorted(published, reverse=True)
     assert page(response).get_element_by_id("count-unreviewed").text_content() == "5"
 
     assert {i["title"] for i in shown(client.get("/", params={"topic": QUAKE}))} == {WORLD[2][1]}
@@ -232,9 +235,21 @@ def test_items_show_sentences_dates_similarity_and_marked_text(client: TestClien
     assert urlsplit(link.get("href")).path == f"/articles/{WORLD[0][0]}.html"
     assert link.get("rel") == "noopener noreferrer"
     (data,) = api(client, feed="world", topic=TOPIC, text="1")
-    sentences = [li.text_content() for li in item.find_class("sentence")]
-    assert sentences == data["sentences"]
-    terms = [m.text_content().lower() for m in item.xpath(".//li[@class='sentence']/mark[@class='term']")]
+    # The best three show (those that count first), the rest fold; a sentence that does not count says so.
+    shown = [li for li in item.xpath("./ul[@class='sentences']/li")]
+    folded = item.xpath(".//details[@class='more-evidence']//li")
+    assert len(shown) == min(3, len(data["sentences"])) and len(shown) + len(folded) == len(data["sentences"])
+    labels = {e["text"]: "history" if e.get("history") else "context" if e.get("context") else None
+              for e in data["evidence"]}
+    texts = []
+    for li in shown + folded:
+        label = labels[li.xpath("string(.)").split("does not count: ", 1)[-1]]
+        assert bool(li.find_class("does-not-count")) == bool(label)
+        texts.append((label is not None, li.xpath("string(.)").split("does not count: ", 1)[-1]))
+    assert sorted(t for _, t in texts) == sorted(data["sentences"])
+    assert [counts for counts, _ in texts] == sorted(counts for counts, _ in texts)  # counting ones first
+    assert item.find_class("rule")[0].text_content() == f"Rule that fired: {data['rule']}"
+    terms = [m.text_content().lower() for m in item.xpath(".//li[contains(@class, 'sentence')]/mark[@class='term']")]
     assert terms and set(terms) <= {t.lower() for t in data["terms"]}
     assert data["dates"]  # the Tianjin article names its dates
     shown_dates = item.find_class("dates")[0].text_content()

