@@ -206,7 +206,7 @@ def test_two_writers_judging_the_same_state_record_one_verdict(polled: Path) -> 
 def test_review_keeps_its_old_form_and_refuses_mixed_options(polled: Path, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
     ids = article_ids(polled)
     code, out, _ = cli(capsys, "review", config=polled)
-    assert code == 0 and out.startswith("reviewed up to position ")
+    assert code == 0 and out.startswith("marked 1 mention reviewed (everything up to position ")
     code, _, err = cli(capsys, "review", "--note", "why", config=polled)
     assert code == 2 and "only with --reject or --accept" in one_line(err)
     code, _, err = cli(capsys, "review", "--reject", ids[ANNUAL], "--accept", ids[KAZAN], config=polled)
