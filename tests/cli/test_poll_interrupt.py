@@ -32,11 +32,11 @@ def test_ctrl_c_commits_the_finished_polls_and_exits_130(write_config: Callable[
     try:
         now = dt.datetime.now(dt.UTC)
         site.route("/fast.xml", hourly_rss(site.base, 3, now, "fast"))
-        # still answering at Ctrl-C, well within the read timeout (2 s)
-        site.route("/slow.xml", hourly_rss(site.base, 3, now, "slow"), delay=1.5)
+        # still answering at Ctrl-C, well within the read timeout (20 s)
+        site.route("/slow.xml", hourly_rss(site.base, 3, now, "slow"), delay=8)
         config = write_config([{"name": "fast", "url": f"{site.base}/fast.xml", "fetch_full_text": False},
                                {"name": "slow", "url": f"{site.base}/slow.xml", "fetch_full_text": False}],
-                              scheduler={"max_workers": 2})
+                              scheduler={"max_workers": 2}, read_timeout="20s", total_timeout="30s")
         url = load_config(config).storage.url
         env = {k: v for k, v in os.environ.items() if not k.startswith("NEWS_MONITOR_")}
         child = subprocess.Popen([sys.executable, "-m", "monitor", "--config", str(config), "poll"], cwd=REPO,
@@ -45,7 +45,9 @@ def test_ctrl_c_commits_the_finished_polls_and_exits_130(write_config: Callable[
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline and not any(p.startswith("/slow.xml") for p, _ in site.requests):
                 time.sleep(0.05)
-            time.sleep(0.5)  # the fast feed is done; the slow one is waiting for its answer
+            # The fast feed is done well before the slow one's answer (its three entries, and fitting the tagger
+            # once, take about a second even on a loaded machine); the slow one is waiting for its answer.
+            time.sleep(4)
             child.send_signal(signal.SIGINT)
             _, stderr = child.communicate(timeout=60)
         finally:

@@ -35,3 +35,12 @@ def test_places_nest() -> None:
     assert moscow.compatible(russia) and russia.compatible(moscow) and moscow.compatible(None)
     assert not moscow.compatible(tianjin) and not russia.compatible(tianjin)
     assert russia.narrower(moscow) == moscow and moscow.narrower(russia) == moscow
+
+
+def test_the_gazetteer_read_in_a_child_is_the_one_read_here() -> None:
+    from monitor.views.places import _compact_gazetteer, _gazetteer
+
+    names, table = _compact_gazetteer()  # in this process
+    here = {name: Place(*table[number]) for name, number in names.items()}
+    assert _gazetteer() == here  # the child's, handed back compact
+    assert here["Moscow"] == Place("Russia", "Moscow") and here["Kremlin"] == here["Moscow"]
