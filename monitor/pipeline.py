@@ -47,7 +47,8 @@ from monitor.events import catalogue as ev
 from monitor.ingest import identity
 from monitor.ingest.extract import ExtractorPool, extract_entry
 from monitor.ingest.fetch import Fetcher
-from monitor.ingest.parse import FeedEntry, fetch_feed
+from monitor.ingest.parse import FeedEntry, ParsedFeed, fetch_feed, parse_feed
+from monitor.ingest.parse_pool import ParsePool
 from monitor.ingest.policy import Policy
 from monitor.polls import GroupCommit, PollInterrupted, PollOutcome
 from monitor.tagging.rules import Tagger
@@ -59,6 +60,7 @@ from storage.eventlog import EventLog, NewEvent, utcnow
 log = logging.getLogger(__name__)
 
 _FAILURES_KEPT = 20  # entry failures described in a FeedPolled (all are counted)
+_OFFLOAD_BYTES = 4096  # a smaller body is parsed here: its round trip to a parse worker costs more than it saves
 
 
 def _log_bug(message: str) -> None:
@@ -109,6 +111,10 @@ class Monitor:
         self._tagger: Tagger | None = None
         self._tagger_lock = threading.Lock()
         self._extractor: ExtractorPool | None = None  # started at the first page: most commands never extract
+        # Parse workers: the other cores, while this process is parsing a feed already (see _parse).
+        cores = os.cpu_count() or 1
+        self.parse_pool = ParsePool(config.extract, max(0, min(cores - 1, config.scheduler.max_workers - 1)))
+        self._parsing_here = 0
         self.stopping = threading.Event()
 
     @property
@@ -148,6 +154,7 @@ class Monitor:
             extractor, self._extractor = self._extractor, None
         if extractor is not None:
             extractor.close()
+        self.parse_pool.close()
         self.fetcher.close()
         self.log.close()
 
@@ -211,6 +218,8 @@ class Monitor:
         # earlier entries) is as of the cycle's start: the states are read once, and the views catch up once,
         # at the end. The cycle's events are committed in groups (see GroupCommit).
         states = self.known_feeds()
+        if workers > 1 and len(feeds) > workers:
+            self.parse_pool.start()  # ready by the time the polls overlap (see _parse)
         sink = GroupCommit(self.log)
         try:
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="poll") as pool:
@@ -264,7 +273,7 @@ class Monitor:
     def _refresh(self, feed: FeedSettings, attempt: str, started_at: dt.datetime, started: float,
                  known: KnownFeed, sink: GroupCommit | None) -> PollOutcome:
         try:
-            fetched = fetch_feed(self.fetcher.get, known.url, known.headers)  # fetch → parse
+            fetched = fetch_feed(self.fetcher.get, known.url, known.headers, self._parse)  # fetch → parse
         except FeedError as error:
             return self._failed(feed, attempt, started_at, error, known, sink)
         response, parsed = fetched.response, fetched.parsed
@@ -403,6 +412,29 @@ class Monitor:
                                        "published_at": published}
             batch.append(ev.mention_tagged(article, topic, result.topic_version, occurred, payload))
         return batch
+
+    def _parse(self, content: bytes, url: str, headers: Any) -> ParsedFeed:
+        """``parse_feed``, here or in a parse worker. While this process parses one feed, another feed's body goes
+        to an idle parse worker (the first cycle's parsing then uses every core); a lone poll parses here and
+        never pays a round trip. Either way the result is the same, so a parallel cycle records what a serial
+        one does."""
+        with self._tagger_lock:
+            offload = self._parsing_here > 0 and self.parse_pool.size > 0 and len(content) >= _OFFLOAD_BYTES
+            if not offload:
+                self._parsing_here += 1
+        if offload:
+            found = self.parse_pool.try_parse(content, url, headers)
+            if isinstance(found, FeedError):
+                raise found
+            if found is not None:
+                return found
+            with self._tagger_lock:
+                self._parsing_here += 1
+        try:
+            return parse_feed(content, url, headers)
+        finally:
+            with self._tagger_lock:
+                self._parsing_here -= 1
 
     def _failed(self, feed: FeedSettings, attempt: str, at: dt.datetime, error: FeedError,
                 known: KnownFeed, sink: GroupCommit | None) -> PollOutcome:

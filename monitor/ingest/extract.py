@@ -43,10 +43,10 @@ __all__ = ["MIN_PAGE_LETTERS", "Extraction", "ExtractorPool", "PageFailure", "ex
 
 
 class _Worker:
-    def __init__(self, context: Any, max_memory: int) -> None:
+    def __init__(self, context: Any, max_memory: int, target: Callable[[Any, int], None] = serve,
+                 name: str = "news-monitor-extract") -> None:
         self.conn, child = context.Pipe()
-        self.process = context.Process(target=serve, args=(child, max_memory), daemon=True,
-                                       name="news-monitor-extract")
+        self.process = context.Process(target=target, args=(child, max_memory), daemon=True, name=name)
         self.process.start()
         child.close()
         self.ready = False

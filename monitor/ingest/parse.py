@@ -419,15 +419,17 @@ class Fetched:
     moved: dict[str, Any] | None = None  # a FeedMoved payload, when the feed's URL changed for good
 
 
-def fetch_feed(get: Callable[..., FetchResult], url: str, headers: dict[str, str]) -> Fetched:
-    """GET the feed (with ``get``, the fetcher's) and parse it. An HTML page that links to a feed is followed
-    once (autodiscovery). Raises FetchError or ParseError."""
+def fetch_feed(get: Callable[..., FetchResult], url: str, headers: dict[str, str],
+               parse: Callable[[bytes, str, Any], ParsedFeed] | None = None) -> Fetched:
+    """GET the feed (with ``get``, the fetcher's) and parse it (with ``parse``, by default ``parse_feed``, here).
+    An HTML page that links to a feed is followed once (autodiscovery). Raises FetchError or ParseError."""
+    parse = parse or parse_feed
     response = get(url, headers)
     if response.status == 304:
         return Fetched(response, None)
     moved = None
     try:
-        parsed = parse_feed(response.content, response.url, response.headers)
+        parsed = parse(response.content, response.url, response.headers)
     except ParseError as error:
         links = find_feed_links(response.content, response.url) if error.reason == "not_a_feed" else []
         if not links:
@@ -435,7 +437,7 @@ def fetch_feed(get: Callable[..., FetchResult], url: str, headers: dict[str, str
         page = response
         try:
             response = get(links[0])
-            parsed = parse_feed(response.content, response.url, response.headers)
+            parsed = parse(response.content, response.url, response.headers)
         except FeedError as failure:
             raise type(failure)(failure.reason, f"{url} is an HTML page; the feed it links to failed: "
                                              f"{failure.message}", status=failure.status,

@@ -13,10 +13,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import logging
-import os
 import resource
-import threading
-import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
@@ -25,6 +22,8 @@ from htmldate import find_date
 from lxml.html import HtmlElement
 from trafilatura.metadata import examine_meta, extract_meta_json, extract_title
 from trafilatura.utils import load_html
+
+from monitor.ingest import lifeline
 
 # trafilatura logs every page it finds too short at WARNING; those are our events, not log noise.
 logging.getLogger("trafilatura").setLevel(logging.ERROR)
@@ -120,7 +119,7 @@ def serve(conn: Connection, max_memory: int) -> None:
     allocations (an unparsable tree, "no text") instead of raising MemoryError."""
     # The cap is set once the imports are done (they happened as this module was loaded to run us).
     resource.setrlimit(resource.RLIMIT_AS, (max_memory, max_memory))
-    threading.Thread(target=_exit_with, args=(os.getppid(),), daemon=True).start()
+    lifeline.hold()
     for page in _WARM_UP:  # what trafilatura loads on first use (seconds) must not count against a page's deadline
         extract_page(page, "http://localhost/warm-up", "text/html")
     gc.freeze()  # what the imports and the warm-up made lives as long as the worker: no collection walks it
@@ -173,13 +172,5 @@ def _peak_memory() -> int:
     except (OSError, ValueError):
         pass
     return 0
-
-
-def _exit_with(parent: int) -> None:
-    """Exit when the daemon does, even in the middle of a page: a daemon that exits at once (``os._exit`` after
-    the shutdown grace) leaves no worker behind to finish a page nobody waits for."""
-    while os.getppid() == parent:
-        time.sleep(1.0)
-    os._exit(1)
 
 
