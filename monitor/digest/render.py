@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
 TEMPLATES = Path(__file__).with_name("templates")
 TERM_STYLE = "bold black on yellow"
+ATOM_TITLE = "news-monitor mentions"  # the same title in a digest's file and on /feed.atom
 _UNSAFE_URL = re.compile(r"[\x00-\x20\x7f<>\"'\\]")
 
 Segments = list[tuple[str, bool]]
@@ -99,6 +100,8 @@ def printable(digest: Any, clean: Callable[[str], str] = xml_safe) -> Any:
 
 def _folded(rest: list[dict[str, Any]]) -> str:
     """The line that stands for the sentences not shown: how many, and how many of them do not count."""
+    if not rest:
+        return ""
     uncounted = sum(1 for sentence in rest if sentence["label"])
     return (f"… and {_plural(len(rest), 'more sentence')}"
             + (f" ({uncounted} history or context, which do not count)" if uncounted else ""))
@@ -378,9 +381,11 @@ def _when(value: str | dt.datetime | None) -> dt.datetime | None:
 
 
 def to_atom(digest: Any, *, feed_id: str, self_url: str, site_url: str | None = None,
-            title: str = "news-monitor digest") -> str:
+            title: str = ATOM_TITLE) -> str:
     """Atom 1.0: one entry per item, ids stable across digests, the story's other outlets in the content.
-    Characters XML forbids are replaced, so one odd title cannot break the whole feed."""
+    Characters XML forbids are replaced, so one odd title cannot break the whole feed. The feed says its
+    language (``xml:lang``: the text it adds is English) and every entry has its own ``updated``, so a reader
+    that sorts or dedupes by it sees each entry once and in order."""
     from feedgen.feed import FeedGenerator  # imported here: only the atom format needs it
 
     digest = printable(digest)
@@ -391,6 +396,7 @@ def to_atom(digest: Any, *, feed_id: str, self_url: str, site_url: str | None = 
     feed = FeedGenerator()
     feed.id(feed_id)
     feed.title(title)
+    feed.language("en")
     feed.subtitle(header(digest))
     feed.updated(generated)
     feed.link(href=self_url, rel="self", type="application/atom+xml")
@@ -400,6 +406,7 @@ def to_atom(digest: Any, *, feed_id: str, self_url: str, site_url: str | None = 
     feed.generator("news-monitor", version=__version__)
     stories = {story.get("id"): story for story in digest.stories}
     template = _environment().get_template("atom_entry.html")
+    updated = _distinct_updated(digest.items, generated)
     for _, day_stories in grouped(digest):
         for story, items in day_stories:
             for item in items:
@@ -408,7 +415,7 @@ def to_atom(digest: Any, *, feed_id: str, self_url: str, site_url: str | None = 
                 entry.title(" ".join((item.get("title") or item.get("url") or "(untitled)").split()))
                 if safe_url(item.get("url")):
                     entry.link(href=item["url"], rel="alternate", type="text/html")
-                entry.updated(_when(item.get("tagged_at")) or generated)
+                entry.updated(updated[(item["article_id"], item.get("topic"))])
                 published = _when(item.get("published_at"))
                 if published:
                     entry.published(published)
@@ -420,6 +427,20 @@ def to_atom(digest: Any, *, feed_id: str, self_url: str, site_url: str | None = 
                 if item.get("topic"):
                     entry.category(term=item["topic"])
     return feed.atom_str(pretty=True).decode("utf-8")
+
+
+def _distinct_updated(items: list[dict[str, Any]], generated: dt.datetime) -> dict[tuple[str, Any], dt.datetime]:
+    """Each item's Atom ``updated``: when it was tagged, one second later per item tagged at the same time
+    before it (in log order), so no two entries share one (an article tagged for two topics in one batch)."""
+    taken: set[dt.datetime] = set()
+    out: dict[tuple[str, Any], dt.datetime] = {}
+    for item in sorted(items, key=lambda i: (i.get("position") or 0, i.get("article_id") or "", i.get("topic") or "")):
+        when = _when(item.get("tagged_at")) or generated
+        while when in taken:
+            when += dt.timedelta(seconds=1)
+        taken.add(when)
+        out[(item["article_id"], item.get("topic"))] = when
+    return out
 
 
 # --- any format, by name --------------------------------------------------------------------------------
@@ -438,11 +459,11 @@ def render_as(digest: Any, fmt: str, config: Config) -> str:
     if fmt == "atom":
         base = (config.web.base_url or f"http://{config.web.host}:{config.web.port}").rstrip("/")
         return to_atom(digest, feed_id=f"urn:news-monitor:digest:{digest.window['up_to_position']}",
-                       self_url=f"{base}/feed.atom", site_url=f"{base}/", title="news-monitor digest")
+                       self_url=f"{base}/feed.atom", site_url=f"{base}/")
     raise ValueError(f"unknown digest format {fmt!r}")
 
 
 __all__ = [
     "highlight", "safe_url", "header", "grouped", "print_text", "to_text", "to_markdown", "to_html", "to_json",
-    "to_atom", "mention_urn", "render_as",
+    "to_atom", "mention_urn", "render_as", "ATOM_TITLE",
 ]

@@ -18,6 +18,7 @@ from lxml import etree
 from rich.console import Console
 
 from monitor.digest.render import (
+    ATOM_TITLE,
     highlight,
     mention_urn,
     print_text,
@@ -357,6 +358,26 @@ def test_atom_validates_and_parses_back(digest: SimpleNamespace, atom_schema: et
     assert "4-5 December → 2025-12-04…2025-12-05" in content.text_content()
     assert "score 0.90" in content.text_content()
     assert "published" not in parsed.entries[3]  # unknown: left out, not invented
+
+
+def test_atom_for_readers_has_one_title_a_language_and_distinct_updated(digest: SimpleNamespace) -> None:
+    # Two topics of one article (and a second article) tagged in one batch: the same tagged_at three times.
+    same = "2025-12-05T03:00:00+00:00"
+    items = [{**digest.items[1], "tagged_at": same, "position": 30},
+             {**digest.items[1], "topic": "brics", "tagged_at": same, "position": 31},
+             {**digest.items[2], "tagged_at": same, "position": 32}]
+    stories = [{**digest.stories[1], "items": [0, 1, 2]}]
+    xml = to_atom(make_digest(items, stories), feed_id="urn:x", self_url="https://m.example/feed.atom").encode()
+    root = etree.fromstring(xml)
+    assert root.get("{http://www.w3.org/XML/1998/namespace}lang") == "en"
+    assert [t.text for t in root.findall(f"{ATOM_NS}title")] == [ATOM_TITLE]
+    entries = root.findall(f"{ATOM_NS}entry")
+    updated = {e.findtext(f"{ATOM_NS}id"): e.findtext(f"{ATOM_NS}updated") for e in entries}
+    assert len(entries) == 3 and len(set(updated.values())) == 3
+    # The first in log order keeps its tag's time; readers see the others after it, one second apart.
+    assert updated[mention_urn(items[0]["article_id"], items[0]["topic"])] == same
+    assert sorted(updated.values()) == [same, "2025-12-05T03:00:01+00:00", "2025-12-05T03:00:02+00:00"]
+    assert "0 more sentences" not in xml.decode()  # nothing folded: no line saying so
 
 
 def test_atom_entry_ids_are_stable(digest: SimpleNamespace) -> None:

@@ -25,10 +25,13 @@ import pytest
 import tomlkit
 import uvicorn
 from fastapi.testclient import TestClient
+from lxml import etree
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.cli import main
 from monitor.config import Config, load_config
+from monitor.digest.build import build_digest
+from monitor.digest.render import ATOM_TITLE, render_as
 from monitor.events import catalogue as ev
 from monitor.pipeline import Monitor
 from monitor.views.log import open_log
@@ -499,7 +502,7 @@ def test_api_mentions_json(client: TestClient) -> None:
                                      **{"from": "2025-12-01"})] == [DIPLOMACY[0][1]]
 
 
-def test_feed_atom(client: TestClient) -> None:
+def test_feed_atom(client: TestClient, seeded: Seeded) -> None:
     response = client.get("/feed.atom")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("application/atom+xml")
@@ -511,6 +514,16 @@ def test_feed_atom(client: TestClient) -> None:
     assert {e.title for e in parsed.entries} == {i["title"] for i in items}
     self_links = [link.href for link in parsed.feed.links if link.rel == "self"]
     assert self_links == ["http://127.0.0.1:8080/feed.atom"]
+    # One title, the same as the digest's Atom file says, and the language of the text the feed adds.
+    root = etree.fromstring(response.content)
+    assert [t.text for t in root.findall("{http://www.w3.org/2005/Atom}title")] == [ATOM_TITLE]
+    assert root.get("{http://www.w3.org/XML/1998/namespace}lang") == "en"
+    log = seeded.open_log()
+    try:
+        as_file = etree.fromstring(render_as(build_digest(log.engine), "atom", seeded.config).encode())
+    finally:
+        log.close()
+    assert as_file.findtext("{http://www.w3.org/2005/Atom}title") == ATOM_TITLE
     filtered = feedparser.parse(client.get("/feed.atom", params={"feed": "diplomacy"}).content)
     assert {e.title for e in filtered.entries} == {DIPLOMACY[0][1], DIPLOMACY[1][1]}
     assert [link.href for link in filtered.feed.links if link.rel == "self"] == [
