@@ -422,6 +422,8 @@ def test_a_configured_token_is_required_for_every_write(guarded: TestClient, see
     doc = page(guarded.get("/"))
     assert doc.get_element_by_id("login") is not None
     assert doc.find_class("mark-reviewed") == [] and doc.xpath("//*[@id='review-all']") == []
+    why = " ".join(doc.get_element_by_id("login-why").text_content().split())
+    assert why.startswith("The review buttons are hidden: this server has a token ([web] token)")
     (item,) = api(guarded, topic=QUAKE)
     ref = f"{item['article_id']}|{item['topic']}|{item['position']}"
     body = {"items": [{"article_id": item["article_id"], "topic": item["topic"], "position": item["position"]}]}
@@ -447,6 +449,7 @@ def test_a_configured_token_is_required_for_every_write(guarded: TestClient, see
     assert "s3cret-token" not in cookie
     doc = page(guarded.get("/"))
     assert doc.find_class("mark-reviewed") and not doc.xpath("//*[@id='login']")
+    assert not doc.xpath("//*[@id='login-why']")  # signed in: nothing hidden, nothing to explain
     (world,) = api(guarded, feed="world", topic=TOPIC)
     ok = guarded.post("/review", data={"item": f"{world['article_id']}|{TOPIC}|{world['position']}"},
                       follow_redirects=False)
