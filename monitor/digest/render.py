@@ -135,6 +135,12 @@ def outlet(item: dict[str, Any]) -> str:
     return host.removeprefix("www.") or str(item.get("feed") or "")
 
 
+def solo(items: list[dict[str, Any]]) -> bool:
+    """A story of one article (tagged for one topic or several): its title is the article's, so the article's
+    own title and the outlets line are not repeated under it."""
+    return len({item.get("article_id") for item in items}) == 1
+
+
 def outlets_line(story: dict[str, Any]) -> str:
     names = story.get("outlets") or []
     return f"{_plural(len(names), 'outlet')}: {', '.join(names)}"
@@ -235,11 +241,14 @@ def print_text(digest: Any, console: Console) -> None:
         console.rule(Text(day, style="bold"))
         for story, items in stories:
             console.print()
-            console.print(Text.assemble(("■ ", "cyan"), (story.get("title") or "", "bold cyan")), highlight=False)
-            _hanging(console, Text(outlets_line(story), style="cyan"), 2)
+            alone = solo(items)
+            heading = (items[0].get("title") or items[0].get("url") or "") if alone else story.get("title") or ""
+            _hanging(console, Text.assemble(("■ ", "cyan"), (heading, "bold cyan")), 0)
+            if not alone:
+                _hanging(console, Text(outlets_line(story), style="cyan"), 2)
             for item in items:
-                title = Text.assemble("• ", (item.get("title") or item.get("url") or "", "bold"))
-                _hanging(console, title, 2)
+                if not alone:
+                    _hanging(console, Text.assemble("• ", (item.get("title") or item.get("url") or "", "bold")), 2)
                 _hanging(console, Text(" · ".join(_meta(item)), style="dim"), 4)
                 console.print(_indent(Text(item.get("url") or "", style="blue"), 4), highlight=False)
                 best, rest = best_and_rest(item)
@@ -291,10 +300,17 @@ def to_markdown(digest: Any) -> str:
     for day, stories in grouped(digest):
         lines += [f"## {md_escape(day)}", ""]
         for story, items in stories:
-            lines += [f"### {md_escape(story.get('title') or '')}", "", md_escape(outlets_line(story)), ""]
+            if solo(items):  # one article: the heading is its title and link, each item its details
+                url = items[0].get("url")
+                lines += [f"### {_md_link(items[0].get('title') or url or '', url)}", ""]
+            else:
+                lines += [f"### {md_escape(story.get('title') or '')}", "", md_escape(outlets_line(story)), ""]
             for item in items:
-                lines += [f"- **{_md_link(item.get('title') or item.get('url') or '', item.get('url'))}**",
-                          f"  {md_escape(' · '.join(_meta(item)))}"]
+                if solo(items):
+                    lines.append(f"- {md_escape(' · '.join(_meta(item)))}")
+                else:
+                    lines += [f"- **{_md_link(item.get('title') or item.get('url') or '', item.get('url'))}**",
+                              f"  {md_escape(' · '.join(_meta(item)))}"]
                 best, rest = best_and_rest(item)
                 for sentence in best:
                     text = " ".join(sentence["text"].split())  # one line: a line break would end the quote
@@ -334,10 +350,15 @@ def _item_view(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def _view(digest: Any) -> list[dict[str, Any]]:
-    return [{"day": day, "stories": [{"title": story.get("title") or "", "outlets": outlets_line(story),
-                                      "items": [_item_view(item) for item in items]}
-                                     for story, items in stories]}
+    return [{"day": day, "stories": [_story_view(story, items) for story, items in stories]}
             for day, stories in grouped(digest)]
+
+
+def _story_view(story: dict[str, Any], items: list[dict[str, Any]]) -> dict[str, Any]:
+    views = [_item_view(item) for item in items]
+    if solo(items):  # one article: its title (linked) heads the story, and is not repeated under it
+        return {"title": views[0]["title"], "solo": True, "link": views[0]["link"], "items": views}
+    return {"title": story.get("title") or "", "outlets": outlets_line(story), "solo": False, "items": views}
 
 
 def to_html(digest: Any, *, title: str = "news-monitor digest") -> str:
@@ -423,7 +444,7 @@ def to_atom(digest: Any, *, feed_id: str, self_url: str, site_url: str | None = 
                 own_story = stories.get(item.get("story"), story)
                 entry.summary(f"{outlets_line(own_story)} · score {_score(item)}")
                 entry.content(template.render(item=_item_view(item), outlets=outlets_line(own_story),
-                                              story=own_story.get("title") or ""), type="html")
+                                              story=own_story.get("title") or "", solo=solo(items)), type="html")
                 if item.get("topic"):
                     entry.category(term=item["topic"])
     return feed.atom_str(pretty=True).decode("utf-8")
@@ -464,6 +485,6 @@ def render_as(digest: Any, fmt: str, config: Config) -> str:
 
 
 __all__ = [
-    "highlight", "safe_url", "header", "grouped", "print_text", "to_text", "to_markdown", "to_html", "to_json",
+    "highlight", "safe_url", "header", "grouped", "solo", "print_text", "to_text", "to_markdown", "to_html", "to_json",
     "to_atom", "mention_urn", "render_as", "ATOM_TITLE",
 ]

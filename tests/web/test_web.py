@@ -505,6 +505,18 @@ def test_api_mentions_json(client: TestClient) -> None:
                                      **{"from": "2025-12-01"})] == [DIPLOMACY[0][1]]
 
 
+def test_the_outlet_is_the_feeds_own_title(client: TestClient) -> None:
+    # The feeds call themselves "Test World" and "Test Diplomacy": that is the outlet, not 127.0.0.1.
+    outlets = {item["feed"]: item["outlet"] for item in api(client, status="all")}
+    assert outlets["world"] == "Test World" and outlets["diplomacy"] == "Test Diplomacy"
+    events = client.get("/api/timeline").json()["events"]
+    assert events and {name for event in events for name in event["outlets"]} <= {
+        "Test World", "Test Diplomacy", HOSTILE_FEED}
+    doc = page(client.get("/", params={"status": "all"}))
+    assert {"Test World", "Test Diplomacy"} <= {span.text_content() for span in doc.find_class("outlet")}
+    assert "127.0.0.1" not in " ".join(span.text_content() for span in doc.find_class("outlet"))
+
+
 def test_feed_atom(client: TestClient, seeded: Seeded) -> None:
     response = client.get("/feed.atom")
     assert response.status_code == 200
