@@ -226,7 +226,7 @@ VIEWS: dict[str, View] = {
     "reviewed_mentions": View("reviewed_mentions", 1, reviewed_mentions, lambda e: (), {
         "DigestReviewed": _mention_reviewed,
     }, row_keys=_reviewed_keys),
-    "timeline": View("timeline", 1, timeline, lambda e: (e.data["article_id"], e.data["topic"]), {
+    "timeline": View("timeline", 2, timeline, lambda e: (e.data["article_id"], e.data["topic"]), {
         "MentionTagged": _timeline_tagged, "MentionRetracted": _timeline_tagged,
     }),
 }
