@@ -563,7 +563,7 @@ def bench_log(url: str, report: Report, args: argparse.Namespace, profiler: Prof
 
     cold_ms = timed_runs(cold_digest, max(3, args.runs // 4))
     report.add(f"{label}, cold (the timeline merged anew) median", f"{statistics.median(cold_ms):.1f} ms",
-               "information")
+               f"<= {DIGEST_TARGET_MS:.0f} ms", statistics.median(cold_ms) <= DIGEST_TARGET_MS)
     # The timeline's share of the digest: the events its items report, read warm (kept) and cold (merged anew).
     def timeline_part(cold: bool) -> Any:
         if cold:
@@ -573,9 +573,13 @@ def bench_log(url: str, report: Report, args: argparse.Namespace, profiler: Prof
 
     warm_part = timed_runs(lambda: timeline_part(False), args.runs)
     cold_part = timed_runs(lambda: timeline_part(True), max(3, args.runs // 4))
-    report.add("the timeline's part of build_digest, warm / cold median",
-               f"{statistics.median(warm_part):.1f} / {statistics.median(cold_part):.1f} ms",
-               f"warm <= {DIGEST_TARGET_MS:.0f} ms", statistics.median(warm_part) <= DIGEST_TARGET_MS)
+    report.add("the timeline's part of build_digest, warm median", f"{statistics.median(warm_part):.1f} ms",
+               f"<= {DIGEST_TARGET_MS:.0f} ms", statistics.median(warm_part) <= DIGEST_TARGET_MS)
+    report.add("the timeline's part of build_digest, cold median", f"{statistics.median(cold_part):.1f} ms",
+               f"<= {DIGEST_TARGET_MS:.0f} ms", statistics.median(cold_part) <= DIGEST_TARGET_MS)
+    if profiler.enabled:  # where the cold part goes: reading every sighting of the topic, then merging them
+        profiler.run(f"{backend_name(report)} the timeline's part of build_digest, cold x{len(cold_part)}",
+                     lambda: [timeline_part(True) for _ in range(len(cold_part))])
     whole = build_timeline(engine)
     timeline_ms = timed_runs(lambda: (timeline_read._MERGED.clear(), build_timeline(engine)), max(3, args.runs // 4))
     report.add(f"whole timeline, build_timeline ({len(whole):,} events), cold",

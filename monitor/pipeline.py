@@ -209,8 +209,10 @@ class Monitor:
 
     # -- the flow: a cycle, a feed, an entry -----------------------------------------------------------
 
-    def poll(self, feed_names: Iterable[str] | None = None) -> list[PollOutcome]:
-        """One cycle over the named feeds (all by default), several at a time."""
+    def poll(self, feed_names: Iterable[str] | None = None,
+             on_done: Callable[[], None] | None = None) -> list[PollOutcome]:
+        """One cycle over the named feeds (all by default), several at a time; ``on_done`` is called as each
+        feed's poll finishes (a progress bar)."""
         feeds = [self.config.feed(n) for n in feed_names] if feed_names else list(self.config.feeds)
         self.projections.catch_up()
         workers = max(1, min(self.config.scheduler.max_workers, len(feeds)))
@@ -225,6 +227,9 @@ class Monitor:
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="poll") as pool:
                 futures = [pool.submit(self.refresh_feed, feed, catch_up=False, known=states.get(feed.name),
                                        sink=sink) for feed in feeds]
+                if on_done is not None:
+                    for future in futures:
+                        future.add_done_callback(lambda _: on_done())
                 try:
                     return [future.result() for future in futures]
                 except KeyboardInterrupt:

@@ -25,6 +25,9 @@ def feeds_status(
 ) -> None:
     """Each feed's health: status, last success, last error and its reason, failures in a row, next poll.
 
+    The table fits the terminal (times as "12m ago", long values cut with "…"); --format json has every value
+    in full, the URLs and exact times included.
+
     Example: news-monitor feeds status --format json
     """
     from monitor.views.health import check_health
@@ -39,22 +42,20 @@ def feeds_status(
     if output == "json":
         print(json.dumps([as_json(row) for row in rows], ensure_ascii=False, indent=2))
         return
-    from rich.table import Table
+    from monitor.cli.tables import Column, print_table, relative
 
-    table = Table(box=None, pad_edge=False)
-    for column in ("feed", "status", "last success", "last error", "failures", "pages failed", "next poll", "url"):
-        table.add_column(column, overflow="fold")
-
-    def when(value: dt.datetime | None) -> str:
-        return value.strftime("%Y-%m-%d %H:%M") if value else "-"
-
-    for row in rows:
-        error = f"{when(row['last_error_at'])} {row['last_error_reason']}" if row["last_error_reason"] else "-"
-        table.add_row(row["feed"] + ("" if row["configured"] else " (not in config)"), row["status"] or "-",
-                      when(row["last_success_at"]), error, str(row["consecutive_failures"] or 0),
-                      failed_pages_text(row["pages_failed"]), when(row["next_poll_at"]), row["url"] or "-")
+    now = dt.datetime.now(dt.UTC)
+    table = [(row["feed"] + ("" if row["configured"] else " (not in config)"), row["status"] or "-",
+              relative(row["last_success_at"], now),
+              f"{relative(row['last_error_at'], now)} {row['last_error_reason']}" if row["last_error_reason"] else "-",
+              str(row["consecutive_failures"] or 0), failed_pages_text(row["pages_failed"]),
+              relative(row["next_poll_at"], now)) for row in rows]
+    # The pages failed give up width first, the name last; the URLs are in feeds list and --format json.
+    columns = [Column("feed", minimum=12, comfortable=24, priority=2), Column("status"), Column("last ok"),
+               Column("last error", minimum=12, comfortable=24, priority=1), Column("fails", justify="right"),
+               Column("pages failed", minimum=12), Column("next poll")]
     console = Console(highlight=False)
-    console.print(table)
+    print_table(console, columns, table)
     console.print(f"daemon: {daemon.reason}", markup=False, soft_wrap=True)
 
 
@@ -119,10 +120,13 @@ def feeds_list(
     if format == "json":
         print(json.dumps(rows, ensure_ascii=False))
         return
-    for row in rows:
-        interval = row["interval"] if row["interval"] == "adaptive" else f"{row['interval']:g}s"
-        pages = "" if row["fetch_full_text"] else "  (feed text only)"
-        print(f"{row['name']}  {row['url']}  every {interval}{pages}")
+    from monitor.cli.tables import Column, print_table
+
+    table = [(row["name"], row["url"], "adaptive" if row["interval"] == "adaptive" else f"{row['interval']:g}s",
+              "page" if row["fetch_full_text"] else "feed text only") for row in rows]
+    columns = [Column("feed", minimum=16, comfortable=32, priority=1), Column("url", minimum=16, comfortable=40),
+               Column("every"), Column("text")]
+    print_table(Console(highlight=False), columns, table)
 
 
 @feeds_app.command("add")

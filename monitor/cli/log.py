@@ -78,8 +78,11 @@ def import_(
     stdin = getattr(sys.stdin, "buffer", sys.stdin)
     stream = stdin if file == "-" else open_input(file, "FILE", binary=True)
     try:
-        with opened_log(ctx) as log:
-            report = import_events(log, stream, source="stdin" if file == "-" else file, renumber=renumber)
+        from monitor.cli.progress import progress
+
+        with opened_log(ctx) as log, progress("importing events") as advance:
+            report = import_events(log, stream, source="stdin" if file == "-" else file, renumber=renumber,
+                                   on_batch=advance)
     finally:
         if stream is not stdin:
             stream.close()
@@ -96,12 +99,14 @@ def rebuild(
 
     Example: news-monitor rebuild mentions
     """
+    from monitor.cli.progress import progress
     from monitor.views.log import projections
 
     with opened_log(ctx) as log:
         views = projections(log)
         chosen = [projection] if projection else None
-        views.rebuild(chosen)
+        with progress(f"rebuilding {projection or 'every projection'}"):  # no count: the replay is storage's
+            views.rebuild(chosen)
         replayed = views.events_read(chosen)
     print(f"rebuilt {projection or 'all projections'}: {replayed} event{'' if replayed == 1 else 's'} replayed")
 

@@ -49,12 +49,15 @@ def poll(
 
     Example: news-monitor poll --feed tass-world
     """
+    from monitor.cli.progress import progress
     from monitor.pipeline import Monitor, PollInterrupted
 
     console = Console(stderr=True)
     with Monitor(options(ctx).config()) as monitor:
         try:
-            outcomes = monitor.poll(feed or None)
+            count = len(feed) if feed else len(monitor.config.feeds)
+            with progress("polling feeds", count, console=console) as advance:
+                outcomes = monitor.poll(feed or None, on_done=advance)
         except PollInterrupted as stopped:
             for outcome in stopped.outcomes:
                 _print_outcome(console, outcome)

@@ -104,11 +104,15 @@ def retag(
         monitor.projections.catch_up()
         with about("--topic"):
             check_topic(monitor.config, topic)
-        changes = plan(monitor.config, monitor.log, monitor.tagger, topic=topic, since=after)
+        from monitor.cli.progress import progress
+
+        with progress("tagging stored articles again") as advance:
+            changes = plan(monitor.config, monitor.log, monitor.tagger, topic=topic, since=after, on_article=advance)
         recorded = 0
         if not dry_run and changes:
-            recorded = record(monitor.log, changes)
-            monitor.projections.catch_up()
+            with progress("recording the changes"):
+                recorded = record(monitor.log, changes)
+                monitor.projections.catch_up()
     if format == "json":
         print(json.dumps({"dry_run": dry_run, "recorded": recorded, "changes": [c.as_dict() for c in changes]},
                          ensure_ascii=False))

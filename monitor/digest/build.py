@@ -14,6 +14,7 @@ stories by day. Rendering lives in monitor.digest.render; this module only reads
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -119,7 +120,8 @@ def build_digest(engine: Engine, since: dt.datetime | None = None, *, filters: F
         # Newest publication first (the tag's time for an item the feed gave no date), the same order on the
         # page, in the API and in every digest; a tie goes to the newer tag.
         rows = sorted(rows, key=lambda r: (r["published_at"] or r["tagged_at"], r["position"]), reverse=True)
-        items = [_item(row, with_text) for row in rows]
+        titles = queries.feed_titles(conn)
+        items = [_item(row, with_text, titles) for row in rows]
         events = touched(timeline_events(conn, topic=filters.topic), items) if items else []
     stories = _stories(items, [row["text"] or "" for row in rows])
     return Digest(items, since, after, feeds_total=len(feeds),
@@ -128,17 +130,26 @@ def build_digest(engine: Engine, since: dt.datetime | None = None, *, filters: F
                   unreviewed=unreviewed, generated_at=now, filters=filters, pages_failed=pages_failed, timeline=events)
 
 
-def outlet(url: str | None) -> str | None:
-    """The publisher's host, without "www.": what a reader calls the outlet."""
+# A feed's title often names the outlet, then its section: "Demo Herald – World News", "Reuters: World News".
+_SECTION = re.compile(r"\s+[–—|-]\s+|:\s+")
+
+
+def outlet(url: str | None, feed_title: str | None = None) -> str | None:
+    """What a reader calls the outlet: the feed's own title without its section ("Demo Herald"), else the
+    publisher's host without "www."."""
+    name = _SECTION.split(" ".join((feed_title or "").split()), maxsplit=1)[0].strip()
+    if name:
+        return name
     host = urlsplit(url or "").hostname
     return host.removeprefix("www.") if host else None
 
 
-def _item(row: Any, with_text: bool) -> dict[str, Any]:
+def _item(row: Any, with_text: bool, titles: dict[str, str]) -> dict[str, Any]:
     explanation = row["explanation"] or {}
     item = {
         "article_id": row["article_id"], "url": row["url"], "title": row["title"], "feed": row["feed"],
-        "outlet": outlet(row["url"]), "published_at": _iso(row["published_at"]), "topic": row["topic"],
+        "outlet": outlet(row["url"], titles.get(row["feed"])), "published_at": _iso(row["published_at"]),
+        "topic": row["topic"],
         "score": row["score"], "sentences": [s["text"] if isinstance(s, dict) else s for s in row["sentences"]],
         "decision": row["decision"] if row["mention"] else "accepted", "terms": row["terms"],
         "dates": explanation.get("dates", []),

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
 TEMPLATES = Path(__file__).with_name("templates")
 TERM_STYLE = "bold black on yellow"
+ATOM_TITLE = "news-monitor mentions"  # the same title in a digest's file and on /feed.atom
 _UNSAFE_URL = re.compile(r"[\x00-\x20\x7f<>\"'\\]")
 
 Segments = list[tuple[str, bool]]
@@ -99,6 +100,8 @@ def printable(digest: Any, clean: Callable[[str], str] = xml_safe) -> Any:
 
 def _folded(rest: list[dict[str, Any]]) -> str:
     """The line that stands for the sentences not shown: how many, and how many of them do not count."""
+    if not rest:
+        return ""
     uncounted = sum(1 for sentence in rest if sentence["label"])
     return (f"… and {_plural(len(rest), 'more sentence')}"
             + (f" ({uncounted} history or context, which do not count)" if uncounted else ""))
@@ -130,6 +133,12 @@ def outlet(item: dict[str, Any]) -> str:
         return str(item["outlet"])
     host = urllib.parse.urlsplit(item.get("url") or "").hostname or ""
     return host.removeprefix("www.") or str(item.get("feed") or "")
+
+
+def solo(items: list[dict[str, Any]]) -> bool:
+    """A story of one article (tagged for one topic or several): its title is the article's, so the article's
+    own title and the outlets line are not repeated under it."""
+    return len({item.get("article_id") for item in items}) == 1
 
 
 def outlets_line(story: dict[str, Any]) -> str:
@@ -232,11 +241,14 @@ def print_text(digest: Any, console: Console) -> None:
         console.rule(Text(day, style="bold"))
         for story, items in stories:
             console.print()
-            console.print(Text.assemble(("■ ", "cyan"), (story.get("title") or "", "bold cyan")), highlight=False)
-            _hanging(console, Text(outlets_line(story), style="cyan"), 2)
+            alone = solo(items)
+            heading = (items[0].get("title") or items[0].get("url") or "") if alone else story.get("title") or ""
+            _hanging(console, Text.assemble(("■ ", "cyan"), (heading, "bold cyan")), 0)
+            if not alone:
+                _hanging(console, Text(outlets_line(story), style="cyan"), 2)
             for item in items:
-                title = Text.assemble("• ", (item.get("title") or item.get("url") or "", "bold"))
-                _hanging(console, title, 2)
+                if not alone:
+                    _hanging(console, Text.assemble("• ", (item.get("title") or item.get("url") or "", "bold")), 2)
                 _hanging(console, Text(" · ".join(_meta(item)), style="dim"), 4)
                 console.print(_indent(Text(item.get("url") or "", style="blue"), 4), highlight=False)
                 best, rest = best_and_rest(item)
@@ -288,10 +300,17 @@ def to_markdown(digest: Any) -> str:
     for day, stories in grouped(digest):
         lines += [f"## {md_escape(day)}", ""]
         for story, items in stories:
-            lines += [f"### {md_escape(story.get('title') or '')}", "", md_escape(outlets_line(story)), ""]
+            if solo(items):  # one article: the heading is its title and link, each item its details
+                url = items[0].get("url")
+                lines += [f"### {_md_link(items[0].get('title') or url or '', url)}", ""]
+            else:
+                lines += [f"### {md_escape(story.get('title') or '')}", "", md_escape(outlets_line(story)), ""]
             for item in items:
-                lines += [f"- **{_md_link(item.get('title') or item.get('url') or '', item.get('url'))}**",
-                          f"  {md_escape(' · '.join(_meta(item)))}"]
+                if solo(items):
+                    lines.append(f"- {md_escape(' · '.join(_meta(item)))}")
+                else:
+                    lines += [f"- **{_md_link(item.get('title') or item.get('url') or '', item.get('url'))}**",
+                              f"  {md_escape(' · '.join(_meta(item)))}"]
                 best, rest = best_and_rest(item)
                 for sentence in best:
                     text = " ".join(sentence["text"].split())  # one line: a line break would end the quote
@@ -331,10 +350,15 @@ def _item_view(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def _view(digest: Any) -> list[dict[str, Any]]:
-    return [{"day": day, "stories": [{"title": story.get("title") or "", "outlets": outlets_line(story),
-                                      "items": [_item_view(item) for item in items]}
-                                     for story, items in stories]}
+    return [{"day": day, "stories": [_story_view(story, items) for story, items in stories]}
             for day, stories in grouped(digest)]
+
+
+def _story_view(story: dict[str, Any], items: list[dict[str, Any]]) -> dict[str, Any]:
+    views = [_item_view(item) for item in items]
+    if solo(items):  # one article: its title (linked) heads the story, and is not repeated under it
+        return {"title": views[0]["title"], "solo": True, "link": views[0]["link"], "items": views}
+    return {"title": story.get("title") or "", "outlets": outlets_line(story), "solo": False, "items": views}
 
 
 def to_html(digest: Any, *, title: str = "news-monitor digest") -> str:
@@ -378,9 +402,11 @@ def _when(value: str | dt.datetime | None) -> dt.datetime | None:
 
 
 def to_atom(digest: Any, *, feed_id: str, self_url: str, site_url: str | None = None,
-            title: str = "news-monitor digest") -> str:
+            title: str = ATOM_TITLE) -> str:
     """Atom 1.0: one entry per item, ids stable across digests, the story's other outlets in the content.
-    Characters XML forbids are replaced, so one odd title cannot break the whole feed."""
+    Characters XML forbids are replaced, so one odd title cannot break the whole feed. The feed says its
+    language (``xml:lang``: the text it adds is English) and every entry has its own ``updated``, so a reader
+    that sorts or dedupes by it sees each entry once and in order."""
     from feedgen.feed import FeedGenerator  # imported here: only the atom format needs it
 
     digest = printable(digest)
@@ -391,6 +417,7 @@ def to_atom(digest: Any, *, feed_id: str, self_url: str, site_url: str | None = 
     feed = FeedGenerator()
     feed.id(feed_id)
     feed.title(title)
+    feed.language("en")
     feed.subtitle(header(digest))
     feed.updated(generated)
     feed.link(href=self_url, rel="self", type="application/atom+xml")
@@ -400,6 +427,7 @@ def to_atom(digest: Any, *, feed_id: str, self_url: str, site_url: str | None = 
     feed.generator("news-monitor", version=__version__)
     stories = {story.get("id"): story for story in digest.stories}
     template = _environment().get_template("atom_entry.html")
+    updated = _distinct_updated(digest.items, generated)
     for _, day_stories in grouped(digest):
         for story, items in day_stories:
             for item in items:
@@ -408,7 +436,7 @@ def to_atom(digest: Any, *, feed_id: str, self_url: str, site_url: str | None = 
                 entry.title(" ".join((item.get("title") or item.get("url") or "(untitled)").split()))
                 if safe_url(item.get("url")):
                     entry.link(href=item["url"], rel="alternate", type="text/html")
-                entry.updated(_when(item.get("tagged_at")) or generated)
+                entry.updated(updated[(item["article_id"], item.get("topic"))])
                 published = _when(item.get("published_at"))
                 if published:
                     entry.published(published)
@@ -416,10 +444,24 @@ def to_atom(digest: Any, *, feed_id: str, self_url: str, site_url: str | None = 
                 own_story = stories.get(item.get("story"), story)
                 entry.summary(f"{outlets_line(own_story)} · score {_score(item)}")
                 entry.content(template.render(item=_item_view(item), outlets=outlets_line(own_story),
-                                              story=own_story.get("title") or ""), type="html")
+                                              story=own_story.get("title") or "", solo=solo(items)), type="html")
                 if item.get("topic"):
                     entry.category(term=item["topic"])
     return feed.atom_str(pretty=True).decode("utf-8")
+
+
+def _distinct_updated(items: list[dict[str, Any]], generated: dt.datetime) -> dict[tuple[str, Any], dt.datetime]:
+    """Each item's Atom ``updated``: when it was tagged, one second later per item tagged at the same time
+    before it (in log order), so no two entries share one (an article tagged for two topics in one batch)."""
+    taken: set[dt.datetime] = set()
+    out: dict[tuple[str, Any], dt.datetime] = {}
+    for item in sorted(items, key=lambda i: (i.get("position") or 0, i.get("article_id") or "", i.get("topic") or "")):
+        when = _when(item.get("tagged_at")) or generated
+        while when in taken:
+            when += dt.timedelta(seconds=1)
+        taken.add(when)
+        out[(item["article_id"], item.get("topic"))] = when
+    return out
 
 
 # --- any format, by name --------------------------------------------------------------------------------
@@ -438,11 +480,11 @@ def render_as(digest: Any, fmt: str, config: Config) -> str:
     if fmt == "atom":
         base = (config.web.base_url or f"http://{config.web.host}:{config.web.port}").rstrip("/")
         return to_atom(digest, feed_id=f"urn:news-monitor:digest:{digest.window['up_to_position']}",
-                       self_url=f"{base}/feed.atom", site_url=f"{base}/", title="news-monitor digest")
+                       self_url=f"{base}/feed.atom", site_url=f"{base}/")
     raise ValueError(f"unknown digest format {fmt!r}")
 
 
 __all__ = [
-    "highlight", "safe_url", "header", "grouped", "print_text", "to_text", "to_markdown", "to_html", "to_json",
-    "to_atom", "mention_urn", "render_as",
+    "highlight", "safe_url", "header", "grouped", "solo", "print_text", "to_text", "to_markdown", "to_html", "to_json",
+    "to_atom", "mention_urn", "render_as", "ATOM_TITLE",
 ]

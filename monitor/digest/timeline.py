@@ -4,8 +4,9 @@ narrowed by topic, dates and status, and the events a digest's mentions touch.
 Events come upcoming first, then held, newest first: the order of the CLI, the page, the API and the digests.
 
 The merge reads every sighting of a topic, so its result is kept per database and topic, with the checkpoints
-of the views it read (timeline, mentions, articles): a view changes only when its checkpoint moves, so while
-they stand still the same events are returned without reading the sightings again. A digest every few minutes
+of the views it read (timeline, mentions, articles) and the feeds' titles (the outlets): a view changes only
+when its checkpoint moves, so while they stand still the same events are returned without reading the sightings
+again. A digest every few minutes
 and a page reloaded by an analyst cost one read of the checkpoints until a poll tags something new.
 """
 
@@ -37,14 +38,16 @@ _MERGED_LOCK = threading.Lock()
 def timeline_events(conn: Connection, *, topic: str | None = None) -> list[dict[str, Any]]:
     """Every event of the timeline (of ``topic``), read in the caller's snapshot (or the same events, kept from
     a read at the same checkpoints). The events are shared: callers copy before they change one."""
-    state = queries.view_checkpoints(conn, _READS)
+    # The outlets are the feeds' titles (feed_state): kept events are reused while those stay the same too.
+    titles = queries.feed_titles(conn)
+    state = (queries.view_checkpoints(conn, _READS), tuple(sorted(titles.items())))
     with _MERGED_LOCK:
         kept = _MERGED.get(conn.engine, {}).get(topic)
     if kept is not None and kept[0] == state:
         return kept[1]
     sightings = queries.timeline_sightings(conn, topic)
     for sighting in sightings:
-        sighting["outlet"] = outlet(sighting["url"])
+        sighting["outlet"] = outlet(sighting["url"], titles.get(sighting["feed"]))
     events = merge(sightings)
     with _MERGED_LOCK:
         _MERGED.setdefault(conn.engine, {})[topic] = (state, events)

@@ -69,9 +69,10 @@ def export_events(log: EventLog, out: IO[str], *, after: int = 0) -> int:
 
 
 def import_events(log: EventLog, lines: Iterable[str | bytes], *, source: str = "input", renumber: bool = False,
-                  batch_size: int = 1000) -> ImportReport:
+                  batch_size: int = 1000, on_batch: Callable[[int], None] | None = None) -> ImportReport:
     """Import an export file's lines (text, or bytes as read from a binary file) into ``log``, ``batch_size``
-    events per atomic batch, once every line has been checked: a bad line writes nothing."""
+    events per atomic batch, once every line has been checked: a bad line writes nothing. ``on_batch`` is
+    called with each batch's size once it is written (a progress bar)."""
     report = ImportReport()
     with _replayable(lines) as again:
         for _ in _parse(again(), source):  # the check: the first bad line raises before anything is written
@@ -81,6 +82,8 @@ def import_events(log: EventLog, lines: Iterable[str | bytes], *, source: str = 
             report.read += len(batch)
             report.imported += len(result.recorded)
             report.already_recorded += len(result.duplicates)
+            if on_batch is not None:
+                on_batch(len(batch))
     return report
 
 

@@ -19,7 +19,7 @@ Everything here returns data (changes, rows, explanations) and prints nothing: t
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,12 +102,15 @@ def check_topic(config: Config, topic: str | None) -> None:
 
 
 def plan(config: Config, log: EventLog, tagger: Tagger, *, topic: str | None = None,
-         since: dt.datetime | None = None) -> list[Change]:
-    """What a retag would record, in the order of the log; nothing is written."""
+         since: dt.datetime | None = None, on_article: Callable[[], None] | None = None) -> list[Change]:
+    """What a retag would record, in the order of the log; nothing is written. ``on_article`` is called after
+    each article is tagged again (a progress bar)."""
     check_topic(config, topic)
     tags = current_tags(log)
     changes: list[Change] = []
     for article in stored_articles(log, since):
+        if on_article is not None:
+            on_article()
         results = tagger.tag(article.title, article.text, article.published_at)
         for topic_id, result in results.items():
             if topic is not None and topic_id != topic:

@@ -92,6 +92,12 @@ def feed_poll_summary(conn: Connection) -> list[tuple[str | None, int]]:
     return [(status, polls) for status, polls in conn.execute(select(feed_state.c.status, feed_state.c.polls))]
 
 
+def feed_titles(conn: Connection) -> dict[str, str]:
+    """The feeds' own titles, by feed name (feeds that never gave one are left out)."""
+    query = select(feed_state.c.feed, feed_state.c.title).where(feed_state.c.title.is_not(None))
+    return {feed: title for feed, title in conn.execute(query) if title}
+
+
 def page_failures(conn: Connection) -> dict[str, dict[str, int]]:
     """Each feed's articles whose page (or text) failed, by reason: ``{"wire": {"http_404": 2}}``. An article
     whose page failed and whose feed text was used counts: its text is not the page's."""
@@ -303,7 +309,7 @@ def stream_head(conn: Connection, stream: str) -> int | None:
 
 __all__ = ["FeedSchedule", "article_feeds", "article_mentions", "articles_by_id_or_entry_key", "articles_with_id",
            "articles_with_id_prefix", "articles_with_url", "digest_mentions", "feed_poll_state", "feed_poll_states",
-           "feed_poll_summary", "feed_schedules", "feed_states", "judged_mentions", "known_names",
+           "feed_poll_summary", "feed_schedules", "feed_states", "feed_titles", "judged_mentions", "known_names",
            "last_event_position", "listed_condition", "mention_positions", "mention_review_counts", "mention_state",
            "mention_tags", "newest_texts", "oldest_unreviewed_tagged_at", "stream_head", "tagged_topics",
            "timeline_sightings", "unreviewed_condition", "unreviewed_count", "unreviewed_position", "view_checkpoints",

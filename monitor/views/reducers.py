@@ -43,7 +43,8 @@ def _feed_polled(row: Row | None, event: RecordedEvent) -> Row:
     _schedule(row, data)
     row.update(status=status, http_status=data.get("http_status"),
                last_polled_at=event.occurred_at, last_success_at=event.occurred_at, consecutive_failures=0,
-               polls=row["polls"] + 1, entries_seen=data.get("entries_seen", row["entries_seen"]))
+               polls=row["polls"] + 1, entries_seen=data.get("entries_seen", row["entries_seen"]),
+               title=data.get("feed_title") or row["title"])  # a 304 has no title: keep the last one
     # Keep the validators of the last full response: some servers omit them on a 304.
     if data.get("etag") or status != "not_modified":
         row["etag"] = data.get("etag")
@@ -208,7 +209,7 @@ def _timeline_tagged(_row: Row | None, event: RecordedEvent) -> Row:
 
 
 VIEWS: dict[str, View] = {
-    "feed_state": View("feed_state", 3, feed_state, lambda e: (e.data["feed"],), {
+    "feed_state": View("feed_state", 4, feed_state, lambda e: (e.data["feed"],), {
         "FeedPolled": _feed_polled, "FeedFailed": _feed_failed, "FeedMoved": _feed_moved,
         "ArticleDiscovered": _feed_article,
     }),
@@ -225,7 +226,7 @@ VIEWS: dict[str, View] = {
     "reviewed_mentions": View("reviewed_mentions", 1, reviewed_mentions, lambda e: (), {
         "DigestReviewed": _mention_reviewed,
     }, row_keys=_reviewed_keys),
-    "timeline": View("timeline", 1, timeline, lambda e: (e.data["article_id"], e.data["topic"]), {
+    "timeline": View("timeline", 2, timeline, lambda e: (e.data["article_id"], e.data["topic"]), {
         "MentionTagged": _timeline_tagged, "MentionRetracted": _timeline_tagged,
     }),
 }

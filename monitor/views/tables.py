@@ -40,6 +40,7 @@ feed_state = Table(
     Column("interval", Float),  # seconds: the feed's normal interval, as the last success decided it
     Column("schedule", String(40)),  # why the next poll is when it is: adaptive | fixed | ttl | backoff | ...
     Column("next_poll_at", UTCDateTime()),
+    Column("title", Text),  # the feed's own title, from its last full response: the outlet's name
 )
 
 articles = Table(

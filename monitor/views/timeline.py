@@ -4,7 +4,8 @@ Two steps, so that the costly one happens once per tag and the merge sees every 
 
 1. ``sentence_meetings(payload)``, when a ``MentionTagged`` is projected (the ``timeline`` view keeps the result
    per article and topic): each evidence sentence that counts (not history, not context) and that has a
-   resolved date of a month or less and participants from both sides, and no third country's participant,
+   resolved date of a month or less and participants from both sides, and no third country's participant
+   (neither among the tagger's participants nor a third country's leader named anywhere in the sentence),
    becomes a *sighting*: who (participants named as the topic names them), where (``places``), when (the
    date's range), what kind (summit, bilateral meeting, talks, visit, meeting) and the sentence itself.
 2. ``merge(rows)``, when the timeline is read: sightings with the same participants, date ranges that overlap
@@ -30,9 +31,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from monitor.language.gazetteer import gazetteer
+from monitor.language.text import tokens
 from monitor.views.places import Place, find_place
 
 SIDES = ("india", "russia")
+_SIDE_COUNTRIES = frozenset({"IN", "RU"})  # the sides' countries (ISO codes, as the gazetteer names them)
+# The words that make a country's adjective or name a leader or a minister when they follow it ("Chinese
+# President", "China's Foreign Minister", "the Ukrainian leader"): lower-cased tokens.
+_LEADER_WORDS = frozenset({"president", "premier", "prime", "leader", "chancellor", "king", "emir", "foreign",
+                           "counterpart", "pm", "minister", "председатель", "президент", "премьер", "лидер"})
 KINDS = ("bilateral meeting", "talks", "summit", "visit", "meeting")
 _MAX_SPAN_DAYS = 31  # a year ("in 2024") dates no meeting
 _TOUCH = dt.timedelta(days=1)
@@ -87,6 +95,22 @@ def participants_of(sentence: dict[str, Any]) -> list[dict[str, Any]]:
                and p["name"] not in known]
     named_sides = {p.get("side") for p in people if not _generic(p)}
     return [p for p in people if not (_generic(p) and p.get("side") in named_sides)]
+
+
+def _third_country_leader(text: str) -> bool:
+    """Whether the sentence names a leader or a minister of a country that is neither side, by its country
+    ("talks with Chinese President Xi Jinping", "China's Foreign Minister"), anywhere in the sentence: the
+    tagger reads participants clause by clause, so a sentence's other clause may meet someone else. Every
+    country's name and adjective comes from the gazetteer; no list of today's leaders."""
+    toks = tokens(text)
+    for hit in gazetteer().find(toks, text):
+        if hit.term.group in _SIDE_COUNTRIES:
+            continue
+        after = [t.norm for t in toks[hit.last_token + 1:hit.last_token + 3]]
+        if after and (after[0] in _LEADER_WORDS or (after[0] in ("s", "'s") and len(after) > 1
+                                                    and after[1] in _LEADER_WORDS)):
+            return True
+    return False
 
 
 def _meets(people: list[dict[str, Any]]) -> bool:
@@ -144,7 +168,7 @@ def sentence_meetings(payload: dict[str, Any]) -> list[dict[str, Any]]:
             continue
         ranges = _ranges(sentence)
         people = participants_of(sentence)
-        if not ranges or not _meets(people):
+        if not ranges or not _meets(people) or _third_country_leader(str(sentence.get("text") or "")):
             continue
         kind = _kind(sentence)
         # With a leader on each side, the meeting is the leaders': the minister who briefs on a summit, or whose

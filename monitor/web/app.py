@@ -301,8 +301,7 @@ def create_app(config: Config, *, log: EventLog | None = None) -> FastAPI:
             return Response(status_code=304, headers=_validator_headers(*validators))
         base = (config.web.base_url or str(request.base_url)).rstrip("/") + "/"
         self_url = base + "feed.atom" + (f"?{request.url.query}" if request.url.query else "")
-        body = to_atom(digest, feed_id=base + "feed.atom", self_url=self_url, site_url=base,
-                       title="news-monitor mentions")
+        body = to_atom(digest, feed_id=base + "feed.atom", self_url=self_url, site_url=base)
         return Response(body, media_type="application/atom+xml; charset=utf-8",
                         headers=_validator_headers(*validators))
 

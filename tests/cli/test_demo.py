@@ -80,3 +80,28 @@ def test_demo_serve_keeps_the_log_and_the_local_site_until_ctrl_c() -> None:
         process.send_signal(signal.SIGINT)
         process.wait(timeout=60)
     assert process.returncode in (0, 130)
+
+
+def test_the_demos_timeline_has_no_modi_xi_event_and_names_the_outlets_by_their_feeds() -> None:
+    from monitor.config import load_config
+    from monitor.demo.run import demo_site
+    from monitor.digest.build import build_digest
+    from monitor.digest.timeline import build_timeline
+    from monitor.views.log import open_log
+    from tests.builders import SHIPPED_CONFIG
+
+    with demo_site(load_config(SHIPPED_CONFIG)) as (config, _):
+        log = open_log(config)
+        try:
+            events = build_timeline(log.engine)
+            digest = build_digest(log.engine)
+        finally:
+            log.close()
+    assert ("2025-09-01", "Tianjin, China") in {(e["start"], e["place"]) for e in events}
+    # The demo's Modi–Xi article (31 August, Tianjin) and the Putin–Xi one make no event and are no evidence.
+    assert not any("Xi Jinping" in e["participants"] or e["start"] == "2025-08-31" for e in events)
+    assert not any("Xi" in item["sentence"] or "modi-xi" in (item["url"] or "") or "putin-xi" in (item["url"] or "")
+                   for e in events for item in e["evidence"])
+    # Outlets are the feeds' own titles, less their section: "Demo Herald – World News" is "Demo Herald".
+    assert {name for e in events for name in e["outlets"]} <= {"Demo Herald", "Demo Diplomatic Wire"}
+    assert {item["outlet"] for item in digest.items} == {"Demo Herald", "Demo Diplomatic Wire"}

@@ -120,8 +120,9 @@ def test_feeds_add_then_remove_gives_back_the_same_bytes(shipped: Path, capsys: 
     assert shipped.read_bytes().startswith(original)  # new feeds go at the end; the rest is as it was
 
     code, out, _ = cli(capsys, "feeds", "list", config=shipped)
-    assert out.splitlines()[-2:] == ["example-org  https://www.example.org/rss.xml  every adaptive",
-                                     "ex-news  https://news.example.org/a  every 600s"]
+    assert [line.split() for line in out.splitlines()[-2:]] == [
+        ["example-org", "https://www.example.org/rss.xml", "adaptive", "page"],
+        ["ex-news", "https://news.example.org/a", "600s", "page"]]
     assert cli(capsys, "feeds", "remove", "ex-news", config=shipped)[1] == "feed removed: ex-news (https://news.example.org/a)\n"
     assert cli(capsys, "feeds", "remove", "example-org", config=shipped)[0] == 0
     assert shipped.read_bytes() == original

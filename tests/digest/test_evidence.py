@@ -66,7 +66,7 @@ def test_the_text_digest_wraps_to_the_width_with_a_hanging_indent(event_log: Eve
 
     lines = to_text(build_digest(event_log.engine, filters=Filters(status="all")), width=width).splitlines()
     assert max(len(line) for line in lines if not line.strip().startswith("http")) <= width
-    items = lines[next(i for i, line in enumerate(lines) if line.startswith("  • ")):]
+    items = lines[next(i for i, line in enumerate(lines) if " 2025-11-18 " in line):]  # the day's rule
     sentences = [i for i, line in enumerate(items) if line.startswith("    › ")]
     assert len(sentences) == 3
     # A sentence's wrapped lines hang under its text, two columns in from the "›".

@@ -18,6 +18,7 @@ from lxml import etree
 from rich.console import Console
 
 from monitor.digest.render import (
+    ATOM_TITLE,
     highlight,
     mention_urn,
     print_text,
@@ -104,7 +105,8 @@ HOSTILE_TITLE = '<script>alert(1)</script> [bold red]markup[/] **not bold** " on
 @pytest.fixture
 def hostile() -> SimpleNamespace:
     """Feed text that tries to become markup in every format, and a javascript: URL."""
-    item = _item(5, url="javascript:alert(document.cookie)", outlet="evil.example", feed='feed"><script>x</script>',
+    item = _item(5, url="javascript:alert(document.cookie)", outlet='evil.example" onerror="x',
+                 feed='feed"><script>x</script>',
                  title=HOSTILE_TITLE, published="2025-12-05T08:00:00Z", story="s-evil",
                  sentences=['Modi met Putin <img src=x onerror="alert(1)"> [link](javascript:alert(1)) [/bold]'],
                  terms=["Modi", "Putin"], dates=[_dates("<b>today</b>", "2025-12-05")])
@@ -162,7 +164,7 @@ def test_text_groups_by_day_then_story_with_header_counts(digest: SimpleNamespac
                            " · 5/6 feeds polled · 1 failing ─")
     assert "\x1b" not in out
     order = [out.index(s) for s in (
-        "2025-12-04", "India's Russian oil imports slip", "1 outlet: economictimes.example",
+        "2025-12-04", "■ India's Russian oil imports slip", "economictimes.example · feed et-economy",
         "2025-12-05", "■ Putin, Modi hold talks at Hyderabad House",
         "3 outlets: tass.example, thehindu.example, reuters.example",
         "• Putin, Modi hold talks", "• India, Russia set $100 billion", "• Modi hosts Putin")]
@@ -170,6 +172,8 @@ def test_text_groups_by_day_then_story_with_header_counts(digest: SimpleNamespac
     assert "tass.example · feed tass · published 5 Dec 2025, 08:00 UTC · topic india-russia-summit · score 0.90" \
         in flat
     assert "published unknown" in out
+    # A story of one article: its title heads it, and neither the title nor "1 outlet" is repeated under it.
+    assert flat.count("India's Russian oil imports slip") == 1 and "1 outlet" not in out
     assert "› The annual SUMMIT between PM MODI and President Putin ended with 16 agreements." in flat
     assert "date: 4-5 December → 2025-12-04…2025-12-05" in out
     assert "date: December 5 → 2025-12-05" in out
@@ -211,8 +215,10 @@ def test_markdown_structure(digest: SimpleNamespace) -> None:
     assert md.startswith("# news-monitor digest\n\n_4 new mentions in 2 stories since the last review · 5/6 feeds"
                          " polled · 1 failing_\n")
     headings = [line for line in md.splitlines() if line.startswith("#")]
-    assert headings == ["# news-monitor digest", "## 2025-12-04", "### India's Russian oil imports slip as sanctions"
-                        " bite", "## 2025-12-05", "### Putin, Modi hold talks at Hyderabad House"]
+    assert headings == ["# news-monitor digest", "## 2025-12-04", "### [India's Russian oil imports slip as sanctions"
+                        " bite](<https://economictimes.example/oil-imports>)", "## 2025-12-05",
+                        "### Putin, Modi hold talks at Hyderabad House"]
+    assert md.count("India's Russian oil imports slip") == 1 and "1 outlet" not in md
     assert "3 outlets: tass.example, thehindu.example, reuters.example" in md
     assert "- **[Putin, Modi hold talks at Hyderabad House](<https://tass.example/politics/1>)**" in md
     assert "(<https://thehindu.example/news/summit?id=2&x=(1)>)" in md
@@ -357,6 +363,26 @@ def test_atom_validates_and_parses_back(digest: SimpleNamespace, atom_schema: et
     assert "4-5 December → 2025-12-04…2025-12-05" in content.text_content()
     assert "score 0.90" in content.text_content()
     assert "published" not in parsed.entries[3]  # unknown: left out, not invented
+
+
+def test_atom_for_readers_has_one_title_a_language_and_distinct_updated(digest: SimpleNamespace) -> None:
+    # Two topics of one article (and a second article) tagged in one batch: the same tagged_at three times.
+    same = "2025-12-05T03:00:00+00:00"
+    items = [{**digest.items[1], "tagged_at": same, "position": 30},
+             {**digest.items[1], "topic": "brics", "tagged_at": same, "position": 31},
+             {**digest.items[2], "tagged_at": same, "position": 32}]
+    stories = [{**digest.stories[1], "items": [0, 1, 2]}]
+    xml = to_atom(make_digest(items, stories), feed_id="urn:x", self_url="https://m.example/feed.atom").encode()
+    root = etree.fromstring(xml)
+    assert root.get("{http://www.w3.org/XML/1998/namespace}lang") == "en"
+    assert [t.text for t in root.findall(f"{ATOM_NS}title")] == [ATOM_TITLE]
+    entries = root.findall(f"{ATOM_NS}entry")
+    updated = {e.findtext(f"{ATOM_NS}id"): e.findtext(f"{ATOM_NS}updated") for e in entries}
+    assert len(entries) == 3 and len(set(updated.values())) == 3
+    # The first in log order keeps its tag's time; readers see the others after it, one second apart.
+    assert updated[mention_urn(items[0]["article_id"], items[0]["topic"])] == same
+    assert sorted(updated.values()) == [same, "2025-12-05T03:00:01+00:00", "2025-12-05T03:00:02+00:00"]
+    assert "0 more sentences" not in xml.decode()  # nothing folded: no line saying so
 
 
 def test_atom_entry_ids_are_stable(digest: SimpleNamespace) -> None:

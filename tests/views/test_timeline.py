@@ -136,6 +136,26 @@ def test_a_third_countrys_participant_makes_no_event() -> None:
     assert sentence_meetings({"evidence": [named]}) == []
 
 
+def test_a_sentence_that_also_names_a_third_countrys_leader_joins_no_event() -> None:
+    # The demo's Tianjin article: the tagger's participants for the sentence (its clause with Putin) are
+    # Modi and Putin, but the sentence's other clause has talks with China's president.
+    people = [{"name": "Narendra Modi", "side": "india", "role": "leader"},
+              {"name": "Vladimir Putin", "side": "russia", "role": "leader"}]
+    text = ("Modi was due to fly back to New Delhi after the meeting with Putin, ending a visit to China that also "
+            "included talks with Chinese President Xi Jinping on Sunday.")
+    sentence = {"text": text, "field": "text", "history": False, "context": False, "participants": people,
+                "terms": ["Modi", "Putin", "meeting with"], "groups": ["india_leader", "russia_leader"],
+                "dates": [{"text": "Sunday", "date": "2025-08-31", "end_date": "2025-08-31"}]}
+    assert sentence_meetings({"evidence": [sentence]}) == []
+    minister = {**sentence, "text": "Lavrov met Jaishankar on Sunday, a day after seeing China's Foreign Minister."}
+    assert sentence_meetings({"evidence": [minister]}) == []
+    # A third country as a place, or the sides' own leaders by their countries, keep the meeting.
+    for kept in ("Modi met Putin at the summit in Tianjin, China, on Sunday.",
+                 "Indian Prime Minister Modi met Russian President Putin in China on Sunday."):
+        assert [m["participants"] for m in sentence_meetings({"evidence": [{**sentence, "text": kept}]})] == [
+            ["Narendra Modi", "Vladimir Putin"]]
+
+
 def test_sentences_that_do_not_count_make_no_event() -> None:
     base = {"text": "Modi met Putin in Moscow on July 8.", "field": "text", "terms": ["Modi", "Putin", "met"],
             "groups": [], "dates": [{"text": "July 8", "date": "2024-07-08", "end_date": "2024-07-08"}]}

@@ -61,7 +61,7 @@ def test_review_an_item_in_a_real_browser(browser_page: Any, live_server: Any, t
     # The hostile feed's name and item title are shown as text: no element, no handler, no dialog.
     hostile = page.locator(f"article.item[data-feed='{HOSTILE_FEED}']")
     expect(hostile.locator("h2.title")).to_have_text(HOSTILE_TITLE)
-    expect(page.locator("#feeds td.feed-name", has_text="Hostile")).to_have_text(HOSTILE_FEED)
+    expect(page.locator("#feeds .feed-name", has_text="Hostile")).to_have_text(HOSTILE_FEED)
     assert page.locator("script").count() == 0 and page.locator("[onerror]").count() == 0
     assert page.locator("img").count() == 0
 

@@ -25,10 +25,13 @@ import pytest
 import tomlkit
 import uvicorn
 from fastapi.testclient import TestClient
+from lxml import etree
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.cli import main
 from monitor.config import Config, load_config
+from monitor.digest.build import build_digest
+from monitor.digest.render import ATOM_TITLE, render_as
 from monitor.events import catalogue as ev
 from monitor.pipeline import Monitor
 from monitor.views.log import open_log
@@ -294,7 +297,8 @@ def test_feeds_panel_shows_health(client: TestClient) -> None:
     assert rows["missing"].get("data-status") == "failing"
     assert rows["missing"].find_class("reason")[0].text_content() == "http_404"
     assert rows["missing"].find_class("failures")[0].text_content() == "1"
-    assert rows["world"].find_class("feed-error")[0].text_content() == "—"
+    assert rows["world"].find_class("feed-error") == []  # no error, nothing to fold
+    assert rows["missing"].find_class("feed-error")[0].tag == "details"
     for name in ("world", "missing"):
         times = rows[name].xpath(".//time")
         assert times[-1].get("datetime")  # next poll is known
@@ -419,6 +423,8 @@ def test_a_configured_token_is_required_for_every_write(guarded: TestClient, see
     doc = page(guarded.get("/"))
     assert doc.get_element_by_id("login") is not None
     assert doc.find_class("mark-reviewed") == [] and doc.xpath("//*[@id='review-all']") == []
+    why = " ".join(doc.get_element_by_id("login-why").text_content().split())
+    assert why.startswith("The review buttons are hidden: this server has a token ([web] token)")
     (item,) = api(guarded, topic=QUAKE)
     ref = f"{item['article_id']}|{item['topic']}|{item['position']}"
     body = {"items": [{"article_id": item["article_id"], "topic": item["topic"], "position": item["position"]}]}
@@ -444,6 +450,7 @@ def test_a_configured_token_is_required_for_every_write(guarded: TestClient, see
     assert "s3cret-token" not in cookie
     doc = page(guarded.get("/"))
     assert doc.find_class("mark-reviewed") and not doc.xpath("//*[@id='login']")
+    assert not doc.xpath("//*[@id='login-why']")  # signed in: nothing hidden, nothing to explain
     (world,) = api(guarded, feed="world", topic=TOPIC)
     ok = guarded.post("/review", data={"item": f"{world['article_id']}|{TOPIC}|{world['position']}"},
                       follow_redirects=False)
@@ -499,7 +506,19 @@ def test_api_mentions_json(client: TestClient) -> None:
                                      **{"from": "2025-12-01"})] == [DIPLOMACY[0][1]]
 
 
-def test_feed_atom(client: TestClient) -> None:
+def test_the_outlet_is_the_feeds_own_title(client: TestClient) -> None:
+    # The feeds call themselves "Test World" and "Test Diplomacy": that is the outlet, not 127.0.0.1.
+    outlets = {item["feed"]: item["outlet"] for item in api(client, status="all")}
+    assert outlets["world"] == "Test World" and outlets["diplomacy"] == "Test Diplomacy"
+    events = client.get("/api/timeline").json()["events"]
+    assert events and {name for event in events for name in event["outlets"]} <= {
+        "Test World", "Test Diplomacy", HOSTILE_FEED}
+    doc = page(client.get("/", params={"status": "all"}))
+    assert {"Test World", "Test Diplomacy"} <= {span.text_content() for span in doc.find_class("outlet")}
+    assert "127.0.0.1" not in " ".join(span.text_content() for span in doc.find_class("outlet"))
+
+
+def test_feed_atom(client: TestClient, seeded: Seeded) -> None:
     response = client.get("/feed.atom")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("application/atom+xml")
@@ -511,6 +530,16 @@ def test_feed_atom(client: TestClient) -> None:
     assert {e.title for e in parsed.entries} == {i["title"] for i in items}
     self_links = [link.href for link in parsed.feed.links if link.rel == "self"]
     assert self_links == ["http://127.0.0.1:8080/feed.atom"]
+    # One title, the same as the digest's Atom file says, and the language of the text the feed adds.
+    root = etree.fromstring(response.content)
+    assert [t.text for t in root.findall("{http://www.w3.org/2005/Atom}title")] == [ATOM_TITLE]
+    assert root.get("{http://www.w3.org/XML/1998/namespace}lang") == "en"
+    log = seeded.open_log()
+    try:
+        as_file = etree.fromstring(render_as(build_digest(log.engine), "atom", seeded.config).encode())
+    finally:
+        log.close()
+    assert as_file.findtext("{http://www.w3.org/2005/Atom}title") == ATOM_TITLE
     filtered = feedparser.parse(client.get("/feed.atom", params={"feed": "diplomacy"}).content)
     assert {e.title for e in filtered.entries} == {DIPLOMACY[0][1], DIPLOMACY[1][1]}
     assert [link.href for link in filtered.feed.links if link.rel == "self"] == [
