@@ -87,6 +87,24 @@ def feed_schedules(conn: Connection) -> dict[str, FeedSchedule]:
     return {feed: FeedSchedule(url, next_poll_at) for feed, url, next_poll_at in conn.execute(query)}
 
 
+def feed_timing(conn: Connection, feed: str) -> tuple[dt.datetime | None, dt.datetime | None] | None:
+    """``(last_polled_at, next_poll_at)`` of one feed; None if never polled."""
+    row = conn.execute(select(feed_state.c.last_polled_at, feed_state.c.next_poll_at)
+                       .where(feed_state.c.feed == feed)).first()
+    return (row[0], row[1]) if row is not None else None
+
+
+def feed_overdue(conn: Connection, now: dt.datetime, default_interval: float) -> dict[str, float]:
+    """Each feed whose next poll is later than one interval past: by how many seconds it is overdue."""
+    overdue: dict[str, float] = {}
+    for feed, next_at, interval in conn.execute(select(feed_state.c.feed, feed_state.c.next_poll_at,
+                                                       feed_state.c.interval)):
+        late = (now - next_at).total_seconds() if next_at is not None else 0.0
+        if late > (interval or default_interval):
+            overdue[feed] = late
+    return overdue
+
+
 def feed_poll_summary(conn: Connection) -> list[tuple[str | None, int]]:
     """``(status, polls)`` of every feed in the view: what a digest counts of the feeds' health."""
     return [(status, polls) for status, polls in conn.execute(select(feed_state.c.status, feed_state.c.polls))]
