@@ -17,9 +17,9 @@ workers_app = typer.Typer(no_args_is_help=True, help="The workers polling one Po
 
 def worker(
     ctx: typer.Context,
-    concurrency: Annotated[int, typer.Option("--concurrency", min=1, max=64,
+    concurrency: Annotated[int | None, typer.Option("--concurrency", min=1, max=64,
                                              help="Feeds this worker polls at once [default: [scheduler] "
-                                                  "max_workers].")] = 0,
+                                                  "max_workers].")] = None,
 ) -> None:
     """Run one worker: poll the feeds the PostgreSQL queue gives it until SIGINT or SIGTERM. Run any number, on
     any machines, against one database; each due feed is polled by exactly one of them. Needs PostgreSQL.

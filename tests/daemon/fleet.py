@@ -150,5 +150,7 @@ class Workers:
                 codes.append(None)
         return codes
 
-    def output(self) -> str:
-        return "\n".join(p.read_text(errors="replace")[-3000:] for p in sorted(self.folder.glob("worker-*.log")))
+    def output(self, *, full: bool = False) -> str:
+        """The workers' output: each one's end (for an assertion's message), or all of it."""
+        return "\n".join(p.read_text(errors="replace")[None if full else -3000:]
+                         for p in sorted(self.folder.glob("worker-*.log")))
