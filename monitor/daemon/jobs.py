@@ -112,10 +112,11 @@ def poll_feed_job(daemon: str, feed_name: str) -> None:
     host.polled(feed_name)
 
 
-def poll_one(monitor: Monitor, feed_name: str) -> dt.datetime:
-    """Poll one feed and log its line; when it is due next. Never raises (a storage outage: soon again)."""
+def poll_one(monitor: Monitor, feed_name: str, *, catch_up: bool = True) -> dt.datetime:
+    """Poll one feed and log its line; when it is due next. Never raises (a storage outage: soon again).
+    ``catch_up``: bring the views up to date before and after the poll (monitor.pipeline.Monitor.refresh_feed)."""
     try:
-        outcome = monitor.refresh_feed(monitor.config.feed(feed_name))
+        outcome = monitor.refresh_feed(monitor.config.feed(feed_name), catch_up=catch_up)
     except Exception:  # a storage outage: logged, and tried again soon; the daemon lives on
         log.exception("poll of %s could not run", feed_name)
         return monitor.clock() + dt.timedelta(seconds=monitor.config.scheduler.min_interval)

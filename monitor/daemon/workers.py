@@ -43,6 +43,8 @@ from monitor.daemon import jobs
 from monitor.daemon.reload import start_reloader
 from monitor.daemon.run import resume_times
 from monitor.errors import MonitorError
+from monitor.events import catalogue as ev
+from monitor.events.keys import feed_stream
 from monitor.pipeline import Monitor
 from monitor.views import queries
 from storage.engine import reading
@@ -114,6 +116,7 @@ class Fleet:
         if self.monitor.stopping.is_set():
             return
         await self.take_over()
+        await asyncio.to_thread(self.monitor.projections.catch_up)
         due = await asyncio.to_thread(self.plan)
         for name, at in due:
             await self.defer_poll(name, at)
@@ -179,16 +182,19 @@ class Fleet:
         except Exception:  # removed from the config since it was planned
             return
         planned = dt.datetime.fromisoformat(due)
-        with reading(monitor.log.engine) as conn:
-            timing = queries.feed_timing(conn, name)
-        if timing is not None:
-            polled, next_at = timing
-            if force and polled is not None and polled >= planned:
+        with reading(monitor.log.engine) as conn:  # the log, not the view: the last poll may be unprojected yet
+            last = queries.last_of(conn, feed_stream(name), [ev.FEED_POLLED, ev.FEED_FAILED])
+        if last is not None:
+            polled, data = last
+            next_at = dt.datetime.fromisoformat(data["next_poll_at"]) if data.get("next_poll_at") else None
+            if force and polled >= planned:
                 return  # another worker applied the same reload already
             if not force and next_at is not None and next_at > planned:
                 return  # polled since this job was planned
         with structlog.contextvars.bound_contextvars(feed=name):
-            jobs.poll_one(monitor, name)
+            # No catch-up of the views around each poll (two thirds of a poll's cost): the tick catches them up
+            # every second, and a poll's identity checks the log's keys for whatever the views lack.
+            jobs.poll_one(monitor, name, catch_up=False)
 
     def issue(self, timestamp: int) -> None:
         from monitor.digest.publish import issue_digest

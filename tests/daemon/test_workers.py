@@ -12,6 +12,7 @@ run would cost another minute of CI for the same 12 ± 1 claim on the ~57 feeds 
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -86,6 +87,25 @@ def doing_pid(log: EventLog, pids: set[int]) -> int | None:
     return next((pid for (pid,) in rows if pid in pids), None)
 
 
+def takeovers(log: EventLog) -> int:
+    with log.engine.connect() as conn:
+        return int(conn.scalar(text("SELECT count(*) FROM queue_takeovers")) or 0)
+
+
+def scrape(config: Path, log: EventLog) -> dict:
+    """/metrics of a review page on this config, parsed into families by name."""
+    from fastapi.testclient import TestClient
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from monitor.config import load_config
+    from monitor.web import create_app
+
+    with TestClient(create_app(load_config(config), log=log), base_url="http://127.0.0.1:8080") as client:
+        response = client.get("/metrics")
+    assert response.status_code == 200
+    return {family.name: family for family in text_string_to_metric_families(response.text)}
+
+
 @pytest.mark.postgres
 def test_three_workers_poll_each_feed_once_per_interval_and_a_killed_one_is_taken_over(
         postgres_url: str, tmp_path: Path) -> None:
@@ -107,6 +127,13 @@ def test_three_workers_poll_each_feed_once_per_interval_and_a_killed_one_is_take
         victim = next(p for p in workers.alive() if p.pid == doing_pid(log, pids))
         workers.kill(victim)
         killed_at = time.time()
+        assert wait_for(lambda: takeovers(log) > 0, TAKEOVER + 5), workers.output()
+        status, families = json.loads(command(config, "workers", "status", "--format", "json").communicate(
+            timeout=60)[0]), scrape(config, log)
+        assert len(status["workers"]) == 2 and victim.pid not in {w["pid"] for w in status["workers"]}
+        assert status["last_takeover"]["dead_worker"] is not None and status["takeovers"] == takeovers(log)
+        assert families["news_monitor_workers"].samples[0].value == 2
+        assert families["news_monitor_worker_takeovers"].samples[0].value == status["takeovers"]
         _, refused = beside.communicate(timeout=60)
         assert beside.returncode == 1
         assert one_line(refused, message_only=True) == REFUSE_RUN
