@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -105,6 +106,7 @@ class Fleet:
         self.app = app
         self.loop: asyncio.AbstractEventLoop | None = None
         self.started = monitor.clock()
+        self.polls = 0  # the polls this worker ran
 
     @property
     def takeover(self) -> float:
@@ -118,8 +120,8 @@ class Fleet:
         await self.take_over()
         await asyncio.to_thread(self.monitor.projections.catch_up)
         due = await asyncio.to_thread(self.plan)
-        for name, at in due:
-            await self.defer_poll(name, at)
+        if due:
+            await self.defer_polls(due)
         await self.defer_digest()
 
     def plan(self) -> list[tuple[str, dt.datetime]]:
@@ -129,6 +131,20 @@ class Fleet:
         horizon = self.monitor.clock() + dt.timedelta(seconds=LOOKAHEAD)
         return sorted(((name, at) for name, at in resume_times(self.monitor).items()
                        if at <= horizon and feed_lock(name) not in pending), key=lambda item: item[1])
+
+    async def defer_polls(self, due: list[tuple[str, dt.datetime]]) -> None:
+        """Defer the jobs in one statement (a first cycle over thousands of feeds is one round trip); should a
+        job of one of them have been deferred meanwhile (a reload), one by one."""
+        from procrastinate.exceptions import AlreadyEnqueued
+
+        task = self.app.tasks[POLL_TASK]
+        batch = [task.configure(lock=feed_lock(name), queueing_lock=feed_lock(name), schedule_at=at)
+                 .make_new_job(feed=name, due=at.isoformat(), force=False) for name, at in due]
+        try:
+            await self.app.job_manager.batch_defer_jobs_async(batch)
+        except AlreadyEnqueued:
+            for name, at in due:
+                await self.defer_poll(name, at)
 
     async def defer_poll(self, name: str, at: dt.datetime, *, force: bool = False) -> bool:
         from procrastinate.exceptions import AlreadyEnqueued
@@ -191,6 +207,7 @@ class Fleet:
                 return  # another worker applied the same reload already
             if not force and next_at is not None and next_at > planned:
                 return  # polled since this job was planned
+        self.polls += 1
         with structlog.contextvars.bound_contextvars(feed=name):
             # No catch-up of the views around each poll (two thirds of a poll's cost): the tick catches them up
             # every second, and a poll's identity checks the log's keys for whatever the views lack.
@@ -212,7 +229,7 @@ class Fleet:
             asyncio.run_coroutine_threadsafe(self.defer_poll(name, at, force=True), self.loop)
 
     def add_feed(self, name: str, due: dt.datetime) -> None:
-        self._soon(name, due)
+        """Nothing to do: a feed never polled is due now, and the next tick plans it."""
 
     def remove_feed(self, name: str) -> None:
         """Nothing to do: the next tick no longer plans it, and a job already waiting finds it gone."""
@@ -243,12 +260,40 @@ def issue_scheduled_digest(timestamp: int) -> None:
         FLEET.issue(timestamp)
 
 
+def _connector(url: str) -> Any:
+    """procrastinate's psycopg connector, counting its queries and their time: a worker logs the queue's share
+    of its work when it stops (benchmarks/scaleout.py reads it)."""
+    import procrastinate
+
+    class Counting(procrastinate.PsycopgConnector):  # type: ignore[misc]
+        queries = 0
+        seconds = 0.0
+
+        async def _timed(self, call: Any, *args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return await call(*args, **kwargs)
+            finally:
+                self.queries += 1
+                self.seconds += time.perf_counter() - started
+
+        async def execute_query_async(self, query: Any, **arguments: Any) -> Any:
+            return await self._timed(super().execute_query_async, query, **arguments)
+
+        async def execute_query_one_async(self, query: Any, **arguments: Any) -> Any:
+            return await self._timed(super().execute_query_one_async, query, **arguments)
+
+        async def execute_query_all_async(self, query: Any, **arguments: Any) -> Any:
+            return await self._timed(super().execute_query_all_async, query, **arguments)
+
+    return Counting(conninfo=conninfo(url))
+
+
 def build_app(url: str) -> Any:
     """The procrastinate app on the log's PostgreSQL database, with our three tasks."""
     import procrastinate
 
-    app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=conninfo(url)),
-                            periodic_defaults={"max_delay": 5})
+    app = procrastinate.App(connector=_connector(url), periodic_defaults={"max_delay": 5})
     app.task(name=POLL_TASK)(poll_feed)
     app.task(name=DIGEST_TASK)(issue_scheduled_digest)
     app.periodic(cron=TICK_CRON, periodic_id="tick")(app.task(name=DISPATCH_TASK, queueing_lock="dispatch")(dispatch))
@@ -286,6 +331,8 @@ async def _serve(fleet: Fleet, concurrency: int) -> None:
             await worker.run()
         finally:
             named.cancel()
+            connector = fleet.app.connector
+            log.info("queue: %d queries in %.3fs over %d poll(s)", connector.queries, connector.seconds, fleet.polls)
 
 
 async def _name_worker(fleet: Fleet, worker: Any, concurrency: int) -> None:
