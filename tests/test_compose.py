@@ -44,7 +44,7 @@ def test_every_service_has_a_healthcheck_and_every_volume_is_declared() -> None:
             source = (volume["source"] if isinstance(volume, dict) else volume.split(":")[0])
             if not source.startswith((".", "/", "~")):  # a named volume, not a bind mount
                 assert source in declared, (name, source)
-    for name in ("monitor", "web"):
+    for name in ("monitor", "worker", "web"):
         test = document["services"][name]["healthcheck"]["test"]
         assert test[:3] == ["CMD", "news-monitor", "health"], name  # the image has no curl: our own command
 
@@ -53,7 +53,8 @@ def test_compose_keeps_data_and_digests_in_a_named_volume_and_config_writable() 
     services = compose()["services"]
     monitor = services["monitor"]
     assert "data:/app/data" in monitor["volumes"]  # the SQLite default and data/digests (the digest's output_dir)
-    for name in ("monitor", "web", "migrate"):
+    assert "data:/app/data" in services["worker"]["volumes"]  # the digests a worker issues
+    for name in ("monitor", "worker", "web", "migrate"):
         (config,) = [v for v in services[name]["volumes"] if v.split(":")[1] == "/app/config"]
         assert not config.endswith(":ro"), name  # keywords add / feeds add edit it in place
 
@@ -111,3 +112,15 @@ def test_dockerfile_installs_the_project_and_runs_the_daemon() -> None:
     dockerfile = (REPO / "Dockerfile").read_text()
     assert "pip install ." in dockerfile
     assert 'ENTRYPOINT ["news-monitor"]' in dockerfile and 'CMD ["run"]' in dockerfile
+
+
+def test_workers_scale_and_never_start_beside_the_run_daemon_by_default() -> None:
+    """`docker compose up --scale worker=3`: the worker service has no fixed name or port (it scales), runs
+    `news-monitor worker`, and the `run` daemon (which would refuse beside workers) is off by default."""
+    services = compose()["services"]
+    worker = services["worker"]
+    assert worker["command"] == ["news-monitor", "worker"]
+    assert "container_name" not in worker and "ports" not in worker
+    assert {"postgres", "migrate"} <= set(worker["depends_on"])
+    assert services["monitor"]["profiles"] == ["embedded"]
+    assert not any("profiles" in services[name] for name in ("postgres", "migrate", "web", "worker"))

@@ -9,6 +9,7 @@ order ``--help`` shows them. The commands live in one module per group:
 - ``common``: what the groups share: ``Options``, ``opened_log``, the ``--format`` parser, ``about`` (an
   option named in a library error), the readers of dates and input files;
 - ``polling``: ``run``, ``poll``, ``serve``, ``demo``;
+- ``workers``: ``worker`` (one of many, on PostgreSQL) and the ``workers`` group (``status``);
 - ``digests``: ``digest``, ``review`` (also the verdicts: ``--reject``, ``--accept``);
 - ``timeline``: ``timeline``;
 - ``tagging``: ``tag``, ``retag``, ``explain``;
@@ -29,7 +30,7 @@ import typer
 from typer.exceptions import Abort, TyperException
 
 from monitor import __version__
-from monitor.cli import digests, feeds, log, polling, settings, tagging, timeline, tune
+from monitor.cli import digests, feeds, log, polling, settings, tagging, timeline, tune, workers
 from monitor.cli.common import Options, choice
 from monitor.cli.logs import LOG_FORMATS, configure_logging
 from monitor.errors import HANDLED
@@ -76,6 +77,7 @@ app.command()(digests.review)
 app.command()(timeline.timeline)
 app.command()(polling.serve)
 app.command()(polling.health)
+app.command()(workers.worker)
 app.command()(log.events)
 app.command()(log.export)
 app.command("import")(log.import_)
@@ -87,6 +89,7 @@ app.command()(tune.tune)
 app.command()(polling.demo)
 app.add_typer(log.db_app, name="db")
 app.add_typer(feeds.feeds_app, name="feeds")
+app.add_typer(workers.workers_app, name="workers")
 app.add_typer(settings.keywords_app, name="keywords")
 app.add_typer(settings.config_app, name="config")
 

@@ -83,6 +83,7 @@ class SchedulerSettings(_Settings):
     default_interval: Duration = 900.0  # an adaptive feed's interval until its entries tell us better
     max_backoff: Duration = 6 * 3600.0  # cap of the exponential backoff of a failing feed, and of Retry-After
     shutdown_grace: Duration = 30.0  # on SIGTERM, how long polls in flight may take to finish
+    takeover: Duration = 120.0  # workers (PostgreSQL): a dead worker's feed is polled by another within this
 
     @model_validator(mode="after")
     def _bounds(self) -> SchedulerSettings:

@@ -106,15 +106,17 @@ def poll_feed_job(daemon: str, feed_name: str) -> None:
     monitor = host.monitor
     # Every line logged during the poll (ours, httpx's, trafilatura's) carries the feed.
     with host.polling(), structlog.contextvars.bound_contextvars(feed=feed_name):
-        next_at = _poll(monitor, feed_name)
+        next_at = poll_one(monitor, feed_name)
     if not monitor.stopping.is_set():
         host.move_feed(feed_name, next_at)  # False: the feed was removed meanwhile
     host.polled(feed_name)
 
 
-def _poll(monitor: Monitor, feed_name: str) -> dt.datetime:
+def poll_one(monitor: Monitor, feed_name: str, *, catch_up: bool = True) -> dt.datetime:
+    """Poll one feed and log its line; when it is due next. Never raises (a storage outage: soon again).
+    ``catch_up``: bring the views up to date before and after the poll (monitor.pipeline.Monitor.refresh_feed)."""
     try:
-        outcome = monitor.refresh_feed(monitor.config.feed(feed_name))
+        outcome = monitor.refresh_feed(monitor.config.feed(feed_name), catch_up=catch_up)
     except Exception:  # a storage outage: logged, and tried again soon; the daemon lives on
         log.exception("poll of %s could not run", feed_name)
         return monitor.clock() + dt.timedelta(seconds=monitor.config.scheduler.min_interval)

@@ -284,6 +284,34 @@ def run_daemon(monitor: Monitor, stop: threading.Event | None = None, *,
     """Poll every feed on its schedule until SIGINT/SIGTERM (or ``stop`` is set). Returns False when polls
     were still running when the shutdown grace period ran out (the caller should exit without waiting).
     A changed config file, or SIGHUP, reloads the config with ``load`` (monitor.daemon.reload)."""
+    if monitor.log.dialect == "postgresql":
+        with coordinating(monitor):
+            return _run(monitor, stop, load)
+    return _run(monitor, stop, load)
+
+
+REFUSE_SECOND_RUN = "another news-monitor run daemon polls this database; one run per database (or use workers)"
+
+
+@contextmanager
+def coordinating(monitor: Monitor) -> Iterator[None]:
+    """On PostgreSQL, hold the database's coordination lock exclusive while the daemon runs: a second ``run``,
+    or ``run`` beside workers (who hold it shared, monitor.daemon.workers), refuses in one line instead of
+    polling every feed twice. SQLite never gets here: it is one process's file."""
+    from storage.queue import CoordinationRefused, coordination, live_workers
+
+    try:
+        with coordination(monitor.log.engine, shared=False, refusal=REFUSE_SECOND_RUN):
+            yield
+    except CoordinationRefused as refused:
+        if live_workers(monitor.log.engine, monitor.config.scheduler.takeover):
+            from monitor.daemon.workers import REFUSE_RUN
+
+            raise CoordinationRefused(REFUSE_RUN) from refused
+        raise
+
+
+def _run(monitor: Monitor, stop: threading.Event | None, load: Callable[[], Config] | None) -> bool:
     daemon = Daemon(monitor, stop, load=load)
     daemon.install_signals()
     try:

@@ -87,6 +87,17 @@ def feed_schedules(conn: Connection) -> dict[str, FeedSchedule]:
     return {feed: FeedSchedule(url, next_poll_at) for feed, url, next_poll_at in conn.execute(query)}
 
 
+def feed_overdue(conn: Connection, now: dt.datetime, default_interval: float) -> dict[str, float]:
+    """Each feed whose next poll is later than one interval past: by how many seconds it is overdue."""
+    overdue: dict[str, float] = {}
+    for feed, next_at, interval in conn.execute(select(feed_state.c.feed, feed_state.c.next_poll_at,
+                                                       feed_state.c.interval)):
+        late = (now - next_at).total_seconds() if next_at is not None else 0.0
+        if late > (interval or default_interval):
+            overdue[feed] = late
+    return overdue
+
+
 def feed_poll_summary(conn: Connection) -> list[tuple[str | None, int]]:
     """``(status, polls)`` of every feed in the view: what a digest counts of the feeds' health."""
     return [(status, polls) for status, polls in conn.execute(select(feed_state.c.status, feed_state.c.polls))]
@@ -301,6 +312,14 @@ def last_event_position(conn: Connection) -> int:
     return conn.scalar(select(func.max(events_table.c.position))) or 0
 
 
+def last_of(conn: Connection, stream: str, types: Sequence[str]) -> tuple[dt.datetime, dict[str, Any]] | None:
+    """``(occurred_at, data)`` of the stream's newest event of one of ``types``, from the log (not a view)."""
+    row = conn.execute(select(events_table.c.occurred_at, events_table.c.data)
+                       .where(events_table.c.stream == stream, events_table.c.type.in_(list(types)))
+                       .order_by(events_table.c.version.desc()).limit(1)).first()
+    return (row[0], row[1]) if row is not None else None
+
+
 def stream_head(conn: Connection, stream: str) -> int | None:
     """The position of a stream's newest event (None for an empty stream); by version, the unique index's order."""
     return conn.scalar(select(events_table.c.position).where(events_table.c.stream == stream)
@@ -308,12 +327,12 @@ def stream_head(conn: Connection, stream: str) -> int | None:
 
 
 __all__ = ["FeedSchedule", "article_feeds", "article_mentions", "articles_by_id_or_entry_key", "articles_with_id",
-           "articles_with_id_prefix", "articles_with_url", "digest_mentions", "feed_poll_state", "feed_poll_states",
-           "feed_poll_summary", "feed_schedules", "feed_states", "feed_titles", "judged_mentions", "known_names",
-           "last_event_position", "listed_condition", "mention_positions", "mention_review_counts", "mention_state",
-           "mention_tags", "newest_texts", "oldest_unreviewed_tagged_at", "stream_head", "tagged_topics",
-           "timeline_sightings", "unreviewed_condition", "unreviewed_count", "unreviewed_position", "view_checkpoints",
-           "with_review"]
+           "articles_with_id_prefix", "articles_with_url", "digest_mentions", "feed_overdue", "feed_poll_state",
+           "feed_poll_states", "feed_poll_summary", "feed_schedules", "feed_states", "feed_titles", "judged_mentions",
+           "known_names", "last_event_position", "last_of", "listed_condition", "mention_positions",
+           "mention_review_counts", "mention_state", "mention_tags", "newest_texts", "oldest_unreviewed_tagged_at",
+           "stream_head", "tagged_topics", "timeline_sightings", "unreviewed_condition", "unreviewed_count",
+           "unreviewed_position", "view_checkpoints", "with_review"]
 
 
 

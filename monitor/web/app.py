@@ -48,6 +48,7 @@ from monitor.errors import HANDLED, MonitorError
 from monitor.language.text import xml_finalize
 from monitor.systemd import Notifier
 from monitor.views import queries
+from monitor.views.fleet import fleet_status
 from monitor.views.health import check_health
 from monitor.views.log import open_log, projections
 from monitor.views.review import mark_reviewed
@@ -66,6 +67,7 @@ from monitor.web.filters import InvalidFilter, parse_filters, parse_timeline_fil
 from monitor.web.metrics import MonitorCollector, Snapshot, exposition, metrics_registry
 from monitor.web.verdicts import add_verdict_routes
 from storage.engine import reading
+from storage.errors import StorageError
 from storage.eventlog import EventLog
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -113,7 +115,15 @@ class WebState:
                 counts.setdefault((topic, state), 0)
         return Snapshot(mentions=counts, feeds=feed_status(self.log.engine, self.config),
                         position=self.log.last_position(), view_lag=lag, oldest_unreviewed_at=oldest,
-                        counters=self.counters.current())
+                        counters=self.counters.current(), fleet=self.fleet())
+
+    def fleet(self) -> dict[str, Any] | None:
+        """The workers, read at scrape time; None on SQLite, or when the queue cannot be read (then the other
+        metrics still answer)."""
+        try:
+            return fleet_status(self.config, self.log)
+        except StorageError:
+            return None
 
 
 # -- review items -------------------------------------------------------------------------------------

@@ -37,6 +37,7 @@ class Snapshot:
     view_lag: dict[str, int] = field(default_factory=dict)  # view -> events it has still to apply
     oldest_unreviewed_at: dt.datetime | None = None  # when the oldest unreviewed mention was tagged
     counters: LogCounters = field(default_factory=LogCounters)
+    fleet: dict[str, Any] | None = None  # monitor.views.fleet.fleet_status; None on SQLite (no workers)
     now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
 
 
@@ -128,8 +129,39 @@ def log_metrics(snap: Snapshot) -> Iterator[Metric]:
     yield lag
 
 
+def fleet_metrics(snap: Snapshot) -> Iterator[Metric]:
+    """The workers on PostgreSQL (``news-monitor workers status``): nothing on SQLite."""
+    fleet = snap.fleet
+    if fleet is None:
+        return
+    workers = GaugeMetricFamily("news_monitor_workers", "Live workers (heartbeat within half of takeover).")
+    workers.add_metric([], len(fleet["workers"]))
+    yield workers
+    polling = GaugeMetricFamily("news_monitor_worker_polls_running", "Feeds each live worker is polling now.",
+                                labels=["worker"])
+    for worker in fleet["workers"]:
+        polling.add_metric([str(worker["id"])], len(worker["polling"]))
+    yield polling
+    queue = GaugeMetricFamily("news_monitor_queue_jobs", "Jobs in the worker queue: waiting (due now or later), due "
+                              "now, running.", labels=["state"])
+    for state, count in fleet["queue"].items():
+        queue.add_metric([state], count)
+    yield queue
+    overdue = GaugeMetricFamily("news_monitor_feeds_overdue", "Configured feeds overdue by more than one interval.")
+    overdue.add_metric([], len(fleet["overdue"]))
+    yield overdue
+    takeovers = CounterMetricFamily("news_monitor_worker_takeovers", "Jobs of dead workers given to another.")
+    takeovers.add_metric([], fleet["takeovers"])
+    yield takeovers
+    last = fleet["last_takeover"]
+    when = GaugeMetricFamily("news_monitor_last_takeover_timestamp_seconds", "When a dead worker's job was last "
+                             "taken over (0: never).")
+    when.add_metric([], dt.datetime.fromisoformat(last["at"]).timestamp() if last else 0.0)
+    yield when
+
+
 SECTIONS: list[Section] = [review_metrics, feed_metrics, poll_metrics, timing_metrics, delivery_metrics,
-                           log_metrics]
+                           log_metrics, fleet_metrics]
 
 
 class MonitorCollector(Collector):

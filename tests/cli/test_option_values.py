@@ -34,6 +34,7 @@ FORMATS = [
     (["keywords", "list"], "json"),
     (["config", "check"], "json"),
     (["tune", "--topic=india-russia-summit"], "json"),
+    (["workers", "status"], "json"),
 ]
 
 
@@ -92,6 +93,10 @@ def test_a_bad_format_is_a_usage_error_naming_the_option(command: list[str], goo
 @pytest.mark.parametrize("command, good", FORMATS, ids=[" ".join(c[:2]) for c, _ in FORMATS])
 def test_a_good_format_still_works(command: list[str], good: str, config: Path,
                                    capsys: pytest.CaptureFixture[str]) -> None:
+    if command[0] == "workers" and load_config(config).storage.url.startswith("sqlite"):
+        assert main(["--config", str(config), *command, "--format", good]) == 1  # no workers on SQLite
+        assert "workers need PostgreSQL" in capsys.readouterr().err
+        return
     assert main(["--config", str(config), *command, "--format", good]) == 0
     out = capsys.readouterr().out
     if good == "jsonl":

@@ -37,6 +37,9 @@ REPO = Path(__file__).resolve().parents[2]
 MIGRATIONS = REPO / "storage" / "migrations"
 TABLES = ("events", "projection_checkpoints", "feed_state", "articles", "mentions", "review_cursor",
           "reviewed_mentions", "timeline")
+# PostgreSQL only: the worker queue (migration 0008), procrastinate's tables and our two beside them.
+QUEUE_TABLES = ("procrastinate_workers", "procrastinate_jobs", "procrastinate_periodic_defers", "procrastinate_events",
+                "queue_workers", "queue_takeovers")
 T0 = dt.datetime(2025, 12, 4, 9, 0, tzinfo=dt.UTC)
 SPAWN = multiprocessing.get_context("spawn")
 RACERS = 4
@@ -118,7 +121,8 @@ def test_an_empty_database_migrates_to_head_with_the_code_tables(engine: Engine)
     assert schema.current_revision(engine) is None
     assert schema.upgrade(engine) == (None, head)
     assert schema.current_revision(engine) == head
-    assert table_names(engine) == {*TABLES, "alembic_version"}
+    queue = QUEUE_TABLES if engine.dialect.name == "postgresql" else ()
+    assert table_names(engine) == {*TABLES, *queue, "alembic_version"}
     assert_schema_is_the_code_metadata(engine)
     inspector = inspect(engine)
     assert "view_version" in {c["name"] for c in inspector.get_columns("projection_checkpoints")}
@@ -132,7 +136,9 @@ def test_migrations_produce_exactly_the_code_metadata(engine: Engine) -> None:
     the next `alembic revision --autogenerate` would start from a clean slate."""
     schema.upgrade(engine)
     with engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        # The queue's tables are procrastinate's schema, not our metadata (migration 0008 applies its SQL).
+        context = MigrationContext.configure(conn, opts={"compare_type": True, "include_name": lambda name, kind, _p:
+                                                         kind != "table" or name not in QUEUE_TABLES})
         assert compare_metadata(context, [log_metadata, views_metadata]) == []
 
 
@@ -147,6 +153,28 @@ def test_upgrading_twice_is_a_no_op(engine: Engine) -> None:
     assert version_rows(engine) == [head]
     assert list(log.read(upcast=False)) == before
     assert_schema_is_the_code_metadata(engine)
+
+
+def test_the_worker_queue_migrates_down_and_up_again_on_postgresql(postgres_url: str) -> None:
+    """0008 applies procrastinate's schema on PostgreSQL; its downgrade leaves nothing of it behind (no table,
+    type or function named procrastinate_*), and the upgrade after works."""
+    engine = make_engine(postgres_url)
+    try:
+        schema.upgrade(engine)
+        with engine.begin() as conn:
+            command.downgrade(alembic_config(conn), "0007")
+        with engine.connect() as conn:
+            left = conn.scalar(text(
+                "SELECT (SELECT count(*) FROM pg_class WHERE relname LIKE 'procrastinate%' AND relnamespace = "
+                "current_schema()::regnamespace) + (SELECT count(*) FROM pg_proc WHERE proname LIKE 'procrastinate%' "
+                "AND pronamespace = current_schema()::regnamespace) + (SELECT count(*) FROM pg_type WHERE typname "
+                "LIKE 'procrastinate%' AND typnamespace = current_schema()::regnamespace)"))
+        assert left == 0
+        assert table_names(engine) == {*TABLES, "alembic_version"}
+        assert schema.upgrade(engine) == ("0007", schema.head_revision())
+        assert set(QUEUE_TABLES) <= table_names(engine)
+    finally:
+        engine.dispose()
 
 
 # -- a database made by the walking skeleton --------------------------------------------------------------
