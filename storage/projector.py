@@ -48,6 +48,11 @@ class View:
     # For a view where one event changes several rows: their keys. Its reducers are then called with the key
     # as a third argument, ``(row or None, event, key)``.
     row_keys: Callable[[RecordedEvent], list[tuple[Any, ...]]] | None = None
+    # A last step over the rows a batch changed, before they are stored, on the batch's connection: for columns
+    # derived from what views applied before this one hold (read in the same transaction). It fills the rows in
+    # place, and must give the same columns for the same rows of those views, so that a rebuild equals the live
+    # state. Views are caught up in the order they are given, each to the end, so the views it reads are ahead.
+    enrich: Callable[[Connection, list[Row]], None] | None = None
 
     @property
     def key_columns(self) -> list[Column[Any]]:
@@ -248,7 +253,10 @@ class Projector:
                     state[key] = new
                     changed.add(key)
             if changed:
-                self._store(conn, view, [state[key] for key in changed])
+                rows_changed = [state[key] for key in changed]
+                if view.enrich is not None:
+                    view.enrich(conn, rows_changed)
+                self._store(conn, view, rows_changed)
             conn.execute(update(checkpoints).where(checkpoints.c.name == view.name)
                          .values(position=batch[-1].position))
         if memo is not None:  # committed: what the table now holds

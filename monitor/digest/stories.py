@@ -33,11 +33,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from datasketch import LeanMinHash, MinHashLSH
+from datasketch import MinHashLSH
 from scipy import sparse
-from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.feature_extraction.text import TfidfTransformer
 
-from monitor.language.features import NUM_PERM, SEED, StoryFeatures, minhash_template, stem, text_features
+from monitor.language.features import NUM_PERM, StoryFeatures, stem, text_features
 from monitor.language.text import tokens
 
 COPY_JACCARD = 0.5  # estimated Jaccard similarity of 4-word shingles: a near copy
@@ -65,7 +65,7 @@ class StoryDoc:
 
 @dataclass
 class _Features:
-    content: list[str]  # stems of the content words, the title's twice
+    content: dict[str, int]  # stems of the content words and how often they occur, the title's twice
     specific: set[str]  # stems of names (capitalised words) and figures
     signature: tuple[int, ...] | None  # MinHash of the 4-word shingles, stopwords included
 
@@ -124,11 +124,11 @@ class _Words:
 
 def _features(doc: StoryDoc, words: _Words) -> _Features:
     stored = doc.features if doc.features is not None else text_features(doc.title, doc.text)
-    content: list[str] = []
+    content: dict[str, int] = {}
     specific: set[str] = set()
     for word, (word_stem, weight, is_specific) in stored.words.items():
         if words.keeps(word, word_stem):
-            content.extend((word_stem,) * weight)
+            content[word_stem] = content.get(word_stem, 0) + weight
             if is_specific:
                 specific.add(word_stem)
     return _Features(content, specific, stored.signature)
@@ -159,19 +159,27 @@ def _lsh_params() -> tuple[int, int]:
 
 
 def _copy_pairs(features: list[_Features]) -> list[tuple[int, int]]:
-    lsh = MinHashLSH(threshold=COPY_JACCARD, num_perm=NUM_PERM, params=_lsh_params())
-    scheme = minhash_template().scheme
-    hashes: dict[int, LeanMinHash] = {}
-    for i, feat in enumerate(features):
-        if feat.signature is None:  # a title-only item: the rewrite signals decide
-            continue
-        hashes[i] = LeanMinHash(seed=SEED, hashvalues=np.array(feat.signature, dtype=np.uint64), scheme=scheme)
-        lsh.insert(i, hashes[i])
+    """Pairs whose signatures agree in at least ``COPY_JACCARD`` of their values, among the candidates that share
+    a band (datasketch's LSH bands and rows for that threshold; the same candidates as its ``MinHashLSH``, found
+    with one dictionary per band rather than an index built for queries)."""
+    bands, rows = _lsh_params()
+    indexes = [i for i, feat in enumerate(features) if feat.signature is not None]  # title-only items have none
+    if len(indexes) < 2:
+        return []
+    signatures = np.array([features[i].signature for i in indexes], dtype=np.uint64)
+    candidates: set[tuple[int, int]] = set()
+    for band in range(bands):
+        buckets: dict[bytes, list[int]] = {}
+        for row, values in enumerate(signatures[:, band * rows:(band + 1) * rows]):
+            buckets.setdefault(values.tobytes(), []).append(row)
+        for members in buckets.values():
+            if len(members) > 1:
+                candidates.update((a, b) for k, a in enumerate(members) for b in members[k + 1:])
     pairs = []
-    for i, lean in hashes.items():
-        for j in lsh.query(lean):
-            if j > i and lean.jaccard(hashes[j]) >= COPY_JACCARD:
-                pairs.append((i, j))
+    for a, b in sorted(candidates):
+        # LeanMinHash.jaccard: the share of equal values.
+        if float(np.count_nonzero(signatures[a] == signatures[b])) / NUM_PERM >= COPY_JACCARD:
+            pairs.append((indexes[a], indexes[b]))
     return pairs
 
 
@@ -180,17 +188,30 @@ def _rewrite_signals(features: list[_Features]) -> dict[str, np.ndarray]:
     if not any(f.content for f in features):
         zero = np.zeros((n, n))
         return {"cosine": zero, "overlap": zero, "specific": zero, "content": zero}
-    vectorizer = TfidfVectorizer(analyzer=_identity, sublinear_tf=True)
-    tfidf = vectorizer.fit_transform([f.content for f in features])
+    # The counts CountVectorizer would make of the content words (columns in alphabetical order), made from the
+    # counts each item keeps; then scikit-learn's TF-IDF (sublinear, smoothed, l2), as TfidfVectorizer applies it.
+    # The cosines agree with TfidfVectorizer's to the last few bits (6e-15: the order of a sum).
+    vocabulary = {word: k for k, word in enumerate(sorted({word for feat in features for word in feat.content}))}
+    indptr, indices, counts = [0], [], []
+    for feat in features:
+        row = sorted((vocabulary[word], count) for word, count in feat.content.items())
+        indices.extend(column for column, _ in row)
+        counts.extend(count for _, count in row)
+        indptr.append(len(indices))
+    shape = (n, len(vocabulary))
+    matrix = sparse.csr_matrix((np.array(counts, dtype=np.int64), np.array(indices, dtype=np.int32), indptr),
+                               shape=shape)
+    transformer = TfidfTransformer(sublinear_tf=True)
+    tfidf = transformer.fit_transform(matrix)
     present = (tfidf > 0).astype(np.float32)
     rows, cols = [], []
     for i, feat in enumerate(features):
         for word in feat.specific:
             rows.append(i)
-            cols.append(vectorizer.vocabulary_[word])
-    spec = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=tfidf.shape)
+            cols.append(vocabulary[word])
+    spec = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=shape)
     # IDF² weights: a name every item carries counts for little, a figure only this event has counts a lot.
-    weighted = spec @ sparse.diags(vectorizer.idf_)
+    weighted = spec @ sparse.diags(transformer.idf_)
     shared = (weighted @ weighted.T).toarray()
     mass = np.diag(shared)
     return {
@@ -199,10 +220,6 @@ def _rewrite_signals(features: list[_Features]) -> dict[str, np.ndarray]:
         "specific": (spec @ spec.T).toarray(),
         "content": (present @ present.T).toarray(),
     }
-
-
-def _identity(words: list[str]) -> list[str]:
-    return words
 
 
 def _rewrite_pairs(features: list[_Features]) -> list[tuple[int, int]]:

@@ -36,7 +36,7 @@ from tests.builders import SHIPPED_CONFIG, cli
 REPO = Path(__file__).resolve().parents[2]
 MIGRATIONS = REPO / "storage" / "migrations"
 TABLES = ("events", "projection_checkpoints", "feed_state", "articles", "mentions", "review_cursor",
-          "reviewed_mentions", "timeline")
+          "reviewed_mentions", "timeline", "story_features")
 T0 = dt.datetime(2025, 12, 4, 9, 0, tzinfo=dt.UTC)
 SPAWN = multiprocessing.get_context("spawn")
 RACERS = 4
@@ -202,13 +202,15 @@ def test_a_walking_skeleton_database_is_recognised_upgraded_and_its_views_rebuil
         feed_row = conn.execute(select(feed_state)).mappings().one()
         assert conn.scalar(select(func.count()).select_from(mentions)) == 0
         assert conn.scalar(select(func.count()).select_from(review_cursor)) == 0
-    # Each view's checkpoint is the last event it reads (mentions, the two review views and the timeline read none: 0).
+    # Each view's checkpoint is the last event it reads (mentions, the two review views, the timeline and the story
+    # features read none: 0).
     assert views == {"feed_state": (stored[1].position, VIEWS["feed_state"].version),
                      "articles": (stored[2].position, VIEWS["articles"].version),
                      "mentions": (0, VIEWS["mentions"].version),
                      "review_cursor": (0, VIEWS["review_cursor"].version),
                      "reviewed_mentions": (0, VIEWS["reviewed_mentions"].version),
-                     "timeline": (0, VIEWS["timeline"].version)}
+                     "timeline": (0, VIEWS["timeline"].version),
+                     "story_features": (0, VIEWS["story_features"].version)}
     assert (article_row["status"], article_row["extraction_reason"], article_row["extraction_stage"]) == (
         "failed", "http_403", "fetch")  # stage from the upcast schema-1 event
     assert article_row["title"] == "Modi meets Putin" and article_row["discovered_at"] == stored[1].recorded_at
