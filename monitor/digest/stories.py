@@ -67,7 +67,7 @@ class StoryDoc:
 class _Features:
     content: dict[str, int]  # stems of the content words and how often they occur, the title's twice
     specific: set[str]  # stems of names (capitalised words) and figures
-    signature: tuple[int, ...] | None  # MinHash of the 4-word shingles, stopwords included
+    signature: Sequence[int] | None  # MinHash of the 4-word shingles, stopwords included
 
 
 def group_stories(docs: Sequence[StoryDoc], *, window_days: float = 3.0) -> list[list[int]]:

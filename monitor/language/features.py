@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import re
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,19 +52,19 @@ _DATELINE = re.compile(
 
 @dataclass(frozen=True)
 class StoryFeatures:
-    """``words``: folded word -> (stem, weight, specific); ``signature``: the MinHash values, or None."""
+    """``words``: folded word -> (stem, weight, specific); ``signature``: the MinHash values, or None. Read back
+    from JSON they are lists, taken as they come (a digest reads hundreds)."""
 
-    words: dict[str, tuple[str, int, bool]]
-    signature: tuple[int, ...] | None
+    words: dict[str, Sequence[Any]]
+    signature: Sequence[int] | None
 
     def as_json(self) -> dict[str, Any]:
-        return {"words": {word: [stem, weight, int(specific)] for word, (stem, weight, specific) in self.words.items()},
-                "signature": list(self.signature) if self.signature is not None else None}
+        words = {word: [stem, weight, bool(specific)] for word, (stem, weight, specific) in self.words.items()}
+        return {"words": words, "signature": list(self.signature) if self.signature is not None else None}
 
     @classmethod
-    def from_json(cls, words: dict[str, list[Any]], signature: list[int] | None) -> StoryFeatures:
-        return cls({word: (stem, weight, bool(specific)) for word, (stem, weight, specific) in words.items()},
-                   tuple(signature) if signature is not None else None)
+    def from_json(cls, words: dict[str, Sequence[Any]], signature: Sequence[int] | None) -> StoryFeatures:
+        return cls(words, signature)
 
 
 def stem(word: str) -> str:
@@ -97,7 +98,7 @@ def _content_stem(word: str) -> str | None:
 
 def text_features(title: str, text: str) -> StoryFeatures:
     """The features of one item (``text`` as grouping reads it: the caller cuts it to ``STORY_TEXT_CHARS``)."""
-    words: dict[str, tuple[str, int, bool]] = {}
+    words: dict[str, Sequence[Any]] = {}
     norms: list[str] = []
     for part, weight in ((title or "", 2), (_DATELINE.sub("", text or "", count=1), 1)):
         toks = tokens(part, fold(part))
