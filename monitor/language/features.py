@@ -52,19 +52,26 @@ _DATELINE = re.compile(
 
 @dataclass(frozen=True)
 class StoryFeatures:
-    """``words``: folded word -> (stem, weight, specific); ``signature``: the MinHash values, or None. Read back
-    from JSON they are lists, taken as they come (a digest reads hundreds)."""
+    """Per distinct content word (its folded form): its stem, weight and whether it is specific, in the order the
+    words first occur; ``signature``: the MinHash values, or None. Stored as JSON with the words and the stems
+    each joined by spaces (no word holds one): a digest reads hundreds, and JSON arrays of many short strings,
+    or an object of small arrays, take several times longer to parse."""
 
-    words: dict[str, Sequence[Any]]
+    words: Sequence[str]
+    stems: Sequence[str]
+    weights: Sequence[int]
+    specific: Sequence[bool]
     signature: Sequence[int] | None
 
     def as_json(self) -> dict[str, Any]:
-        words = {word: [stem, weight, bool(specific)] for word, (stem, weight, specific) in self.words.items()}
-        return {"words": words, "signature": list(self.signature) if self.signature is not None else None}
+        """The ``words`` and ``signature`` columns of the story_features view."""
+        return {"words": {"words": " ".join(self.words), "stems": " ".join(self.stems),
+                          "weights": list(self.weights), "specific": [bool(s) for s in self.specific]},
+                "signature": list(self.signature) if self.signature is not None else None}
 
     @classmethod
-    def from_json(cls, words: dict[str, Sequence[Any]], signature: Sequence[int] | None) -> StoryFeatures:
-        return cls(words, signature)
+    def from_json(cls, words: dict[str, Any], signature: Sequence[int] | None) -> StoryFeatures:
+        return cls(words["words"].split(), words["stems"].split(), words["weights"], words["specific"], signature)
 
 
 def stem(word: str) -> str:
@@ -98,7 +105,7 @@ def _content_stem(word: str) -> str | None:
 
 def text_features(title: str, text: str) -> StoryFeatures:
     """The features of one item (``text`` as grouping reads it: the caller cuts it to ``STORY_TEXT_CHARS``)."""
-    words: dict[str, Sequence[Any]] = {}
+    words: dict[str, tuple[str, int, bool]] = {}
     norms: list[str] = []
     for part, weight in ((title or "", 2), (_DATELINE.sub("", text or "", count=1), 1)):
         toks = tokens(part, fold(part))
@@ -115,10 +122,12 @@ def text_features(title: str, text: str) -> StoryFeatures:
             words[norm] = (word_stem, weight, specific) if known is None else (
                 word_stem, known[1] + weight, known[2] or specific)
     shingles = {" ".join(norms[k:k + SHINGLE]) for k in range(len(norms) - SHINGLE + 1)}
-    if len(shingles) < 3:  # a title-only item: the rewrite signals decide
-        return StoryFeatures(words, None)
-    template = minhash_template()
-    minhash = MinHash(num_perm=NUM_PERM, hashfunc=zlib.crc32, permutations=template.permutations,
-                      scheme=template.scheme)
-    minhash.update_batch([s.encode("utf-8") for s in shingles])
-    return StoryFeatures(words, tuple(int(v) for v in minhash.hashvalues))
+    signature = None
+    if len(shingles) >= 3:  # else a title-only item: the rewrite signals decide
+        template = minhash_template()
+        minhash = MinHash(num_perm=NUM_PERM, hashfunc=zlib.crc32, permutations=template.permutations,
+                          scheme=template.scheme)
+        minhash.update_batch([s.encode("utf-8") for s in shingles])
+        signature = tuple(int(v) for v in minhash.hashvalues)
+    return StoryFeatures(list(words), [v[0] for v in words.values()], [v[1] for v in words.values()],
+                         [v[2] for v in words.values()], signature)
