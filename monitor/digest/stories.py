@@ -31,11 +31,11 @@ import datetime as dt
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from datasketch import MinHashLSH
 from scipy import sparse
-from sklearn.feature_extraction.text import TfidfTransformer
 
 from monitor.language.features import NUM_PERM, StoryFeatures, stem, text_features
 from monitor.language.text import tokens
@@ -47,6 +47,7 @@ REWRITE_COSINE = 0.2  # content-word cosine for a rewrite, when names and figure
 SPECIFIC_OVERLAP = 0.45  # IDF²-weighted Dice overlap of the names and figures
 MIN_SHARED_SPECIFIC = 6  # shared names and figures
 MIN_SHARED_CONTENT = 15  # shared content words (a headline and a snippet never have so many)
+_DENSE_CELLS = 1_000_000  # items x vocabulary up to which the signals are computed on dense arrays
 
 
 @dataclass(frozen=True)
@@ -202,35 +203,47 @@ def _rewrite_signals(features: list[_Features]) -> dict[str, np.ndarray]:
     shape = (n, len(vocabulary))
     matrix = sparse.csr_matrix((np.array(counts, dtype=np.int64), np.array(indices, dtype=np.int32), indptr),
                                shape=shape)
-    transformer = TfidfTransformer(sublinear_tf=True)
-    tfidf = transformer.fit_transform(matrix)
-    present = (tfidf > 0).astype(np.float32)
+    # TfidfTransformer(sublinear_tf=True)'s arithmetic, without its validation (most of a small digest's time):
+    # tf = 1 + ln(count), idf = ln((1 + n) / (1 + df)) + 1, each row scaled to unit length.
+    idf = np.log((n + 1) / (np.bincount(matrix.indices, minlength=shape[1]) + 1.0)) + 1.0
+    data = (np.log(matrix.data.astype(np.float64)) + 1.0) * idf[matrix.indices]
+    row_of = np.repeat(np.arange(n), np.diff(matrix.indptr))
+    norms = np.sqrt(np.bincount(row_of, weights=data * data, minlength=n))
+    data /= np.where(norms == 0, 1.0, norms)[row_of]
     rows, cols = [], []
     for i, feat in enumerate(features):
         for word in feat.specific:
             rows.append(i)
             cols.append(vocabulary[word])
-    spec = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=shape)
-    # IDF² weights: a name every item carries counts for little, a figure only this event has counts a lot.
-    weighted = spec @ sparse.diags(transformer.idf_)
-    shared = (weighted @ weighted.T).toarray()
+    # Dense arrays and BLAS products while they are small (a digest of a few dozen items, or items sharing a small
+    # vocabulary), where scipy's per-operation overhead or a nearly dense sparse product cost several times more;
+    # sparse ones for a wide vocabulary. Both give the same values but for the last bits of a sum.
+    if n * len(vocabulary) <= _DENSE_CELLS:
+        tfidf = np.zeros(shape)
+        tfidf[row_of, matrix.indices] = data
+        spec = np.zeros(shape)
+        spec[rows, cols] = 1.0
+        present = (tfidf > 0).astype(np.float64)
+        weighted = spec * idf  # IDF² weights (below): a name every item carries counts for little, a rare figure a lot
+
+        def gram(m: Any) -> np.ndarray:
+            return m @ m.T
+    else:
+        tfidf = sparse.csr_matrix((data, matrix.indices, matrix.indptr), shape=shape)
+        spec = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=shape)
+        present = (tfidf > 0).astype(np.float32)
+        weighted = spec @ sparse.diags(idf)
+
+        def gram(m: Any) -> np.ndarray:
+            return (m @ m.T).toarray()
+    shared = gram(weighted)
     mass = np.diag(shared)
     return {
-        "cosine": _gram(tfidf),
+        "cosine": gram(tfidf),
         "overlap": 2 * shared / np.maximum(mass[:, None] + mass[None, :], 1e-9),
-        "specific": _gram(spec),
-        "content": _gram(present),
+        "specific": gram(spec),
+        "content": gram(present),
     }
-
-
-def _gram(matrix: sparse.csr_matrix) -> np.ndarray:
-    """``matrix @ matrix.T`` as an array. Sparse, as news vocabularies are; but items that share most of a small
-    vocabulary (a thousand items on one event) make a nearly dense product, which BLAS computes many times
-    faster than a sparse one (and to the same values but for the last bits of a sum)."""
-    if matrix.nnz > 0.1 * matrix.shape[0] * matrix.shape[1] and matrix.shape[0] * matrix.shape[1] <= 4_000_000:
-        dense = matrix.toarray()
-        return dense @ dense.T
-    return (matrix @ matrix.T).toarray()
 
 
 def _rewrite_pairs(features: list[_Features]) -> list[tuple[int, int]]:
