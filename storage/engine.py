@@ -4,7 +4,7 @@
 write transaction that starts with ``BEGIN IMMEDIATE``, which takes the write lock up front (and avoids two
 readers deadlocking when both upgrade to writers); reads go through ``reading``, whose plain deferred
 ``BEGIN`` never takes the write lock, so in WAL mode a reader never blocks the writer. On PostgreSQL: psycopg
-3, READ COMMITTED and a connect timeout. Payloads are written as JSON by orjson.
+3, READ COMMITTED and a connect timeout. Payloads are written and read as JSON by orjson.
 
 Beside it live the pieces that differ by dialect: ``UTCDateTime`` (aware UTC datetimes on both), ``chunks``
 and ``unnest`` (how a statement takes a set of values), and ``sqlite_rows`` (a replay's rows straight from
@@ -62,6 +62,16 @@ def _dump_json(value: Any) -> str:
         return json.dumps(value)
 
 
+def load_json(text: str | bytes) -> Any:
+    """JSON columns read with orjson (a digest reads a few per mention; a rebuild's PostgreSQL payloads come as
+    JSONB, which psycopg decodes with this too); what orjson refuses but the json module reads (NaN, written by
+    earlier versions) goes to the json module."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
 def make_engine(url: str, *, lock_timeout: float = 30.0) -> Engine:
     """An engine for ``url``. SQLite gets WAL, a busy timeout of ``lock_timeout`` seconds, and immediate
     write transactions; PostgreSQL gets psycopg 3 with a connect timeout."""
@@ -78,7 +88,8 @@ def make_engine(url: str, *, lock_timeout: float = 30.0) -> Engine:
             except OSError as exc:
                 raise StorageError(f"cannot create the folder for the SQLite log {folder}: {exc.strerror}") from exc
         try:
-            engine = create_engine(parsed, connect_args={"timeout": lock_timeout}, json_serializer=_dump_json)
+            engine = create_engine(parsed, connect_args={"timeout": lock_timeout}, json_serializer=_dump_json,
+                                   json_deserializer=load_json)
         except (NoSuchModuleError, ArgumentError) as exc:
             raise StorageError(f"unsupported database URL {url!r}: {exc}") from exc
 
@@ -104,6 +115,7 @@ def make_engine(url: str, *, lock_timeout: float = 30.0) -> Engine:
         # READ COMMITTED, whatever the server's default: each statement after the append lock must see the
         # rows of the writer that held it (a REPEATABLE READ snapshot, taken at the lock, would not).
         return create_engine(parsed, pool_pre_ping=True, isolation_level="READ COMMITTED", json_serializer=_dump_json,
+                             json_deserializer=load_json,
                              connect_args={"connect_timeout": 10})
     except (NoSuchModuleError, ArgumentError) as exc:
         raise StorageError(f"unsupported database URL {url!r}: {exc}") from exc

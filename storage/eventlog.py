@@ -34,17 +34,16 @@ The tables are in ``storage.tables``, the engine and the dialects' differences i
 from __future__ import annotations
 
 import datetime as dt
-import json
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from operator import itemgetter
+from typing import Any
 
-import orjson
 from sqlalchemy import Engine, LargeBinary, Text, cast, func, select, text, type_coerce
 from sqlalchemy.engine import Connection
 
-from storage.engine import chunks, make_engine, reading, sqlite_rows, unnest
+from storage.engine import chunks, load_json, make_engine, reading, sqlite_rows, unnest
 from storage.errors import ConcurrencyError, StorageError, safe_url, translating
 from storage.tables import events_table
 
@@ -67,19 +66,65 @@ class NewEvent:
     expected_version: int | None = None  # None: append at the end, whatever the stream's version
 
 
-class RecordedEvent(NamedTuple):
-    """An event as stored. A named tuple rather than a frozen dataclass: just as immutable, and a replay builds
-    one per event, where a frozen dataclass's ``__init__`` alone cost a fifth of the time."""
+_FIELDS = ("position", "stream", "version", "type", "schema", "key", "occurred_at", "recorded_at", "data")
+_new_tuple = tuple.__new__
 
-    position: int
-    stream: str
-    version: int
-    type: str
-    schema: int
-    key: str
-    occurred_at: dt.datetime
-    recorded_at: dt.datetime
-    data: dict[str, Any]
+
+class RecordedEvent(tuple):  # noqa: SLOT001 - a tuple subclass, as a named tuple is
+    """An event as stored: immutable, compared field by field.
+
+    A read builds one per row, whose payload is decoded (and upcast) when ``data`` is first read, once: a replay
+    that looks at positions, types and keys, or skips the events it has no use for, pays nothing for their
+    payloads, which are most of what a row holds. A payload that cannot be read raises the StorageError that
+    names the event then. A tuple, as the named tuple it was, built by one C call per row: its last item is a
+    small list that holds the payload, or what decoding it takes (so the decoded payload can be kept).
+    """
+
+    __slots__ = ()
+
+    position: int = property(itemgetter(0))  # type: ignore[assignment]
+    stream: str = property(itemgetter(1))  # type: ignore[assignment]
+    version: int = property(itemgetter(2))  # type: ignore[assignment]
+    type: str = property(itemgetter(3))  # type: ignore[assignment]
+    schema: int = property(itemgetter(4))  # type: ignore[assignment]
+    key: str = property(itemgetter(5))  # type: ignore[assignment]
+    occurred_at: dt.datetime = property(itemgetter(6))  # type: ignore[assignment]
+    recorded_at: dt.datetime = property(itemgetter(7))  # type: ignore[assignment]
+
+    def __new__(cls, position: int, stream: str, version: int, type: str, schema: int, key: str,  # noqa: A002
+                occurred_at: dt.datetime, recorded_at: dt.datetime, data: dict[str, Any]) -> RecordedEvent:
+        return _new_tuple(cls, (position, stream, version, type, schema, key, occurred_at, recorded_at,
+                                [data, None, None, schema]))
+
+    @property
+    def data(self) -> dict[str, Any]:
+        cell = self[8]  # [payload, raw payload or None, upcasters, stored schema]
+        if cell[1] is not None:
+            cell[0] = _payload(self[0], self[3], cell[3], self[5], cell[1], cell[2])
+            cell[1] = None
+        return cell[0]
+
+    def __iter__(self) -> Iterator[Any]:  # unpacks as the named tuple it was: the payload last
+        yield from self[:8]
+        yield self.data
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, RecordedEvent):
+            return NotImplemented
+        return self[:8] == other[:8] and self.data == other.data
+
+    def __ne__(self, other: object) -> bool:
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
+
+    __hash__ = None  # type: ignore[assignment]  # the payload is a dict
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={value!r}" for name, value in zip(_FIELDS, self, strict=True))
+        return f"RecordedEvent({fields})"
+
+    def __getnewargs__(self) -> tuple[Any, ...]:  # pickled (sent to a worker process) with its payload decoded
+        return tuple(self)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -131,6 +176,12 @@ class Upcasters:
 
     def latest(self, event_type: str) -> int:
         return self._latest.get(event_type, 1)
+
+    def final_schema(self, event_type: str, schema: int) -> int:
+        """The schema ``upcast`` brings a payload of ``schema`` to, known without the payload."""
+        while (event_type, schema) in self._steps:
+            schema += 1
+        return schema
 
     def upcast(self, event_type: str, schema: int, data: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         while (step := self._steps.get((event_type, schema))) is not None:
@@ -322,9 +373,10 @@ class EventLog:
              limit: int | None = None, batch_size: int = 1000, upcast: bool = True) -> Iterator[RecordedEvent]:
         """Events in position order, after ``after``, optionally of some types or one stream.
 
-        Rows come through a server-side cursor (a named cursor on PostgreSQL; SQLite steps through its
-        result), ``batch_size`` at a time, so memory stays flat however long the log. The read runs in one
-        snapshot: events committed while it runs are left for the next read (or ``follow``). With
+        Each payload is decoded (and upcast) when the event's ``data`` is first read, so a corrupt one raises its
+        StorageError there. Rows come through a server-side cursor (a named cursor on PostgreSQL; SQLite steps
+        through its result), ``batch_size`` at a time, so memory stays flat however long the log. The read runs in
+        one snapshot: events committed while it runs are left for the next read (or ``follow``). With
         ``upcast=False`` payloads come as stored, in their own schema (what an export writes).
         """
         upcasters = self.upcasters if upcast else NO_UPCASTERS
@@ -342,8 +394,9 @@ class EventLog:
             else:
                 result = conn.execution_options(stream_results=True, yield_per=batch_size).execute(query)
                 rows_in = (row for rows in result.partitions() for row in rows)
+            lazy = lazy_row
             for row in rows_in:
-                yield decode_row(row, upcasters)
+                yield lazy(row, upcasters)
 
     def follow(self, *, after: int = 0, types: Iterable[str] | None = None, poll_interval: float = 0.5,
                stop: threading.Event | None = None, batch_size: int = 1000) -> Iterator[RecordedEvent]:
@@ -381,38 +434,51 @@ fromisoformat = dt.datetime.fromisoformat
 
 
 def read_columns(dialect: str) -> list[Any]:
-    """The events columns, with SQLite's JSON text left undecoded so that ``decode_row`` can name the event
-    whose payload is corrupt (PostgreSQL validates JSONB when it is written), and SQLite's timestamps as text."""
+    """The events columns, with the payload left undecoded (decoded by ``RecordedEvent.data`` when read, and a
+    corrupt one named there): SQLite's JSON as bytes (orjson reads them, no str decoding) and PostgreSQL's JSONB
+    as text (psycopg would decode every payload as it fetches it); SQLite's timestamps as text."""
     if dialect != "sqlite":
-        return list(events_table.c)
-    return [cast(c, LargeBinary).label(c.name) if c.name == "data"  # bytes: orjson reads them, no str decoding
+        return [cast(c, Text).label(c.name) if c.name == "data" else c for c in events_table.c]
+    return [cast(c, LargeBinary).label(c.name) if c.name == "data"
             else type_coerce(c, Text).label(c.name) if c.name in ("occurred_at", "recorded_at") else c
             for c in events_table.c]
 
 
-def _json(text: str | bytes) -> Any:
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return json.loads(text)  # the stdlib also reads what it wrote but orjson refuses (NaN, Infinity)
-
-
-def decode_row(row: Any, upcasters: Upcasters = NO_UPCASTERS) -> RecordedEvent:
-    """Build a RecordedEvent from a row of ``read_columns``; a payload that is not a JSON object, or that
-    an upcaster cannot read, raises a StorageError that names the event. (A replay runs this once an event:
-    it is written for speed.)"""
-    position, stream, version, event_type, schema, key, occurred, recorded, data = row
+def _payload(position: int, event_type: str, schema: int, key: str, data: Any, upcasters: Upcasters) -> dict[str, Any]:
+    """A stored payload decoded and upcast; one that is not a JSON object, or that an upcaster cannot read, raises
+    a StorageError that names the event."""
     try:
         if data.__class__ is not dict:
-            data = _json(data)
+            data = load_json(data)
             if data.__class__ is not dict:
                 raise ValueError(f"expected a JSON object, found {type(data).__name__}")
         if upcasters.has_steps(event_type):
             schema, data = upcasters.upcast(event_type, schema, data)
-        if occurred.__class__ is str:  # SQLite
-            occurred = fromisoformat(occurred + _SQLITE_UTC)
-            recorded = fromisoformat(recorded + _SQLITE_UTC)
     except (ValueError, KeyError, TypeError) as exc:  # orjson.JSONDecodeError is a ValueError
         raise StorageError(f"event {position} ({event_type}, schema {schema}, key {key!r}) has a corrupt "
                            f"payload: {exc}") from exc
-    return RecordedEvent(position, stream, version, event_type, schema, key, occurred, recorded, data)
+    return data
+
+
+def decode_row(row: Any, upcasters: Upcasters = NO_UPCASTERS) -> RecordedEvent:
+    """A RecordedEvent from a row of ``read_columns``, its payload decoded now (what a projection reads at once);
+    a corrupt payload raises a StorageError that names the event."""
+    event = lazy_row(row, upcasters)
+    event.data  # noqa: B018 - decoded now, so that a corrupt payload fails here
+    return event
+
+
+def lazy_row(row: Any, upcasters: Upcasters = NO_UPCASTERS) -> RecordedEvent:
+    """A RecordedEvent from a row of ``read_columns``, its payload decoded when first read. (A replay runs this
+    once an event: it is written for speed.)"""
+    position, stream, version, event_type, schema, key, occurred, recorded, data = row
+    if occurred.__class__ is str:  # SQLite
+        try:
+            occurred = fromisoformat(occurred + _SQLITE_UTC)
+            recorded = fromisoformat(recorded + _SQLITE_UTC)
+        except ValueError as exc:
+            raise StorageError(f"event {position} ({event_type}, schema {schema}, key {key!r}) has a corrupt "
+                               f"date: {exc}") from exc
+    current = upcasters.final_schema(event_type, schema) if upcasters.has_steps(event_type) else schema
+    return _new_tuple(RecordedEvent, (position, stream, version, event_type, current, key, occurred, recorded,
+                                      [None, data, upcasters, schema]))

@@ -1,6 +1,6 @@
 """The worker queue's storage side (PostgreSQL): who coordinates a database, and what the queue holds.
 
-The queue itself is procrastinate's (its tables come with migration 0008); this module only reads them, and
+The queue itself is procrastinate's (its tables come with migration 0009); this module only reads them, and
 knows jobs by their ``lock`` string, never by what a job does.
 
 - ``conninfo``: our SQLAlchemy URL as the libpq connection string procrastinate's connector takes (the same

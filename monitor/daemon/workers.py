@@ -1,7 +1,7 @@
 """Workers: any number of processes, on any machines, polling one PostgreSQL database's feeds (procrastinate).
 
 ``news-monitor run`` is one process deciding *when* with APScheduler. A worker is one of many: who polls a
-feed is procrastinate's job queue, in the same database (its schema comes with our migration 0008). Three
+feed is procrastinate's job queue, in the same database (its schema comes with our migration 0009). Three
 tasks, all importable functions taking plain arguments, as the daemon's jobs are:
 
 - ``dispatch``, a periodic task every second. procrastinate defers a periodic job once per period whatever

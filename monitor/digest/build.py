@@ -22,13 +22,12 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.engine import Engine
 
+from monitor.language.features import STORY_TEXT_CHARS, StoryFeatures
 from monitor.views import queries
 from storage.engine import reading
 
 Status = Literal["unreviewed", "reviewed", "all"]
 STATUSES: tuple[str, ...] = ("unreviewed", "reviewed", "all")
-# Story grouping reads this much of each article: the lede and body carry the facts that rewrites share.
-_STORY_TEXT_CHARS = 2500
 
 
 @dataclass(frozen=True)
@@ -123,7 +122,9 @@ def build_digest(engine: Engine, since: dt.datetime | None = None, *, filters: F
         titles = queries.feed_titles(conn)
         items = [_item(row, with_text, titles) for row in rows]
         events = touched(timeline_events(conn, topic=filters.topic), items) if items else []
-    stories = _stories(items, [row["text"] or "" for row in rows])
+        # Grouping compares the features stored when each article was tagged (computed here for any other).
+        features = queries.story_features(conn, list({item["article_id"]: None for item in items})) if items else {}
+    stories = _stories(items, [row["text"] or "" for row in rows], features)
     return Digest(items, since, after, feeds_total=len(feeds),
                   feeds_failing=sum(1 for status, _ in feeds if status in ("failing", "gone")),
                   feeds_polled=sum(1 for _, polls in feeds if polls), stories=stories, up_to_position=end,
@@ -163,7 +164,8 @@ def _item(row: Any, with_text: bool, titles: dict[str, str]) -> dict[str, Any]:
     return item
 
 
-def _stories(items: list[dict[str, Any]], texts: Sequence[str]) -> list[dict[str, Any]]:
+def _stories(items: list[dict[str, Any]], texts: Sequence[str],
+             features: dict[str, StoryFeatures]) -> list[dict[str, Any]]:
     """Group the items into stories (one article tagged for two topics is one story), newest day first, then by
     their first item (the items are newest first); set each item's ``story``."""
     from monitor.digest.stories import StoryDoc, group_stories
@@ -181,8 +183,9 @@ def _stories(items: list[dict[str, Any]], texts: Sequence[str]) -> list[dict[str
     terms: dict[str, set[str]] = {a: set() for a in article_order}
     for item in items:
         terms[item["article_id"]].update(item["terms"] or ())
-    docs = [StoryDoc(items[first_index[a]]["title"] or "", texts[first_index[a]][:_STORY_TEXT_CHARS],
-                     _published(items[first_index[a]]), terms=tuple(sorted(terms[a]))) for a in article_order]
+    docs = [StoryDoc(items[first_index[a]]["title"] or "", texts[first_index[a]][:STORY_TEXT_CHARS],
+                     _published(items[first_index[a]]), terms=tuple(sorted(terms[a])), features=features.get(a))
+            for a in article_order]
     stories = []
     for group in group_stories(docs):
         indexes = sorted(i for member in group for i in of_article[article_order[member]])

@@ -29,17 +29,16 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import re
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-from datasketch import LeanMinHash, MinHash, MinHashLSH
+from datasketch import MinHashLSH
 from scipy import sparse
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
 
-from monitor.language.text import fold, tokens
+from monitor.language.features import NUM_PERM, StoryFeatures, stem, text_features
+from monitor.language.text import tokens
 
 COPY_JACCARD = 0.5  # estimated Jaccard similarity of 4-word shingles: a near copy
 STRONG_COSINE = 0.55  # content-word cosine that is enough on its own (headlines saying the same thing)
@@ -48,42 +47,28 @@ REWRITE_COSINE = 0.2  # content-word cosine for a rewrite, when names and figure
 SPECIFIC_OVERLAP = 0.45  # IDF²-weighted Dice overlap of the names and figures
 MIN_SHARED_SPECIFIC = 6  # shared names and figures
 MIN_SHARED_CONTENT = 15  # shared content words (a headline and a snippet never have so many)
-SHINGLE = 4
-NUM_PERM = 64
-
-# Words a news report uses whatever the event, on top of scikit-learn's English stopwords.
-_NEWS_WORDS = frozenset("""
-said says say told tell according reported report reports reporting added noted stated statement statements
-news agency agencies correspondent correspondents official officially officials source sources
-year years month months week weeks day days today yesterday tomorrow time times new also just like
-monday tuesday wednesday thursday friday saturday sunday january february march april may june july august
-september october november december jan feb mar apr jun jul aug sep sept oct nov dec
-mr mrs ms dr percent per cent pc
-""".split())
-_STOP = frozenset(ENGLISH_STOP_WORDS) | _NEWS_WORDS
-# A dateline opening a story: "MOSCOW, November 14. /TASS/.", "NEW DELHI, Dec 5 (Reuters) -", "New Delhi:".
-_DATELINE = re.compile(
-    r"^\s*(?:[A-Z][A-Za-z./' -]{1,40}?,\s*(?:[A-Z][a-z]{2,8}\.?\s+\d{1,2}|\d{1,2}\s+[A-Z][a-z]{2,8})(?:,?\s+\d{4})?"
-    r"\.?\s*(?:/[^/\n]{1,20}/\.?|\([^)\n]{1,20}\))?\s*[—–-]*|[A-Z][A-Za-z ]{1,25}:(?=\s))\s*")
+_DENSE_CELLS = 1_000_000  # items x vocabulary up to which the signals are computed on dense arrays
 
 
 @dataclass(frozen=True)
 class StoryDoc:
     """What grouping looks at. ``terms``: the topic keywords the item matched (optional). Every item of a
     topic shares them by construction, so they say nothing about which event it reports: they are left out
-    (pooled over all the items) of the words compared."""
+    (pooled over all the items) of the words compared. ``features``: ``text_features(title, text)`` when the
+    caller has them already (stored in the story_features view); otherwise they are computed here."""
 
     title: str
     text: str
     published_at: dt.datetime | None
     terms: tuple[str, ...] = ()
+    features: StoryFeatures | None = None
 
 
 @dataclass
 class _Features:
-    content: list[str]  # stems of the content words, the title's twice
+    content: dict[str, int]  # stems of the content words and how often they occur, the title's twice
     specific: set[str]  # stems of names (capitalised words) and figures
-    shingles: set[str]  # every 4 consecutive words, stopwords included
+    signature: Sequence[int] | None  # MinHash of the 4-word shingles, stopwords included
 
 
 def group_stories(docs: Sequence[StoryDoc], *, window_days: float = 3.0) -> list[list[int]]:
@@ -120,7 +105,7 @@ def pair_scores(docs: Sequence[StoryDoc]) -> dict[str, np.ndarray]:
 
 
 class _Words:
-    """Which words count, and their stems; each distinct word is looked at once per call."""
+    """Which words the topic's terms take out: their stems, and the prefixes of their wildcards."""
 
     def __init__(self, terms: Sequence[str]) -> None:
         self.generic: set[str] = set()
@@ -131,50 +116,24 @@ class _Words:
                     if raw.endswith("*") and len(tok.norm) >= 3:
                         prefixes.append(tok.norm)
                     else:
-                        self.generic.add(_stem(tok.norm))
+                        self.generic.add(stem(tok.norm))
         self.prefixes = tuple(prefixes)
-        self.cache: dict[str, str | None] = {}
 
-    def stem(self, word: str) -> str | None:
-        """The stem of a content word; None for a stopword, a topic term or a lone letter."""
-        stem = self.cache.get(word, "")
-        if stem == "":
-            stem = _stem(word)
-            if (word in _STOP or (len(word) < 2 and not word.isdigit()) or stem in self.generic
-                    or (self.prefixes and word.startswith(self.prefixes))):
-                stem = None
-            self.cache[word] = stem
-        return stem
+    def keeps(self, word: str, word_stem: str) -> bool:
+        return word_stem not in self.generic and not (self.prefixes and word.startswith(self.prefixes))
 
 
 def _features(doc: StoryDoc, words: _Words) -> _Features:
-    content: list[str] = []
+    stored = doc.features if doc.features is not None else text_features(doc.title, doc.text)
+    content: dict[str, int] = {}
     specific: set[str] = set()
-    norms: list[str] = []
-    for part, weight in ((doc.title or "", 2), (_DATELINE.sub("", doc.text or "", count=1), 1)):
-        toks = tokens(part, fold(part))
-        lowered = {t.norm for t in toks if part[t.start].islower()}
-        for tok in toks:
-            norms.append(tok.norm)
-            stem = words.stem(tok.norm)
-            if stem is None:
-                continue
-            content.extend((stem,) * weight)
-            # A name is capitalised wherever it occurs ("Officials" opening a sentence is not a name).
-            if tok.norm not in lowered and (part[tok.start].isupper() or tok.norm[0].isdigit()):
-                specific.add(stem)
-    shingles = {" ".join(norms[k:k + SHINGLE]) for k in range(len(norms) - SHINGLE + 1)}
-    return _Features(content, specific, shingles)
-
-
-def _stem(word: str) -> str:
-    """A crude but consistent suffix stripper: "agreements"/"agreement", "signed"/"signing"/"sign"."""
-    if len(word) <= 4 or not word.isalpha():
-        return word
-    for suffix, repl in (("ies", "y"), ("ing", ""), ("ed", ""), ("es", ""), ("s", "")):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3 and not word.endswith("ss"):
-            return word[: len(word) - len(suffix)] + repl
-    return word
+    for word, word_stem, weight, is_specific in zip(stored.words, stored.stems, stored.weights, stored.specific,
+                                                    strict=True):
+        if words.keeps(word, word_stem):
+            content[word_stem] = content.get(word_stem, 0) + weight
+            if is_specific:
+                specific.add(word_stem)
+    return _Features(content, specific, stored.signature)
 
 
 def _close_in_time(docs: Sequence[StoryDoc], window_days: float) -> np.ndarray:
@@ -194,31 +153,35 @@ def _timestamp(value: dt.datetime | None) -> float:
 
 
 @functools.cache
-def _lsh_setup() -> tuple[tuple[int, int], MinHash]:
-    """The LSH bands and rows for the threshold (datasketch finds them by numerical integration, which costs
-    more than grouping a digest: done once), and one set of permutations for every MinHash."""
+def _lsh_params() -> tuple[int, int]:
+    """The LSH bands and rows for the threshold: datasketch finds them by numerical integration, which costs
+    more than grouping a digest, so it is done once."""
     probe = MinHashLSH(threshold=COPY_JACCARD, num_perm=NUM_PERM)
-    # CRC-32 as the shingle hash: fast, and the same in every process.
-    return (probe.b, probe.r), MinHash(num_perm=NUM_PERM, seed=1, hashfunc=zlib.crc32)
+    return probe.b, probe.r
 
 
 def _copy_pairs(features: list[_Features]) -> list[tuple[int, int]]:
-    params, template = _lsh_setup()
-    lsh = MinHashLSH(threshold=COPY_JACCARD, num_perm=NUM_PERM, params=params)
-    hashes: dict[int, LeanMinHash] = {}
-    for i, feat in enumerate(features):
-        if len(feat.shingles) < 3:  # a title-only item: the rewrite signals decide
-            continue
-        minhash = MinHash(num_perm=NUM_PERM, hashfunc=zlib.crc32, permutations=template.permutations,
-                          scheme=template.scheme)
-        minhash.update_batch([s.encode("utf-8") for s in feat.shingles])
-        hashes[i] = LeanMinHash(minhash)
-        lsh.insert(i, hashes[i])
+    """Pairs whose signatures agree in at least ``COPY_JACCARD`` of their values, among the candidates that share
+    a band (datasketch's LSH bands and rows for that threshold; the same candidates as its ``MinHashLSH``, found
+    with one dictionary per band rather than an index built for queries)."""
+    bands, rows = _lsh_params()
+    indexes = [i for i, feat in enumerate(features) if feat.signature is not None]  # title-only items have none
+    if len(indexes) < 2:
+        return []
+    signatures = np.array([features[i].signature for i in indexes], dtype=np.uint64)
+    candidates: set[tuple[int, int]] = set()
+    for band in range(bands):
+        buckets: dict[bytes, list[int]] = {}
+        for row, values in enumerate(signatures[:, band * rows:(band + 1) * rows]):
+            buckets.setdefault(values.tobytes(), []).append(row)
+        for members in buckets.values():
+            if len(members) > 1:
+                candidates.update((a, b) for k, a in enumerate(members) for b in members[k + 1:])
     pairs = []
-    for i, lean in hashes.items():
-        for j in lsh.query(lean):
-            if j > i and lean.jaccard(hashes[j]) >= COPY_JACCARD:
-                pairs.append((i, j))
+    for a, b in sorted(candidates):
+        # LeanMinHash.jaccard: the share of equal values.
+        if float(np.count_nonzero(signatures[a] == signatures[b])) / NUM_PERM >= COPY_JACCARD:
+            pairs.append((indexes[a], indexes[b]))
     return pairs
 
 
@@ -227,29 +190,60 @@ def _rewrite_signals(features: list[_Features]) -> dict[str, np.ndarray]:
     if not any(f.content for f in features):
         zero = np.zeros((n, n))
         return {"cosine": zero, "overlap": zero, "specific": zero, "content": zero}
-    vectorizer = TfidfVectorizer(analyzer=_identity, sublinear_tf=True)
-    tfidf = vectorizer.fit_transform([f.content for f in features])
-    present = (tfidf > 0).astype(np.float32)
+    # The counts CountVectorizer would make of the content words (columns in alphabetical order), made from the
+    # counts each item keeps; then scikit-learn's TF-IDF (sublinear, smoothed, l2), as TfidfVectorizer applies it.
+    # The cosines agree with TfidfVectorizer's to the last few bits (6e-15: the order of a sum).
+    vocabulary = {word: k for k, word in enumerate(sorted({word for feat in features for word in feat.content}))}
+    indptr, indices, counts = [0], [], []
+    for feat in features:
+        row = sorted((vocabulary[word], count) for word, count in feat.content.items())
+        indices.extend(column for column, _ in row)
+        counts.extend(count for _, count in row)
+        indptr.append(len(indices))
+    shape = (n, len(vocabulary))
+    matrix = sparse.csr_matrix((np.array(counts, dtype=np.int64), np.array(indices, dtype=np.int32), indptr),
+                               shape=shape)
+    # TfidfTransformer(sublinear_tf=True)'s arithmetic, without its validation (most of a small digest's time):
+    # tf = 1 + ln(count), idf = ln((1 + n) / (1 + df)) + 1, each row scaled to unit length.
+    idf = np.log((n + 1) / (np.bincount(matrix.indices, minlength=shape[1]) + 1.0)) + 1.0
+    data = (np.log(matrix.data.astype(np.float64)) + 1.0) * idf[matrix.indices]
+    row_of = np.repeat(np.arange(n), np.diff(matrix.indptr))
+    norms = np.sqrt(np.bincount(row_of, weights=data * data, minlength=n))
+    data /= np.where(norms == 0, 1.0, norms)[row_of]
     rows, cols = [], []
     for i, feat in enumerate(features):
         for word in feat.specific:
             rows.append(i)
-            cols.append(vectorizer.vocabulary_[word])
-    spec = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=tfidf.shape)
-    # IDF² weights: a name every item carries counts for little, a figure only this event has counts a lot.
-    weighted = spec @ sparse.diags(vectorizer.idf_)
-    shared = (weighted @ weighted.T).toarray()
+            cols.append(vocabulary[word])
+    # Dense arrays and BLAS products while they are small (a digest of a few dozen items, or items sharing a small
+    # vocabulary), where scipy's per-operation overhead or a nearly dense sparse product cost several times more;
+    # sparse ones for a wide vocabulary. Both give the same values but for the last bits of a sum.
+    if n * len(vocabulary) <= _DENSE_CELLS:
+        tfidf = np.zeros(shape)
+        tfidf[row_of, matrix.indices] = data
+        spec = np.zeros(shape)
+        spec[rows, cols] = 1.0
+        present = (tfidf > 0).astype(np.float64)
+        weighted = spec * idf  # IDF² weights (below): a name every item carries counts for little, a rare figure a lot
+
+        def gram(m: Any) -> np.ndarray:
+            return m @ m.T
+    else:
+        tfidf = sparse.csr_matrix((data, matrix.indices, matrix.indptr), shape=shape)
+        spec = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=shape)
+        present = (tfidf > 0).astype(np.float32)
+        weighted = spec @ sparse.diags(idf)
+
+        def gram(m: Any) -> np.ndarray:
+            return (m @ m.T).toarray()
+    shared = gram(weighted)
     mass = np.diag(shared)
     return {
-        "cosine": (tfidf @ tfidf.T).toarray(),
+        "cosine": gram(tfidf),
         "overlap": 2 * shared / np.maximum(mass[:, None] + mass[None, :], 1e-9),
-        "specific": (spec @ spec.T).toarray(),
-        "content": (present @ present.T).toarray(),
+        "specific": gram(spec),
+        "content": gram(present),
     }
-
-
-def _identity(words: list[str]) -> list[str]:
-    return words
 
 
 def _rewrite_pairs(features: list[_Features]) -> list[tuple[int, int]]:

@@ -1,10 +1,10 @@
 """Every read of the read models, by name: the one place that knows their columns.
 
 The pipeline, the daemon, the digest, the web page and retag read ``feed_state``, ``articles``, ``mentions``,
-``review_cursor``, ``reviewed_mentions`` and ``timeline`` only through these functions, so a column change
-runs through this module and the projections, not through every layer. Each function takes a Connection (the
-caller opens it with ``storage.engine.reading``, so that several reads share one snapshot) and returns plain
-values: dicts, tuples, dataclasses or, for the digest's hot query, the row mappings themselves.
+``review_cursor``, ``reviewed_mentions``, ``story_features`` and ``timeline`` only through these functions, so a
+column change runs through this module and the projections, not through every layer. Each function takes a
+Connection (the caller opens it with ``storage.engine.reading``, so that several reads share one snapshot) and
+returns plain values: dicts, tuples, dataclasses or, for the digest's hot query, the row mappings themselves.
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ from typing import Any
 from sqlalchemy import and_, func, not_, or_, select
 from sqlalchemy.engine import Connection, RowMapping
 
+from monitor.language.features import StoryFeatures
 from monitor.views.tables import articles, feed_state, mentions, review_cursor, reviewed_mentions, timeline
+from monitor.views.tables import story_features as story_features_table
 from storage.tables import checkpoints, events_table
 
 _CHUNK = 500  # ids per IN (...): well under every backend's bound-parameter limit
@@ -128,6 +130,34 @@ def newest_texts(conn: Connection, limit: int) -> list[tuple[str | None, str]]:
     rows = conn.execute(select(articles.c.title, articles.c.text).where(articles.c.text.is_not(None))
                         .order_by(articles.c.discovered_at.desc()).limit(limit)).all()
     return [(title, text) for title, text in reversed(rows)]
+
+
+def article_texts(conn: Connection, article_ids: Sequence[str]) -> dict[str, tuple[str | None, str | None, str | None]]:
+    """``(title, text, text_hash)`` of each of ``article_ids`` that the articles view holds."""
+    wanted = list(article_ids)
+    found: dict[str, tuple[str | None, str | None, str | None]] = {}
+    for start in range(0, len(wanted), _CHUNK):
+        query = select(articles.c.article_id, articles.c.title, articles.c.text, articles.c.text_hash).where(
+            articles.c.article_id.in_(wanted[start:start + _CHUNK]))
+        found.update((article, (title, text, text_hash)) for article, title, text, text_hash in conn.execute(query))
+    return found
+
+
+def story_features(conn: Connection, article_ids: Sequence[str]) -> dict[str, StoryFeatures]:
+    """The stored story features of each of ``article_ids`` whose article still has the title and text they
+    were computed from (an article revised since, or not yet computed, is left out: compute its features)."""
+    wanted = list(article_ids)
+    found: dict[str, StoryFeatures] = {}
+    stored = story_features_table
+    for start in range(0, len(wanted), _CHUNK):
+        query = (select(stored.c.article_id, stored.c.words, stored.c.signature)
+                 .select_from(stored.join(articles, articles.c.article_id == stored.c.article_id))
+                 .where(stored.c.article_id.in_(wanted[start:start + _CHUNK]), stored.c.words.is_not(None),
+                        stored.c.text_hash == articles.c.text_hash,
+                        stored.c.title.is_not_distinct_from(articles.c.title)))
+        found.update((article, StoryFeatures.from_json(words, signature))
+                     for article, words, signature in conn.execute(query))
+    return found
 
 
 def articles_by_id_or_entry_key(conn: Connection, article_ids: Sequence[str],
@@ -326,13 +356,13 @@ def stream_head(conn: Connection, stream: str) -> int | None:
                        .order_by(events_table.c.version.desc()).limit(1))
 
 
-__all__ = ["FeedSchedule", "article_feeds", "article_mentions", "articles_by_id_or_entry_key", "articles_with_id",
-           "articles_with_id_prefix", "articles_with_url", "digest_mentions", "feed_overdue", "feed_poll_state",
-           "feed_poll_states", "feed_poll_summary", "feed_schedules", "feed_states", "feed_titles", "judged_mentions",
-           "known_names", "last_event_position", "last_of", "listed_condition", "mention_positions",
+__all__ = ["FeedSchedule", "article_feeds", "article_mentions", "article_texts", "articles_by_id_or_entry_key",
+           "articles_with_id", "articles_with_id_prefix", "articles_with_url", "digest_mentions", "feed_overdue",
+           "feed_poll_state", "feed_poll_states", "feed_poll_summary", "feed_schedules", "feed_states", "feed_titles",
+           "judged_mentions", "known_names", "last_event_position", "last_of", "listed_condition", "mention_positions",
            "mention_review_counts", "mention_state", "mention_tags", "newest_texts", "oldest_unreviewed_tagged_at",
-           "stream_head", "tagged_topics", "timeline_sightings", "unreviewed_condition", "unreviewed_count",
-           "unreviewed_position", "view_checkpoints", "with_review"]
+           "story_features", "stream_head", "tagged_topics", "timeline_sightings", "unreviewed_condition",
+           "unreviewed_count", "unreviewed_position", "view_checkpoints", "with_review"]
 
 
 

@@ -1,9 +1,10 @@
 """The reducers of the read models: one pure function per view and event type, ``(row or None, event) -> row``.
 
 Each takes the row the event changes (None for a new one) and returns the new row, or None to leave it as
-it is; nothing but the event is read, so replaying the log rebuilds the same rows. ``VIEWS`` registers them
-with their tables (``tables``) and versions for the view engine (``storage.projector``): raise a view's
-version when its reducers' meaning changes, and it rebuilds itself from the log.
+it is; nothing but the event is read, so replaying the log rebuilds the same rows (the story features view's last
+step reads the articles view, which is caught up before it: its rows are a function of that view's). ``VIEWS``
+registers them with their tables (``tables``) and versions for the view engine (``storage.projector``): raise a
+view's version when its reducers' meaning changes, and it rebuilds itself from the log.
 """
 
 from __future__ import annotations
@@ -11,8 +12,20 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from sqlalchemy.engine import Connection
+
 from monitor.events.keys import entry_key
-from monitor.views.tables import articles, feed_state, mentions, review_cursor, reviewed_mentions, timeline
+from monitor.language.features import STORY_TEXT_CHARS, text_features
+from monitor.views import queries
+from monitor.views.tables import (
+    articles,
+    feed_state,
+    mentions,
+    review_cursor,
+    reviewed_mentions,
+    story_features,
+    timeline,
+)
 from monitor.views.timeline import sentence_meetings
 from storage.eventlog import RecordedEvent
 from storage.projector import Row, View, blank
@@ -208,6 +221,36 @@ def _timeline_tagged(_row: Row | None, event: RecordedEvent) -> Row:
             "meetings": meetings, "count": len(meetings)}
 
 
+# -- story features ------------------------------------------------------------------------------------
+
+def _features_wanted(row: Row | None, event: RecordedEvent) -> Row | None:
+    """A tag (or an accepting verdict) asks for the article's story features: ``_compute_features`` fills them
+    in when the batch is stored, unless the row has them for the article's title and text as they are."""
+    if event.type == "MentionJudged" and event.data["verdict"] != "accept":
+        return None
+    return dict(row) if row is not None else blank(story_features, {"article_id": event.data["article_id"]})
+
+
+def _features_revised(row: Row | None, _event: RecordedEvent) -> Row | None:
+    """A tagged article revised: its features follow its new title and text."""
+    return dict(row) if row is not None else None
+
+
+def _compute_features(conn: Connection, rows: list[Row]) -> None:
+    """The features of each row, from the article's title and text as the articles view holds them (that view
+    is caught up first), computed only when the row has none for that title and text hash. An article the view
+    does not hold (yet) keeps none, and one revised since its tag keeps those of the text it was tagged on: the
+    digest computes the features of either from the text (``queries.story_features`` serves only current ones)."""
+    texts = queries.article_texts(conn, [row["article_id"] for row in rows])
+    for row in rows:
+        found = texts.get(row["article_id"])
+        if found is None or (row["words"] is not None and (row["title"], row["text_hash"]) == (found[0], found[2])):
+            continue
+        title, text, text_hash = found
+        row.update(title=title, text_hash=text_hash,
+                   **text_features(title or "", (text or "")[:STORY_TEXT_CHARS]).as_json())
+
+
 VIEWS: dict[str, View] = {
     "feed_state": View("feed_state", 4, feed_state, lambda e: (e.data["feed"],), {
         "FeedPolled": _feed_polled, "FeedFailed": _feed_failed, "FeedMoved": _feed_moved,
@@ -217,6 +260,9 @@ VIEWS: dict[str, View] = {
         "ArticleDiscovered": _article_discovered, "ArticleExtracted": _article_extracted,
         "ExtractionFailed": _extraction_failed, "ArticleRevised": _article_revised,
     }),
+    "story_features": View("story_features", 1, story_features, lambda e: (e.data["article_id"],), {
+        "MentionTagged": _features_wanted, "MentionJudged": _features_wanted, "ArticleRevised": _features_revised,
+    }, enrich=_compute_features),
     "mentions": View("mentions", 4, mentions, lambda e: (e.data["article_id"], e.data["topic"]), {
         "MentionTagged": _mention_tagged, "MentionRetracted": _mention_retracted, "MentionJudged": _mention_judged,
     }),

@@ -2,15 +2,15 @@
 
 ``feed_state`` (one row a feed: its health, validators and schedule), ``articles`` (one row an article: what
 was discovered and extracted), ``mentions`` (one row an article and topic: the newest tag, and the analyst's
-verdict on it), ``review_cursor`` (how far the analyst has reviewed), ``reviewed_mentions`` (the tags reviewed
-one by one) and ``timeline`` (the meetings each tag's sentences report, merged across outlets when read:
-``timeline``). Every read of them goes through ``queries``. The migrations in ``storage/migrations`` create
-the same tables.
+verdict on it), ``story_features`` (what story grouping compares of each tagged article), ``review_cursor``
+(how far the analyst has reviewed), ``reviewed_mentions`` (the tags reviewed one by one) and ``timeline`` (the
+meetings each tag's sentences report, merged across outlets when read: ``timeline``). Every read of them goes
+through ``queries``. The migrations in ``storage/migrations`` create the same tables.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Boolean, Column, Float, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import JSON, Boolean, Column, Float, Index, Integer, MetaData, String, Table, Text, text
 
 from storage.engine import UTCDateTime
 from storage.tables import Position
@@ -68,6 +68,9 @@ articles = Table(
     Column("revisions", Integer, nullable=False),
     Column("revised_at", UTCDateTime()),
     Index("ix_articles_entry_key", "entry_key"),
+    # The digest counts failed pages by feed and reason: only those rows, read from the index alone.
+    Index("ix_articles_extraction_reason", "extraction_reason", "feed",
+          sqlite_where=text("extraction_reason IS NOT NULL"), postgresql_where=text("extraction_reason IS NOT NULL")),
 )
 
 mentions = Table(
@@ -120,4 +123,16 @@ timeline = Table(
     Column("meetings", JSON, nullable=False),
     Column("count", Integer, nullable=False),
     Index("ix_timeline_count", "count"),
+)
+
+# Per article tagged (or accepted), what story grouping compares (monitor.language.features), computed once from
+# the article's title and text as the articles view holds them; ``title`` and ``text_hash`` say which, so that a
+# digest uses them only while the article still reads so (and computes them from the text otherwise).
+story_features = Table(
+    "story_features", metadata,
+    Column("article_id", String(64), primary_key=True),
+    Column("title", Text),
+    Column("text_hash", String(64)),
+    Column("words", JSON),  # folded word -> [stem, weight, specific]; NULL until computed
+    Column("signature", JSON),  # the MinHash values; NULL for a text too short to have one
 )

@@ -11,7 +11,7 @@ from sqlalchemy import func, select, text
 
 from monitor.errors import ConcurrencyError, StorageError
 from monitor.events import catalogue as ev
-from storage.eventlog import EventLog, NewEvent, Upcasters
+from storage.eventlog import EventLog, NewEvent, Upcasters, decode_row, read_columns
 from storage.tables import events_table
 
 T0 = dt.datetime(2025, 9, 1, 10, 0, tzinfo=dt.UTC)
@@ -156,6 +156,35 @@ def test_a_v1_payload_written_by_an_earlier_schema_is_read_upcast(database_url: 
         log.close()
 
 
+def test_the_lazy_read_equals_decoding_every_row_through_sqlalchemy(database_url: str) -> None:
+    """``read()`` (the driver's own cursor on SQLite, payloads decoded when first read) gives the events that
+    decoding every row of a plain SQLAlchemy select gives at once: upcast ones, nested and unicode payloads, both
+    dates, whichever payloads a reader touches or skips."""
+    casts = Upcasters()
+    casts.register("Thing", 1)(lambda d: {**d, "b": 2})
+    log = EventLog.open(database_url, migrate=True, upcasters=casts)
+    try:
+        log.append([NewEvent("s-1", "Thing", f"k{i}", {"key": f"k{i}", "nested": {"list": [i, 1.5, None, True]},
+                                                       "text": "Лавров — मोदी\n" * i}, T0 + dt.timedelta(seconds=i),
+                             schema=1 if i % 3 else 2) for i in range(30)]
+                   + [NewEvent("s-2", "Other", "o", {"x": "y"}, T0)])
+        with log.engine.connect() as conn:
+            slow = [decode_row(row, casts) for row in conn.execute(
+                select(*read_columns(conn.dialect.name)).order_by(events_table.c.position))]
+        fast = list(log.read(batch_size=4))
+        assert [e.data for e in fast[::2]] == [e.data for e in slow[::2]]  # half read now, half in the comparison
+        assert fast == slow and [e.as_dict() for e in fast] == [e.as_dict() for e in slow]
+        assert [e.schema for e in fast[:4]] == [2, 2, 2, 2]
+        assert fast[1].data["b"] == 2 and fast[3].data == {**slow[3].data}
+        assert [e.as_dict() for e in log.read(types=["Other"])] == [slow[-1].as_dict()]
+        unpacked = tuple(fast[5])
+        assert unpacked[0] == fast[5].position and unpacked[-1] == fast[5].data
+        with pytest.raises(AttributeError):
+            fast[0].key = "changed"  # type: ignore[misc]
+    finally:
+        log.close()
+
+
 def test_upcasters_chain_from_any_old_schema() -> None:
     casts = Upcasters()
     casts.register("Thing", 1)(lambda d: {**d, "b": d["a"] * 2})
@@ -164,6 +193,7 @@ def test_upcasters_chain_from_any_old_schema() -> None:
     assert casts.upcast("Thing", 1, {"a": 1}) == (3, {"c": 3})
     assert casts.upcast("Thing", 2, {"b": 5}) == (3, {"c": 6})
     assert casts.upcast("Thing", 3, {"c": 0}) == (3, {"c": 0})
+    assert [casts.final_schema("Thing", n) for n in (1, 2, 3)] == [3, 3, 3] and casts.final_schema("Other", 1) == 1
     original = {"a": 1}
     casts.upcast("Thing", 1, original)
     assert original == {"a": 1}  # a step never mutates the stored payload
@@ -216,8 +246,10 @@ def test_a_corrupt_payload_is_one_clear_error_naming_the_event(event_log: EventL
                                                   occurred_at=T0, recorded_at=T0, data=None))
         conn.execute(text("UPDATE events SET data = :bad WHERE key = 'bad'" if conn.dialect.name == "sqlite"
                           else "UPDATE events SET data = CAST(:bad AS jsonb) WHERE key = 'bad'"), {"bad": bad})
+    events = list(event_log.read())  # payloads are decoded when first read: reading the rows is not reading them
+    assert [e.key for e in events] == ["good", "bad"]
     with pytest.raises(StorageError, match=r"event \d+ \(Thing, schema 1, key 'bad'\) has a corrupt payload") as info:
-        list(event_log.read())
+        [e.data for e in events]  # noqa: B018
     assert "\n" not in str(info.value)
     assert [e.key for e in event_log.read(limit=1)] == ["good"]  # what comes before it still reads
 

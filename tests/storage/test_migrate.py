@@ -36,8 +36,8 @@ from tests.builders import SHIPPED_CONFIG, cli
 REPO = Path(__file__).resolve().parents[2]
 MIGRATIONS = REPO / "storage" / "migrations"
 TABLES = ("events", "projection_checkpoints", "feed_state", "articles", "mentions", "review_cursor",
-          "reviewed_mentions", "timeline")
-# PostgreSQL only: the worker queue (migration 0008), procrastinate's tables and our two beside them.
+          "reviewed_mentions", "timeline", "story_features")
+# PostgreSQL only: the worker queue (migration 0009), procrastinate's tables and our two beside them.
 QUEUE_TABLES = ("procrastinate_workers", "procrastinate_jobs", "procrastinate_periodic_defers", "procrastinate_events",
                 "queue_workers", "queue_takeovers")
 T0 = dt.datetime(2025, 12, 4, 9, 0, tzinfo=dt.UTC)
@@ -136,7 +136,7 @@ def test_migrations_produce_exactly_the_code_metadata(engine: Engine) -> None:
     the next `alembic revision --autogenerate` would start from a clean slate."""
     schema.upgrade(engine)
     with engine.connect() as conn:
-        # The queue's tables are procrastinate's schema, not our metadata (migration 0008 applies its SQL).
+        # The queue's tables are procrastinate's schema, not our metadata (migration 0009 applies its SQL).
         context = MigrationContext.configure(conn, opts={"compare_type": True, "include_name": lambda name, kind, _p:
                                                          kind != "table" or name not in QUEUE_TABLES})
         assert compare_metadata(context, [log_metadata, views_metadata]) == []
@@ -156,13 +156,13 @@ def test_upgrading_twice_is_a_no_op(engine: Engine) -> None:
 
 
 def test_the_worker_queue_migrates_down_and_up_again_on_postgresql(postgres_url: str) -> None:
-    """0008 applies procrastinate's schema on PostgreSQL; its downgrade leaves nothing of it behind (no table,
+    """0009 applies procrastinate's schema on PostgreSQL; its downgrade leaves nothing of it behind (no table,
     type or function named procrastinate_*), and the upgrade after works."""
     engine = make_engine(postgres_url)
     try:
         schema.upgrade(engine)
         with engine.begin() as conn:
-            command.downgrade(alembic_config(conn), "0007")
+            command.downgrade(alembic_config(conn), "0008")
         with engine.connect() as conn:
             left = conn.scalar(text(
                 "SELECT (SELECT count(*) FROM pg_class WHERE relname LIKE 'procrastinate%' AND relnamespace = "
@@ -171,7 +171,7 @@ def test_the_worker_queue_migrates_down_and_up_again_on_postgresql(postgres_url:
                 "LIKE 'procrastinate%' AND typnamespace = current_schema()::regnamespace)"))
         assert left == 0
         assert table_names(engine) == {*TABLES, "alembic_version"}
-        assert schema.upgrade(engine) == ("0007", schema.head_revision())
+        assert schema.upgrade(engine) == ("0008", schema.head_revision())
         assert set(QUEUE_TABLES) <= table_names(engine)
     finally:
         engine.dispose()
@@ -230,13 +230,15 @@ def test_a_walking_skeleton_database_is_recognised_upgraded_and_its_views_rebuil
         feed_row = conn.execute(select(feed_state)).mappings().one()
         assert conn.scalar(select(func.count()).select_from(mentions)) == 0
         assert conn.scalar(select(func.count()).select_from(review_cursor)) == 0
-    # Each view's checkpoint is the last event it reads (mentions, the two review views and the timeline read none: 0).
+    # Each view's checkpoint is the last event it reads (mentions, the two review views, the timeline and the story
+    # features read none: 0).
     assert views == {"feed_state": (stored[1].position, VIEWS["feed_state"].version),
                      "articles": (stored[2].position, VIEWS["articles"].version),
                      "mentions": (0, VIEWS["mentions"].version),
                      "review_cursor": (0, VIEWS["review_cursor"].version),
                      "reviewed_mentions": (0, VIEWS["reviewed_mentions"].version),
-                     "timeline": (0, VIEWS["timeline"].version)}
+                     "timeline": (0, VIEWS["timeline"].version),
+                     "story_features": (0, VIEWS["story_features"].version)}
     assert (article_row["status"], article_row["extraction_reason"], article_row["extraction_stage"]) == (
         "failed", "http_403", "fetch")  # stage from the upcast schema-1 event
     assert article_row["title"] == "Modi meets Putin" and article_row["discovered_at"] == stored[1].recorded_at

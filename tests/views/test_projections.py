@@ -13,7 +13,7 @@ from monitor.errors import StorageError
 from monitor.events import catalogue as ev
 from monitor.views.projections import Projections
 from monitor.views.reducers import VIEWS
-from monitor.views.tables import articles, feed_state, mentions, review_cursor
+from monitor.views.tables import articles, feed_state, mentions, review_cursor, story_features
 from storage.eventlog import EventLog, NewEvent
 from storage.tables import checkpoints
 
@@ -65,7 +65,7 @@ def fill(log: EventLog, count: int) -> None:
 def tables(log: EventLog) -> dict[str, list[dict[str, Any]]]:
     with log.engine.connect() as conn:
         return {table.name: sorted((dict(r) for r in conn.execute(select(table)).mappings()), key=repr)
-                for table in (feed_state, articles, mentions, review_cursor, checkpoints)}
+                for table in (feed_state, articles, mentions, review_cursor, story_features, checkpoints)}
 
 
 def test_catch_up_in_small_batches_equals_one_big_batch(event_log: EventLog) -> None:
@@ -82,6 +82,7 @@ def test_catch_up_in_small_batches_equals_one_big_batch(event_log: EventLog) -> 
     statuses = {row["title"]: (row["status"], row["extraction_stage"]) for row in small["articles"]}
     assert statuses["Story 3"] == ("failed", "fetch") and statuses["Story 2"] == ("extracted", None)
     assert len(small["mentions"]) == 12
+    assert len(small["story_features"]) == 12 and all(row["words"] for row in small["story_features"])
 
 
 def test_each_catch_up_applies_only_what_is_new(event_log: EventLog) -> None:
