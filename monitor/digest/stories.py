@@ -34,7 +34,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from datasketch import MinHashLSH
 from scipy import sparse
 
 from monitor.language.features import NUM_PERM, StoryFeatures, stem, text_features
@@ -156,6 +155,8 @@ def _timestamp(value: dt.datetime | None) -> float:
 def _lsh_params() -> tuple[int, int]:
     """The LSH bands and rows for the threshold: datasketch finds them by numerical integration, which costs
     more than grouping a digest, so it is done once."""
+    from datasketch import MinHashLSH  # here: it imports scipy, seconds that only grouping needs
+
     probe = MinHashLSH(threshold=COPY_JACCARD, num_perm=NUM_PERM)
     return probe.b, probe.r
 

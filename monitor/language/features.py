@@ -21,12 +21,12 @@ import re
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
-
-from datasketch import MinHash
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+from typing import TYPE_CHECKING, Any
 
 from monitor.language.text import fold, tokens
+
+if TYPE_CHECKING:
+    from datasketch import MinHash
 
 SHINGLE = 4
 NUM_PERM = 64
@@ -43,7 +43,16 @@ monday tuesday wednesday thursday friday saturday sunday january february march 
 september october november december jan feb mar apr jun jul aug sep sept oct nov dec
 mr mrs ms dr percent per cent pc
 """.split())
-STOP = frozenset(ENGLISH_STOP_WORDS) | _NEWS_WORDS
+
+
+@functools.cache
+def stop_words() -> frozenset[str]:
+    """scikit-learn's English stopwords and the words of news itself; imported when first needed, since
+    scikit-learn and datasketch take seconds to import and most commands never group stories."""
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    return frozenset(ENGLISH_STOP_WORDS) | _NEWS_WORDS
+
 # A dateline opening a story: "MOSCOW, November 14. /TASS/.", "NEW DELHI, Dec 5 (Reuters) -", "New Delhi:".
 _DATELINE = re.compile(
     r"^\s*(?:[A-Z][A-Za-z./' -]{1,40}?,\s*(?:[A-Z][a-z]{2,8}\.?\s+\d{1,2}|\d{1,2}\s+[A-Z][a-z]{2,8})(?:,?\s+\d{4})?"
@@ -87,6 +96,8 @@ def stem(word: str) -> str:
 @functools.cache
 def minhash_template() -> MinHash:
     """One set of permutations for every signature (CRC-32 as the shingle hash: fast, the same in every process)."""
+    from datasketch import MinHash
+
     return MinHash(num_perm=NUM_PERM, seed=SEED, hashfunc=zlib.crc32)
 
 
@@ -96,7 +107,7 @@ _STEMS: dict[str, str | None] = {}  # word -> stem, None for a stopword or a lon
 def _content_stem(word: str) -> str | None:
     found = _STEMS.get(word, "")
     if found == "":
-        found = None if word in STOP or (len(word) < 2 and not word.isdigit()) else stem(word)
+        found = None if word in stop_words() or (len(word) < 2 and not word.isdigit()) else stem(word)
         if len(_STEMS) > 200_000:
             _STEMS.clear()
         _STEMS[word] = found
@@ -125,7 +136,7 @@ def text_features(title: str, text: str) -> StoryFeatures:
     signature = None
     if len(shingles) >= 3:  # else a title-only item: the rewrite signals decide
         template = minhash_template()
-        minhash = MinHash(num_perm=NUM_PERM, hashfunc=zlib.crc32, permutations=template.permutations,
+        minhash = type(template)(num_perm=NUM_PERM, hashfunc=zlib.crc32, permutations=template.permutations,
                           scheme=template.scheme)
         minhash.update_batch([s.encode("utf-8") for s in shingles])
         signature = tuple(int(v) for v in minhash.hashvalues)

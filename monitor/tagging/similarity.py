@@ -7,12 +7,14 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sklearn.feature_extraction.text import TfidfVectorizer
 
 from monitor.language.text import fold
+
+if TYPE_CHECKING:
+    from sklearn.feature_extraction.text import TfidfVectorizer
 
 
 @dataclass
@@ -27,6 +29,10 @@ class ReferenceIndex:
 
     @classmethod
     def build(cls, paths: Iterable[Path], background: list[str] | None = None) -> ReferenceIndex:
+        # scikit-learn is imported when a tagger is fitted, not by every command that imports the tagging code
+        # (it takes seconds: `news-monitor --help` need not pay them).
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
         docs = [(p.name, p.read_text(encoding="utf-8")) for p in paths]
         if not docs:
             return cls([], None, None)

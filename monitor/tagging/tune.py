@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import tomlkit
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from monitor.config import Config, RuleNode, TopicSettings
 from monitor.config.edit import add_keywords, edit_config, remove_keywords
@@ -138,6 +137,8 @@ def _words(sentence: str) -> list[str]:
 
 
 def _content(word: str, known: set[str]) -> bool:
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS  # here: scikit-learn takes seconds to import
+
     return len(word) >= 4 and fold(word) not in ENGLISH_STOP_WORDS and fold(word) not in known
 
 
