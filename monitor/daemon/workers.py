@@ -12,10 +12,12 @@ tasks, all importable functions taking plain arguments, as the daemon's jobs are
   intervals, backoff and Retry-After work as under ``run``. The feed list is the worker's current config, so
   a hot reload (each worker runs monitor.daemon.reload) reaches the schedule at the next tick.
 - ``poll_feed``, one feed: ``queueing_lock`` = the feed (one waiting job per feed) and ``lock`` = the feed
-  (one running). A job first checks that the feed was not polled since it was planned (a tick can plan a
-  feed whose poll is just ending: that job then waits on the lock and finds the new ``next_poll_at``), then
-  runs the pipeline's poll (monitor.daemon.jobs.poll_one). Each entry is one atomic batch, so a worker killed
-  mid-poll leaves whole entries, and the feed's next poll does the rest.
+  (one running), and, while it polls, the feed's session lock (storage.queue.PollLocks): a job retried from a
+  worker that went quiet but still polls finds that lock held and leaves the feed to it. A job first checks
+  that the feed was not polled since it was planned (a tick can plan a feed whose poll is just ending: that
+  job then waits on the lock and finds the new ``next_poll_at``), then runs the pipeline's poll
+  (monitor.daemon.jobs.poll_one). Each entry is one atomic batch, so a worker killed mid-poll leaves whole
+  entries, and the feed's next poll does the rest.
 - ``issue_digest``: the tick defers it with procrastinate's periodic-defer guard keyed by the slot's time,
   so each ``[digest] schedule`` slot is issued once across workers (and DigestIssued's key is the slot's).
 
@@ -41,6 +43,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import structlog
@@ -57,6 +60,7 @@ from monitor.systemd import Notifier
 from monitor.views import queries
 from storage.engine import reading
 from storage.queue import (
+    PollLocks,
     conninfo,
     coordination,
     pending_locks,
@@ -118,6 +122,7 @@ class Fleet:
         self.worker_id: int | None = None  # procrastinate's id, once it has registered this worker
         self._running: dict[int, float] = {}  # polls in flight: thread id -> when it began (monotonic)
         self._running_lock = threading.Lock()
+        self.poll_locks: PollLocks | None = None  # opened by _serve, sized to the worker's concurrency
 
     @property
     def takeover(self) -> float:
@@ -208,28 +213,40 @@ class Fleet:
             monitor.config.feed(name)
         except Exception:  # removed from the config since it was planned
             return
-        planned = dt.datetime.fromisoformat(due)
-        with reading(monitor.log.engine) as conn:  # the log, not the view: the last poll may be unprojected yet
-            last = queries.last_of(conn, feed_stream(name), [ev.FEED_POLLED, ev.FEED_FAILED])
-        if last is not None:
-            polled, data = last
-            next_at = dt.datetime.fromisoformat(data["next_poll_at"]) if data.get("next_poll_at") else None
-            if force and polled >= planned:
-                return  # another worker applied the same reload already
-            if not force and next_at is not None and next_at > planned:
-                return  # polled since this job was planned
-        self.polls += 1
-        thread = threading.get_ident()
-        with self._running_lock:
-            self._running[thread] = time.monotonic()
-        try:
-            with structlog.contextvars.bound_contextvars(feed=name):
-                # No catch-up of the views around each poll (two thirds of a poll's cost): the tick catches them
-                # up every second, and a poll's identity checks the log's keys for whatever the views lack.
-                jobs.poll_one(monitor, name, catch_up=False)
-        finally:
+        with self._poll_lock(name) as ours:
+            if not ours:
+                log.info("%s: another worker's poll of it is still running; leaving the feed to it", name)
+                return
+            # Under the feed's lock: a poll that ended just now has recorded itself before letting go of it.
+            if self._polled_since(name, dt.datetime.fromisoformat(due), force):
+                return
+            self.polls += 1
+            thread = threading.get_ident()
             with self._running_lock:
-                self._running.pop(thread, None)
+                self._running[thread] = time.monotonic()
+            try:
+                with structlog.contextvars.bound_contextvars(feed=name):
+                    # No catch-up of the views around each poll (two thirds of a poll's cost): the tick catches
+                    # them up every second, and a poll's identity checks the log's keys for what the views lack.
+                    jobs.poll_one(monitor, name, catch_up=False)
+            finally:
+                with self._running_lock:
+                    self._running.pop(thread, None)
+
+    def _polled_since(self, name: str, planned: dt.datetime, force: bool) -> bool:
+        """Whether the feed was polled since its job was planned (a forced job: since the reload planned it)."""
+        with reading(self.monitor.log.engine) as conn:  # the log, not the view: the last poll may be unprojected
+            last = queries.last_of(conn, feed_stream(name), [ev.FEED_POLLED, ev.FEED_FAILED])
+        if last is None:
+            return False
+        polled, data = last
+        next_at = dt.datetime.fromisoformat(data["next_poll_at"]) if data.get("next_poll_at") else None
+        if force:
+            return polled >= planned  # another worker applied the same reload already
+        return next_at is not None and next_at > planned
+
+    def _poll_lock(self, name: str) -> AbstractContextManager[bool]:
+        return self.poll_locks.hold(feed_lock(name)) if self.poll_locks is not None else nullcontext(True)
 
     # -- the service manager (monitor.systemd) ---------------------------------------------------------
 
@@ -377,6 +394,7 @@ def _worker_class() -> Any:
 async def _serve(fleet: Fleet, concurrency: int) -> None:
     settings = fleet.monitor.config.scheduler
     fleet.loop = asyncio.get_running_loop()
+    fleet.poll_locks = PollLocks(fleet.monitor.log.engine, concurrency, dead_after=settings.takeover / 2)
     async with fleet.app.open_async():
         worker = _worker_class()(
             fleet.app, concurrency=concurrency, name="news-monitor", fetch_job_polling_interval=FETCH_EVERY,
@@ -392,6 +410,7 @@ async def _serve(fleet: Fleet, concurrency: int) -> None:
             named.cancel()
             notified.cancel()
             fleet.notifier.close()
+            fleet.poll_locks.close()
             connector = fleet.app.connector
             log.info("queue: %d queries in %.3fs over %d poll(s)", connector.queries, connector.seconds, fleet.polls)
 
