@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import socket
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -79,6 +80,8 @@ class PollLocks:
     def __init__(self, engine: Engine, size: int, *, dead_after: float = 60.0) -> None:
         from sqlalchemy import create_engine, event
 
+        self.queries = 0  # the lock and unlock statements run, and their time: the queue's share of a poll
+        self.seconds = 0.0
         idle = max(1, int(dead_after / 2))
         probe = max(1, int(dead_after / 6))
         self.engine = create_engine(engine.url, pool_size=size, max_overflow=size, pool_pre_ping=True,
@@ -97,22 +100,30 @@ class PollLocks:
         with translating("cannot take the poll lock", self.engine):
             conn = self.engine.connect()
         got = False
+        started = time.perf_counter()
         try:
             with translating("cannot take the poll lock", self.engine):
                 got = bool(conn.scalar(text("SELECT pg_try_advisory_lock(:c, hashtext(current_schema() || '/' || :k))"),
                                        {"c": _POLL_CLASS, "k": key}))
                 conn.commit()  # the lock is the session's
+            self._count(started)
             yield got
         finally:
             try:
                 if got:
+                    started = time.perf_counter()
                     conn.scalar(text("SELECT pg_advisory_unlock(:c, hashtext(current_schema() || '/' || :k))"),
                                 {"c": _POLL_CLASS, "k": key})
                     conn.commit()
+                    self._count(started)
                 conn.close()
             except Exception:  # the session is gone, and the lock with it; never hand the connection back
                 conn.invalidate()
                 conn.close()
+
+    def _count(self, started: float) -> None:
+        self.queries += 1
+        self.seconds += time.perf_counter() - started
 
     def close(self) -> None:
         self.engine.dispose()

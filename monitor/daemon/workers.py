@@ -394,7 +394,7 @@ def _worker_class() -> Any:
 async def _serve(fleet: Fleet, concurrency: int) -> None:
     settings = fleet.monitor.config.scheduler
     fleet.loop = asyncio.get_running_loop()
-    fleet.poll_locks = PollLocks(fleet.monitor.log.engine, concurrency, dead_after=settings.takeover / 2)
+    locks = fleet.poll_locks = PollLocks(fleet.monitor.log.engine, concurrency, dead_after=settings.takeover / 2)
     async with fleet.app.open_async():
         worker = _worker_class()(
             fleet.app, concurrency=concurrency, name="news-monitor", fetch_job_polling_interval=FETCH_EVERY,
@@ -410,9 +410,11 @@ async def _serve(fleet: Fleet, concurrency: int) -> None:
             named.cancel()
             notified.cancel()
             fleet.notifier.close()
-            fleet.poll_locks.close()
+            locks.close()
             connector = fleet.app.connector
-            log.info("queue: %d queries in %.3fs over %d poll(s)", connector.queries, connector.seconds, fleet.polls)
+            # procrastinate's queries and the feeds' lock statements: the queue's share of the work
+            log.info("queue: %d queries in %.3fs over %d poll(s)", connector.queries + locks.queries,
+                     connector.seconds + locks.seconds, fleet.polls)
 
 
 async def _name_worker(fleet: Fleet, worker: Any, concurrency: int) -> None:
