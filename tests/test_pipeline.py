@@ -253,8 +253,9 @@ def test_an_entry_without_a_date_has_an_unknown_publication_date(
 
 
 # What the daemon's polling must not import (#19): scikit-learn pulls scipy in, ~95 MB and seconds of start-up, and
-# datasketch imports scipy too; the tagger and story features compute the same numbers without them.
-HEAVY = ("sklearn", "scipy", "datasketch")
+# datasketch imports scipy too; the tagger and story features compute the same numbers without them. trafilatura
+# (~8 MB) runs in the extraction workers, not in the daemon's process.
+HEAVY = ("sklearn", "scipy", "datasketch", "trafilatura")
 POLL = """
 import json, sys
 from monitor.config import load_config
