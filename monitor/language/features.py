@@ -19,13 +19,17 @@ from __future__ import annotations
 
 import functools
 import re
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitor.language import minhash
 from monitor.language.text import fold, tokens
 from monitor.language.tfidf import english_stop_words
+
+if TYPE_CHECKING:
+    from datasketch import MinHash
 
 SHINGLE = 4
 NUM_PERM = 64
@@ -88,6 +92,16 @@ def stem(word: str) -> str:
         if word.endswith(suffix) and len(word) - len(suffix) >= 3 and not word.endswith("ss"):
             return word[: len(word) - len(suffix)] + repl
     return word
+
+
+@functools.cache
+def minhash_template() -> MinHash:
+    """datasketch's MinHash with the permutations of the signatures (CRC-32 as the shingle hash), which computed
+    them before #19. Signatures come from ``monitor.language.minhash`` now, with the same values; this stays for
+    comparison (tests) and needs datasketch, a test dependency since."""
+    from datasketch import MinHash
+
+    return MinHash(num_perm=NUM_PERM, seed=SEED, hashfunc=zlib.crc32)
 
 
 _STEMS: dict[str, str | None] = {}  # word -> stem, None for a stopword or a lone letter; bounded below

@@ -12,7 +12,7 @@ import pytest
 from datasketch import MinHash
 
 from monitor.language import minhash
-from monitor.language.features import NUM_PERM, SEED, SHINGLE, text_features
+from monitor.language.features import NUM_PERM, SEED, SHINGLE, minhash_template, text_features
 from monitor.language.text import fold, tokens
 
 
@@ -63,3 +63,9 @@ def test_text_features_sign_the_shingles_of_title_and_text(shared_dir: Path) -> 
     text = dev_texts(shared_dir)["ru"][0]
     features = text_features("Заголовок статьи", text)
     assert features.signature == datasketch_signature(shingles(f"Заголовок статьи {text}"), NUM_PERM, SEED)
+    # As the template that signed them before (datasketch's, the same permutations) signs them.
+    template = minhash_template()
+    sketch = type(template)(num_perm=NUM_PERM, hashfunc=zlib.crc32, permutations=template.permutations,
+                            scheme=template.scheme)
+    sketch.update_batch(shingles(f"Заголовок статьи {text}"))
+    assert features.signature == tuple(int(v) for v in sketch.hashvalues)
