@@ -24,6 +24,7 @@ import gc
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Column, Integer, Table, delete, func, select, tuple_, union_all, update
@@ -74,6 +75,7 @@ def blank(table: Table, key: dict[str, Any]) -> Row:
     return {**_template(table), **key}
 
 
+_first = itemgetter(0)
 REBUILD_BATCH = 10_000
 MEMO_ROWS = 200_000  # rows a replay keeps in memory per view; past that it reads them back as catch_up does
 
@@ -244,15 +246,22 @@ class Projector:
             if memo is not None:
                 memo.start(position)
             types = sorted(view.reducers)
-            query = (select(*read_columns(conn.dialect.name))
-                     .where(events_table.c.position > position, events_table.c.type.in_(types))
-                     .order_by(events_table.c.position))
-            if (end := self._batch_end(conn, types, position, batch_size)) is not None:
-                query = query.where(events_table.c.position <= end)
-            batch = [event for rows in driver_batches(conn, query, batch_size)
-                     for event in map(row_decoder(conn.dialect.name, self.upcasters), rows)]
-            if not batch:
+            end = self._batch_end(conn, types, position, batch_size)
+            # Each type's events in the order of the (type, position) index, merged here: asked for all the types
+            # at once, SQLite sorted the batch's rows, payloads and all, in a temporary b-tree (a third of the read).
+            rows = []
+            for event_type in types:
+                query = (select(*read_columns(conn.dialect.name))
+                         .where(events_table.c.type == event_type, events_table.c.position > position)
+                         .order_by(events_table.c.position))
+                if end is not None:
+                    query = query.where(events_table.c.position <= end)
+                for chunk in driver_batches(conn, query, batch_size):
+                    rows += chunk
+            if not rows:
                 return 0
+            rows.sort(key=_first)
+            batch = list(map(row_decoder(conn.dialect.name, self.upcasters), rows))
             try:
                 keyed = ([(key, event) for event in batch for key in view.row_keys(event)] if view.row_keys
                          else [(view.row_key(event), event) for event in batch])
