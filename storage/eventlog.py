@@ -474,7 +474,7 @@ def row_reader(dialect: str, upcasters: Upcasters = NO_UPCASTERS) -> Callable[[A
     first read. A replay runs it once an event, so it is written for speed: the dates parsed (SQLite: text) or
     brought to UTC (PostgreSQL: aware datetimes in the session's zone) as ``UTCDateTime`` does, and the schema
     upcast known from the event type alone (one dict lookup when no upcaster is registered for it)."""
-    with_steps = upcasters._latest  # the types some upcaster is registered for  # noqa: SLF001 - this module's
+    with_steps = upcasters._latest  # the types some upcaster is registered for (a class of this module)
     final_schema = upcasters.final_schema
     new, cls, parse, utc = _new_tuple, RecordedEvent, fromisoformat, dt.UTC
 

@@ -4,7 +4,9 @@ A view is one table of rows with a primary key, and a reducer per event type tha
 function ``(current row or None, event) -> new row`` (None: the row stays as it is). Catching up reads a
 batch of events after the view's checkpoint, loads the rows those events touch, folds the events into them
 in position order, and writes the changed rows and the new checkpoint in one transaction. A crash therefore
-leaves each view at a consistent position, and the next catch-up resumes there.
+leaves each view at a consistent position, and the next catch-up resumes there. The events come straight from the
+driver's cursor, each type's in index order, their payloads decoded once; the changed rows go to the table in one
+bulk upsert per batch (``INSERT ... ON CONFLICT DO UPDATE`` through the driver's ``executemany``, compiled once).
 
 ``rebuild`` empties a view and replays the log into it. Because the reducers depend on nothing but the
 events, in position order, the rebuilt state equals the live state.
