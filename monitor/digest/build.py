@@ -112,7 +112,8 @@ def build_digest(engine: Engine, since: dt.datetime | None = None, *, filters: F
         rows = queries.digest_mentions(
             conn, cursor, status=filters.status, since=since, after_position=after_position,
             up_to_position=up_to_position, topic=filters.topic, feed=filters.feed, min_score=filters.min_score,
-            date_from=filters.date_from, date_to=filters.date_to, limit=limit)
+            date_from=filters.date_from, date_to=filters.date_to, limit=limit, with_features=True,
+            with_text=with_text)
         feeds = queries.feed_poll_summary(conn)
         pages_failed = sum(sum(reasons.values()) for reasons in queries.page_failures(conn).values())
         unreviewed = queries.unreviewed_count(conn, cursor)
@@ -122,9 +123,9 @@ def build_digest(engine: Engine, since: dt.datetime | None = None, *, filters: F
         titles = queries.feed_titles(conn)
         items = [_item(row, with_text, titles) for row in rows]
         events = touched(timeline_events(conn, topic=filters.topic), items) if items else []
-        # Grouping compares the features stored when each article was tagged (computed here for any other).
-        features = queries.story_features(conn, list({item["article_id"]: None for item in items})) if items else {}
-    stories = _stories(items, [row["text"] or "" for row in rows], features)
+    # Grouping compares the features stored when each article was tagged (computed here for any other: the
+    # query gave their texts).
+    stories = _stories(items, [row["text"] or "" for row in rows], _stored_features(rows))
     return Digest(items, since, after, feeds_total=len(feeds),
                   feeds_failing=sum(1 for status, _ in feeds if status in ("failing", "gone")),
                   feeds_polled=sum(1 for _, polls in feeds if polls), stories=stories, up_to_position=end,
@@ -162,6 +163,12 @@ def _item(row: Any, with_text: bool, titles: dict[str, str]) -> dict[str, Any]:
     if with_text:
         item["text"] = row["text"]
     return item
+
+
+def _stored_features(rows: Sequence[Any]) -> dict[str, StoryFeatures]:
+    """The story features stored for the rows' articles (``digest_mentions(with_features=True)``), by article."""
+    return {row["article_id"]: StoryFeatures.from_json(row["story_words"], row["story_signature"])
+            for row in rows if row.get("story_words") is not None}
 
 
 def _stories(items: list[dict[str, Any]], texts: Sequence[str],
