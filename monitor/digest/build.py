@@ -190,14 +190,16 @@ def _stories(items: list[dict[str, Any]], texts: Sequence[str],
     terms: dict[str, set[str]] = {a: set() for a in article_order}
     for item in items:
         terms[item["article_id"]].update(item["terms"] or ())
+    published = [_published(item) for item in items]  # parsed once: a 1,000-item digest parsed each twice
     docs = [StoryDoc(items[first_index[a]]["title"] or "", texts[first_index[a]][:STORY_TEXT_CHARS],
-                     _published(items[first_index[a]]), terms=tuple(sorted(terms[a])), features=features.get(a))
+                     published[first_index[a]], terms=tuple(sorted(terms[a])), features=features.get(a))
             for a in article_order]
     stories = []
     for group in group_stories(docs):
-        indexes = sorted(i for member in group for i in of_article[article_order[member]])
+        indexes = sorted(i for member in group for i in of_article[article_order[member]]) if len(group) > 1 \
+            else of_article[article_order[group[0]]]  # already in order
         lead = max(indexes, key=lambda i: (items[i]["score"], -i))
-        dates = [d for i in indexes if (d := _published(items[i]))]
+        dates = [d for i in indexes if (d := published[i])]
         first = min(dates) if dates else None
         day_source = first or dt.datetime.fromisoformat(items[indexes[0]]["tagged_at"])
         story_id = min(items[i]["article_id"] for i in indexes)[:12]
