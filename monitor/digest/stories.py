@@ -51,6 +51,7 @@ _DENSE_CELLS = 1_000_000  # items x vocabulary up to which the signals are compu
 _SPARSE_DF = 0.1  # _rewrite_pairs: a word that fewer than this share of the items have is summed pair by pair ...
 _SPARSE_WORK = 40_000_000  # ... when such words x items² are enough to be worth it
 _SCREEN_MARGIN = 1e-3  # the float32 cosine screen's margin: its rounding error is below 1e-5
+_MIX = 0x9E3779B97F4A7C15  # mixes a band's values into one number (the golden ratio's 64 bits)
 _PAIRWISE_PER_ITEM = 4  # candidates per item above which their signals come from all-pairs products
 
 
@@ -219,30 +220,31 @@ def _lsh_params(threshold: float = COPY_JACCARD, num_perm: int = NUM_PERM) -> tu
 
 def _copy_pairs(signatures: Sequence[Sequence[int] | None]) -> list[tuple[int, int]]:
     """Pairs whose signatures agree in at least ``COPY_JACCARD`` of their values, among the candidates that share
-    a band (datasketch's LSH bands and rows for that threshold; the same candidates as its ``MinHashLSH``, found
-    by sorting each band's values rather than with an index built for queries), in order."""
+    a band (datasketch's LSH bands and rows for that threshold; the same candidates as its ``MinHashLSH``), in
+    order. Each band's values are mixed into one number and sorted, all bands at once; items whose numbers are
+    equal share the band if their values are (a mix can collide: the values decide)."""
     bands, rows = _lsh_params()
     indexes = [i for i, signature in enumerate(signatures) if signature is not None]  # title-only items have none
     m = len(indexes)
     if m < 2:
         return []
     values = np.array([signatures[i] for i in indexes], dtype=np.uint64)
+    banded = values[:, :bands * rows].reshape(m, bands, rows)
+    mixed = banded[:, :, 0].copy()
+    for k in range(1, rows):
+        mixed = (mixed * np.uint64(_MIX)) ^ banded[:, :, k]  # wraps around: a hash, not a sum
+    order = np.argsort(mixed, axis=0, kind="stable")  # per band; equal numbers end up next to each other
+    ranked = np.take_along_axis(mixed, order, axis=0)
     firsts, seconds = [], []
-    for band in range(bands):
-        keys = np.ascontiguousarray(values[:, band * rows:(band + 1) * rows]).view(np.dtype((np.void, 8 * rows)))
-        _, bucket, sizes = np.unique(keys.ravel(), return_inverse=True, return_counts=True)
-        bucket = bucket.ravel()
-        members = np.flatnonzero(sizes[bucket] > 1)
-        if not len(members):
-            continue
-        members = members[np.argsort(bucket[members], kind="stable")]  # by bucket, and in order within one
-        of = bucket[members]
-        for step in range(1, len(members)):  # each member with the one ``step`` places on in the same bucket
-            same = of[step:] == of[:-step]
-            if not same.any():
-                break
-            firsts.append(members[:-step][same])
-            seconds.append(members[step:][same])
+    for step in range(1, m):  # each item with the one ``step`` places on that has the same number
+        same = ranked[step:] == ranked[:-step]
+        if not same.any():
+            break
+        first, second = order[:-step][same], order[step:][same]
+        band = np.nonzero(same)[1]
+        shared = np.all(banded[first, band] == banded[second, band], axis=1)
+        firsts.append(np.minimum(first, second)[shared])
+        seconds.append(np.maximum(first, second)[shared])
     if not firsts:
         return []
     candidates = np.unique(np.concatenate(firsts) * m + np.concatenate(seconds))  # each pair once, sorted

@@ -416,3 +416,24 @@ def test_small_generated_digests_group_as_the_all_pairs_signals_say(count: int) 
     reference = _reference_pairs([_features(doc, words) for doc in docs])
     assert reference or count == 2
     assert sorted(_rewrite_pairs(_columns([doc.features for doc in docs], words))) == sorted(reference)
+
+
+def test_near_copies_share_a_band_only_if_its_values_agree_not_just_their_mixed_number(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two signatures agreeing in over half their values, in every band's last value but in no band entirely:
+    datasketch finds no candidate, and neither does grouping when the band's mixed numbers collide (a mix
+    that keeps only the last value, here, to make them collide)."""
+    from monitor.digest import stories
+    from monitor.digest.stories import _copy_pairs, _lsh_params
+
+    bands, rows = _lsh_params()
+    rng = random.Random(5)
+    first = [rng.getrandbits(32) for _ in range(64)]
+    second = list(first)
+    for band in range(bands):
+        second[band * rows] ^= 1 + rng.getrandbits(20)  # the first value of each band differs
+    assert sum(a == b for a, b in zip(first, second, strict=True)) / 64 >= 0.5
+    for mix in (stories._MIX, 0):
+        monkeypatch.setattr(stories, "_MIX", mix)
+        assert _lsh_copy_pairs([first, second]) == [] == _copy_pairs([first, second])
+        assert _copy_pairs([first, list(first), second]) == [(0, 1)] == _lsh_copy_pairs([first, list(first), second])
