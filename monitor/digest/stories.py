@@ -52,6 +52,7 @@ _SPARSE_DF = 0.1  # _rewrite_pairs: a word that fewer than this share of the ite
 _SPARSE_WORK = 40_000_000  # ... when such words x items² are enough to be worth it
 _SCREEN_MARGIN = 1e-3  # the float32 cosine screen's margin: its rounding error is below 1e-5
 _MIX = 0x9E3779B97F4A7C15  # mixes a band's values into one number (the golden ratio's 64 bits)
+_SCIPY_PAIRS = 200_000  # _gram: pairs sharing rare words above which scipy's sparse product adds them up
 _PAIRWISE_PER_ITEM = 4  # candidates per item above which their signals come from all-pairs products
 
 
@@ -378,7 +379,8 @@ def _gram(n: int, rows: np.ndarray, cols: np.ndarray, values: np.ndarray, df: np
     """``m @ m.T`` above the diagonal (the rest is left incomplete) for the n-row matrix with ``values`` at
     (``rows``, ``cols``), entries by row, ``df`` the items per column: a column of one item adds to no pair and is
     left out; columns of many items go into a dense BLAS product; for the others, each of few items, the products
-    of each pair of items that share one are added up (numpy only: the daemon does not load scipy)."""
+    of each pair of items that share one are added up (numpy: the daemon does not load scipy), or by scipy's sparse
+    product when there are very many such pairs."""
     shared = df[cols] >= 2
     dense_column = df >= max(2.0, n * _SPARSE_DF)
     if np.count_nonzero((df >= 2) & ~dense_column) * n * n < _SPARSE_WORK:  # few: all in the dense product
@@ -392,7 +394,13 @@ def _gram(n: int, rows: np.ndarray, cols: np.ndarray, values: np.ndarray, df: np
     else:
         out = np.zeros((n, n), dtype=dtype)
     in_sparse = shared & ~dense_column[cols]
-    if in_sparse.any():
+    sparse_df = df[(df >= 2) & ~dense_column]
+    if in_sparse.any() and int((sparse_df * (sparse_df - 1) // 2).sum()) > _SCIPY_PAIRS:
+        from scipy import sparse  # here: many pairs share rare words (a wide vocabulary, copies), seldom in a digest
+
+        matrix = sparse.csr_matrix((values[in_sparse], (rows[in_sparse], cols[in_sparse])), shape=(n, len(df)))
+        out += (matrix @ matrix.T).toarray()
+    elif in_sparse.any():
         order = np.argsort(cols[in_sparse], kind="stable")  # by column, and by row within one
         column, row, value = cols[in_sparse][order], rows[in_sparse][order], values[in_sparse][order]
         cells, products = [], []

@@ -387,14 +387,17 @@ def _thousand_generated() -> tuple[list[StoryDoc], list[tuple[int, int]], list[t
         [doc.features.signature for doc in docs])
 
 
-@pytest.mark.parametrize("pairwise_per_item", [0, 10**9], ids=["all-pairs-products", "pair-by-pair"])
+@pytest.mark.parametrize(("pairwise_per_item", "scipy_pairs"), [(0, 0), (0, 10**12), (10**9, 10**12)],
+                         ids=["all-pairs-products-scipy", "all-pairs-products", "pair-by-pair"])
 def test_a_thousand_generated_items_group_as_the_all_pairs_signals_and_datasketch_lsh_say(
-        monkeypatch: pytest.MonkeyPatch, pairwise_per_item: int) -> None:
-    """Both ways of computing the candidates' signals (the digest picks by how many candidates there are)."""
+        monkeypatch: pytest.MonkeyPatch, pairwise_per_item: int, scipy_pairs: int) -> None:
+    """Every way of computing the candidates' signals (the digest picks by how many candidates there are, and
+    how many pairs share rare words)."""
     from monitor.digest import stories
     from monitor.digest.stories import _columns, _copy_pairs, _rewrite_pairs, _Words
 
     monkeypatch.setattr(stories, "_PAIRWISE_PER_ITEM", pairwise_per_item)
+    monkeypatch.setattr(stories, "_SCIPY_PAIRS", scipy_pairs)
     docs, reference, copies = _thousand_generated()
     words = _Words(list(dict.fromkeys(term for doc in docs for term in doc.terms)))
     assert len(reference) > 1000 and len(copies) > 100  # not a vacuous comparison
