@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import json
 import random
 from pathlib import Path
@@ -297,3 +298,145 @@ def test_the_lsh_bands_and_rows_are_datasketchs(num_perm: int, step: float) -> N
     assert _lsh_params() == (probe.b, probe.r)
     for k in range(1, round(1 / step)):
         assert _lsh_params(step * k, num_perm) == _optimal_param(step * k, num_perm, 0.5, 0.5), step * k
+
+
+# --- the fast paths (candidates, then each candidate's signals) against the all-pairs signals they replace.
+
+def _generated_items(count: int, seed: int) -> list[StoryDoc]:
+    """Near copies, rewrites (a share of a story's sentences, reordered, words swapped), headlines and noise
+    over the stories above, dated over ten days, some with the topic's terms (a wildcard among them)."""
+    rng = random.Random(seed)
+    stories = [WIRE, OIL, ANALYSIS, LOCAL, MINISTERS_WIRE, MINISTERS_DAILY]
+    pool = " ".join(doc.text for doc in stories).split()
+    docs = []
+    for _ in range(count):
+        base = rng.choice(stories)
+        sentences = [s for s in base.text.replace("\n", " ").split(". ") if s]
+        kind = rng.random()
+        if kind < 0.2:  # a near copy with its own header
+            title, text = base.title, f"{rng.choice(pool)} {rng.choice(pool)} reports. " + base.text
+        elif kind < 0.6:  # a rewrite
+            kept = rng.sample(sentences, k=max(1, int(len(sentences) * rng.uniform(0.3, 0.9))))
+            words = ". ".join(kept).split()
+            for _ in range(len(words) // 8):
+                words[rng.randrange(len(words))] = rng.choice(pool)
+            title = " ".join(rng.sample(base.title.split(), k=max(2, len(base.title.split()) * 2 // 3)))
+            title, text = title, " ".join(words)
+        elif kind < 0.75:  # a headline alone
+            title, text = " ".join(rng.sample(base.title.split(), k=max(2, len(base.title.split()) - 2))), ""
+        else:  # noise over the same words
+            title = " ".join(rng.choice(pool) for _ in range(8))
+            text = " ".join(rng.choice(pool) for _ in range(rng.randint(20, 300)))
+        terms = tuple(rng.sample(["Modi", "Putin", "summit", "meet*", "Jaishankar", "Lavrov"], k=rng.randint(0, 3)))
+        published = FRIDAY + dt.timedelta(hours=rng.randint(0, 240)) if rng.random() < 0.95 else None
+        docs.append(StoryDoc(title, text, published, terms=terms))
+    return docs
+
+
+def _reference_groups(docs: list[StoryDoc], pairs: list[tuple[int, int]], window_days: float) -> list[list[int]]:
+    """Connected components of the pairs close enough in time, the slow way."""
+    linked: dict[int, set[int]] = {i: set() for i in range(len(docs))}
+    for i, j in pairs:
+        a, b = docs[i].published_at, docs[j].published_at
+        if a is None or b is None or abs((a - b).total_seconds()) <= window_days * 86400:
+            linked[i].add(j)
+            linked[j].add(i)
+    seen: set[int] = set()
+    groups = []
+    for start in range(len(docs)):
+        if start in seen:
+            continue
+        group, frontier = {start}, [start]
+        while frontier:
+            for other in linked[frontier.pop()] - group:
+                group.add(other)
+                frontier.append(other)
+        seen |= group
+        groups.append(sorted(group))
+    return groups
+
+
+def _lsh_copy_pairs(signatures: list) -> list[tuple[int, int]]:
+    """Near copies as datasketch's own MinHashLSH finds the candidates, kept at COPY_JACCARD."""
+    from datasketch import LeanMinHash, MinHashLSH
+
+    from monitor.digest.stories import COPY_JACCARD
+    from monitor.language.features import NUM_PERM, SEED, minhash_template
+
+    lsh = MinHashLSH(threshold=COPY_JACCARD, num_perm=NUM_PERM)
+    scheme = minhash_template().scheme
+    hashes = {i: LeanMinHash(seed=SEED, hashvalues=s, scheme=scheme) for i, s in enumerate(signatures)
+              if s is not None}
+    for i, minhash in hashes.items():
+        lsh.insert(i, minhash)
+    return sorted((i, j) for i, minhash in hashes.items() for j in lsh.query(minhash)
+                  if i < j and minhash.jaccard(hashes[j]) >= COPY_JACCARD)
+
+
+@functools.cache
+def _thousand_generated() -> tuple[list[StoryDoc], list[tuple[int, int]], list[tuple[int, int]]]:
+    """1,000 generated items with their features, their rewrite pairs from the all-pairs signals and their near
+    copies from datasketch's LSH."""
+    from monitor.digest.stories import _features, _reference_pairs, _Words
+    from monitor.language.features import text_features
+
+    docs = [dataclasses.replace(doc, features=text_features(doc.title, doc.text)) for doc in _generated_items(1000, 3)]
+    words = _Words(list(dict.fromkeys(term for doc in docs for term in doc.terms)))
+    assert words.prefixes  # "meet*" takes out a prefix, the others their stems
+    return docs, _reference_pairs([_features(doc, words) for doc in docs]), _lsh_copy_pairs(
+        [doc.features.signature for doc in docs])
+
+
+@pytest.mark.parametrize(("pairwise_per_item", "scipy_pairs"), [(0, 0), (0, 10**12), (10**9, 10**12)],
+                         ids=["all-pairs-products-scipy", "all-pairs-products", "pair-by-pair"])
+def test_a_thousand_generated_items_group_as_the_all_pairs_signals_and_datasketch_lsh_say(
+        monkeypatch: pytest.MonkeyPatch, pairwise_per_item: int, scipy_pairs: int) -> None:
+    """Every way of computing the candidates' signals (the digest picks by how many candidates there are, and
+    how many pairs share rare words)."""
+    from monitor.digest import stories
+    from monitor.digest.stories import _columns, _copy_pairs, _rewrite_pairs, _Words
+
+    monkeypatch.setattr(stories, "_PAIRWISE_PER_ITEM", pairwise_per_item)
+    monkeypatch.setattr(stories, "_SCIPY_PAIRS", scipy_pairs)
+    docs, reference, copies = _thousand_generated()
+    words = _Words(list(dict.fromkeys(term for doc in docs for term in doc.terms)))
+    assert len(reference) > 1000 and len(copies) > 100  # not a vacuous comparison
+    assert sorted(_rewrite_pairs(_columns([doc.features for doc in docs], words))) == sorted(reference)
+    assert _copy_pairs([doc.features.signature for doc in docs]) == copies
+    groups = group_stories(docs)
+    assert groups == _reference_groups(docs, copies + reference, 3.0)
+    assert 1 < len(groups) < 900
+
+
+@pytest.mark.parametrize("count", [2, 31, 150])
+def test_small_generated_digests_group_as_the_all_pairs_signals_say(count: int) -> None:
+    from monitor.digest.stories import _columns, _features, _reference_pairs, _rewrite_pairs, _Words
+    from monitor.language.features import text_features
+
+    docs = [dataclasses.replace(doc, features=text_features(doc.title, doc.text))
+            for doc in _generated_items(count, count)]
+    words = _Words(list(dict.fromkeys(term for doc in docs for term in doc.terms)))
+    reference = _reference_pairs([_features(doc, words) for doc in docs])
+    assert reference or count == 2
+    assert sorted(_rewrite_pairs(_columns([doc.features for doc in docs], words))) == sorted(reference)
+
+
+def test_near_copies_share_a_band_only_if_its_values_agree_not_just_their_mixed_number(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two signatures agreeing in over half their values, in every band's last value but in no band entirely:
+    datasketch finds no candidate, and neither does grouping when the band's mixed numbers collide (a mix
+    that keeps only the last value, here, to make them collide)."""
+    from monitor.digest import stories
+    from monitor.digest.stories import _copy_pairs, _lsh_params
+
+    bands, rows = _lsh_params()
+    rng = random.Random(5)
+    first = [rng.getrandbits(32) for _ in range(64)]
+    second = list(first)
+    for band in range(bands):
+        second[band * rows] ^= 1 + rng.getrandbits(20)  # the first value of each band differs
+    assert sum(a == b for a, b in zip(first, second, strict=True)) / 64 >= 0.5
+    for mix in (stories._MIX, 0):
+        monkeypatch.setattr(stories, "_MIX", mix)
+        assert _lsh_copy_pairs([first, second]) == [] == _copy_pairs([first, second])
+        assert _copy_pairs([first, list(first), second]) == [(0, 1)] == _lsh_copy_pairs([first, list(first), second])

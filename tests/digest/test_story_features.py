@@ -44,7 +44,9 @@ def stories_by_article(digest: Digest) -> list[list[str]]:
 def from_texts(monkeypatch: pytest.MonkeyPatch, engine: Any) -> Digest:
     """The same digest with no stored features: every item's computed from its text, as before the view."""
     with monkeypatch.context() as patch:
-        patch.setattr(queries, "story_features", lambda conn, article_ids: {})
+        read = queries.digest_mentions  # the digest's read without the stored features, with every text
+        patch.setattr(queries, "digest_mentions",
+                      lambda *args, **kwargs: read(*args, **{**kwargs, "with_features": False, "with_text": True}))
         return build_digest(engine)
 
 

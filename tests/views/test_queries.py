@@ -8,11 +8,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import update
 
 from monitor.events import catalogue as ev
 from monitor.events.keys import entry_key
+from monitor.language.features import StoryFeatures
 from monitor.views import queries
 from monitor.views.log import open_log, projections
+from monitor.views.tables import story_features
 from storage.engine import reading
 from storage.eventlog import EventLog
 from tests.builders import config_for
@@ -204,6 +207,29 @@ def test_digest_mentions_by_review_status_window_and_filters(seeded: EventLog) -
     assert slugs(after) == ["second"] and slugs(up_to) == ["first"]
     assert slugs(by_feed) == ["second"] and slugs(by_score) == ["first"] and slugs(by_day) == ["second"]
     assert by_topic == []
+
+
+def test_digest_mentions_with_features_carries_the_current_stored_features_in_place_of_their_texts(
+        seeded: EventLog) -> None:
+    """The digest's one read: each article's current stored features (those ``story_features`` serves), and its
+    text only where there are none (features computed from another text do not count)."""
+    stale = story("second").article_id
+    with seeded.engine.begin() as conn:  # as if computed from an earlier text
+        conn.execute(update(story_features).where(story_features.c.article_id == stale).values(text_hash="old"))
+    with reading(seeded.engine) as conn:
+        plain = queries.digest_mentions(conn, 0, status="all")
+        rows = queries.digest_mentions(conn, 0, status="all", with_features=True, with_text=False)
+        with_text = queries.digest_mentions(conn, 0, status="all", with_features=True)
+        stored = queries.story_features(conn, [row["article_id"] for row in plain])
+    assert [row["article_id"] for row in rows] == [row["article_id"] for row in plain]
+    assert set(stored) == {row["article_id"] for row in plain} - {stale}
+    for row, full, texted in zip(rows, plain, with_text, strict=True):
+        assert texted["text"] == full["text"] and texted["story_words"] == row["story_words"]
+        if row["article_id"] == stale:
+            assert row["story_words"] is None and row["story_signature"] is None and row["text"] == full["text"]
+        else:
+            features = StoryFeatures.from_json(row["story_words"], row["story_signature"])
+            assert features == stored[row["article_id"]] and row["text"] is None
 
 
 def test_unreviewed_count_follows_the_cursor(seeded: EventLog) -> None:
