@@ -15,9 +15,10 @@ puts it back at the time the pipeline chose. The pool never queues: a feed that 
 due order, where a reload still reaches it. Requests to one host stay limited by the fetcher
 (``max_per_host``, monitor.ingest.fetch.HostSlots).
 
-The views are caught up by the dispatcher, not around each poll (that was two thirds of a cheap poll's cost):
-before it submits feeds, when any poll ended since the last catch-up. A feed is taken only after its previous
-poll ended, so its poll always reads a view that holds the poll before it (ETag, interval, failures).
+The views are caught up by the dispatcher, not around each poll (that was two thirds of a cheap poll's cost,
+and at 10,000 feeds a catch-up per poll held up every submission): every ``CATCH_UP_EVERY`` seconds while polls
+end, and before it submits a feed whose previous poll ended since the last catch-up. So a poll always reads a
+view that holds the poll before it (ETag, interval, failures), and the views lag the log by about a second.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import datetime as dt
 import heapq
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 
@@ -35,6 +37,7 @@ from monitor.pipeline import Monitor
 log = logging.getLogger(__name__)
 
 TICK = 1.0  # seconds: the longest the dispatcher sleeps without looking at the table
+CATCH_UP_EVERY = 0.5  # seconds: how far the views may lag the polls that ended
 
 
 class DueTable:
@@ -110,7 +113,8 @@ class Dispatcher:
         self.table = DueTable(due)
         self._running: dict[str, dt.datetime | None] = {}  # polls in flight: feed -> earliest move asked meanwhile
         self._dropped: set[str] = set()  # removed from the config while in flight: not put back
-        self._behind = False  # a poll ended since the views last caught up
+        self._fresh: set[str] = set()  # feeds whose poll ended since the views last caught up
+        self._caught_up = time.monotonic()  # when the views last caught up
         self._cond = threading.Condition()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -199,14 +203,15 @@ class Dispatcher:
 
     def _sleep(self) -> float:
         """Seconds until there is something to do (called with the lock held)."""
-        if self._behind:
-            return 0.0
+        catch_up = TICK
+        if self._fresh:
+            catch_up = max(0.0, self._caught_up + CATCH_UP_EVERY - time.monotonic())
         if len(self._running) >= self.workers:
-            return TICK  # a poll that ends wakes us
+            return catch_up  # a poll that ends wakes us
         earliest = self.table.earliest()
         if earliest is None:
-            return TICK
-        return min(TICK, max(0.0, (earliest - self.monitor.clock()).total_seconds()))
+            return catch_up
+        return min(catch_up, max(0.0, (earliest - self.monitor.clock()).total_seconds()))
 
     def dispatch(self) -> list[str]:
         """Submit the feeds due now that fit in the pool; the names submitted."""
@@ -217,13 +222,18 @@ class Dispatcher:
             due = self.table.take(self.monitor.clock(), limit=free) if free > 0 else []
             for name, _ in due:
                 self._running[name] = None
-            behind, self._behind = self._behind, False
+            behind = bool(self._fresh) and (time.monotonic() - self._caught_up >= CATCH_UP_EVERY
+                                            or any(name in self._fresh for name, _ in due))
+            if behind:
+                fresh, self._fresh = self._fresh, set()
         if behind:  # before the polls start: each reads the view of its feed's last poll
             try:
                 self.monitor.projections.catch_up()
             except Exception:  # the polls record their own failure; the next dispatch tries again
                 log.exception("the views could not be caught up")
-                self._behind = True
+                with self._cond:
+                    self._fresh |= fresh
+            self._caught_up = time.monotonic()
         assert self._pool is not None
         submitted = []
         for name, at in due:
@@ -253,5 +263,5 @@ class Dispatcher:
             elif not self.monitor.stopping.is_set():  # the poll moved nothing (it failed to run): soon again
                 self.table.set(name, self.monitor.clock()
                                + dt.timedelta(seconds=self.monitor.config.scheduler.min_interval))
-            self._behind = True
+            self._fresh.add(name)
             self._cond.notify_all()
