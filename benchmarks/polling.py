@@ -67,6 +67,7 @@ import tempfile
 import threading
 import time
 import tomllib
+import tracemalloc
 from dataclasses import dataclass
 from email.utils import format_datetime, formatdate, parsedate_to_datetime
 from pathlib import Path
@@ -503,8 +504,23 @@ class DaemonCycles:
         self.daemon.stop()
 
 
+def traced(title: str, top: int = 15) -> str:
+    """What tracemalloc saw since start-up: the peak and what is still held, by the line that allocated it."""
+    current, peak = tracemalloc.get_traced_memory()
+    stats = tracemalloc.take_snapshot().filter_traces(
+        [tracemalloc.Filter(False, tracemalloc.__file__)]).statistics("lineno")
+    tracemalloc.stop()
+    lines = [f"--- tracemalloc ({title}): peak {peak / 1e6:.1f} MB traced since start-up, {current / 1e6:.1f} MB "
+             f"still held; the top {top} holders:"]
+    for stat in stats[:top]:
+        frame = stat.traceback[0]
+        where = f"{_short_path(frame.filename)}:{frame.lineno}"
+        lines.append(f"  {stat.size / 1e6:8.2f} MB {stat.count:>9,} blocks  {where}")
+    return "\n".join(lines)
+
+
 def ours(port: int, feeds: int, entries: int, workers: int, steady_runs: int, profile: str | None,
-         tmpdir: str | None, via: str = "poll") -> dict[str, Any]:
+         tmpdir: str | None, via: str = "poll", trace: bool = False) -> dict[str, Any]:
     os.environ.pop("NEWS_MONITOR_DATABASE_URL", None)  # it would override [storage] url
     started = time.perf_counter()
     from monitor.pipeline import Monitor
@@ -518,6 +534,8 @@ def ours(port: int, feeds: int, entries: int, workers: int, steady_runs: int, pr
             result["startup"] = time.perf_counter() - started
             result["startup_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             dispatched = DaemonCycles(monitor, feeds) if via == "run" else None
+            if trace:
+                tracemalloc.start(8)
             profiler = CycleProfiler(monitor, profile) if profile else None
             for number in range(1 + steady_runs):
                 name = "first" if number == 0 else "steady"
@@ -538,6 +556,8 @@ def ours(port: int, feeds: int, entries: int, workers: int, steady_runs: int, pr
             if dispatched:
                 dispatched.close()
             result["rss_now_mb"] = rss_now_mb()
+            if trace:
+                result["tracemalloc"] = traced(f"{via}, {feeds:,} feeds, after {1 + steady_runs} cycles")
         result["db_mb"] = sum(p.stat().st_size for p in Path(folder).iterdir()) / 1e6
     result["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     return result
@@ -649,11 +669,13 @@ def _ours_text(stats: Any, top: int) -> str:
 
 # -- the run -------------------------------------------------------------------------------------------------
 
-def child(role: str, args: argparse.Namespace, port: int, profile: bool = False, via: str = "poll") -> dict[str, Any]:
+def child(role: str, args: argparse.Namespace, port: int, profile: bool = False, via: str = "poll",
+          trace: bool = False) -> dict[str, Any]:
     command = [sys.executable, __file__, "--role", role, "--port", str(port), "--feeds", str(args.feeds),
                "--entries", str(args.entries), "--workers", str(args.workers), "--steady", str(args.steady),
                "--via", via]
     command += (["--profile", "--profile-clock", args.profile_clock] if profile else [])
+    command += ["--tracemalloc"] if trace else []
     command += ["--tmpdir", args.tmpdir] if args.tmpdir else []
     try:
         done = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=CHILD_TIMEOUT)
@@ -672,7 +694,7 @@ def run_role(args: argparse.Namespace) -> None:
             result = peer(args.port, args.feeds, args.entries, args.steady)
         else:
             result = ours(args.port, args.feeds, args.entries, args.workers, args.steady,
-                          args.profile_clock if args.profile else None, args.tmpdir, args.via)
+                          args.profile_clock if args.profile else None, args.tmpdir, args.via, args.tracemalloc)
     except Failed as exc:
         print(f"{exc}", file=sys.stderr)
         raise SystemExit(3) from None
@@ -717,6 +739,8 @@ def main() -> None:
                         help="Also cProfile a first and a steady cycle of the daemon (an extra, untimed run).")
     parser.add_argument("--profile-clock", choices=("cpu", "wall"), default="cpu",
                         help="What --profile measures per thread: CPU time (default) or wall-clock time.")
+    parser.add_argument("--tracemalloc", action="store_true",
+                        help="Also trace our allocations in one more run per path (untimed): the peak and the holders.")
     parser.add_argument("--via", choices=("poll", "run", "both"), default="poll",
                         help="Our path: Monitor.poll() (default), run's dispatcher, or both, each between floors.")
     parser.add_argument("--role", choices=("serve", "floor", "peer", "ours"), help=argparse.SUPPRESS)
@@ -756,6 +780,8 @@ def main() -> None:
                 floors.append(child("floor", args, port))
         if args.profile:
             profiled = child("ours", args, port, profile=True, via=vias[-1])
+        traces = [child("ours", args, port, via=via, trace=True)["tracemalloc"] for via in vias] if args.tracemalloc \
+            else []
     finally:
         server.stdin.close()
         try:
@@ -827,6 +853,8 @@ def main() -> None:
     if profiled:
         for name in ("first", "steady"):
             print("\n" + profiled["profiles"][name])
+    for trace in traces:
+        print("\n" + trace)
     misses = [row.label for row in report.rows if row.verdict == "MISS"]
     print(f"\ntotal {time.perf_counter() - started:.0f}s, load average now {os.getloadavg()[0]:.1f}; "
           + (f"{len(misses)} target(s) missed" if misses else "all targets met"))
