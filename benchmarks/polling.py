@@ -739,6 +739,8 @@ def main() -> None:
                         help="Also cProfile a first and a steady cycle of the daemon (an extra, untimed run).")
     parser.add_argument("--profile-clock", choices=("cpu", "wall"), default="cpu",
                         help="What --profile measures per thread: CPU time (default) or wall-clock time.")
+    parser.add_argument("--no-peer", action="store_true",
+                        help="Skip the peer (a serial feedparser loop: at 10,000 feeds the longest of the runs).")
     parser.add_argument("--tracemalloc", action="store_true",
                         help="Also trace our allocations in one more run per path (untimed): the peak and the holders.")
     parser.add_argument("--via", choices=("poll", "run", "both"), default="poll",
@@ -773,7 +775,7 @@ def main() -> None:
         corpus = json.loads(server.stdout.readline())
         port = corpus["port"]
         floors.append(child("floor", args, port))
-        peers = [child("peer", args, port)]
+        peers = [] if args.no_peer else [child("peer", args, port)]
         for _ in range(args.runs):
             for via in vias:
                 daemons.append(child("ours", args, port, via=via))
@@ -815,7 +817,7 @@ def main() -> None:
                                 f"{' '.join(f'{r:.2f}' for r in ratios)}; process CPU ours "
                                 f"{' '.join(f'{m:.2f}' for m in mine_cpu)} s, floors "
                                 f"{' '.join(f'{b:.2f}' for b in base_cpu)} s (less sensitive to the machine's load)")
-        for name in ("first", "steady"):
+        for name in ("first", "steady") if peers else ():
             mine_one = statistics.median(statistics.median(d[name]) if isinstance(d[name], list) else d[name]
                                          for d in mine_runs)
             theirs = statistics.median(peers[0][name]) if name == "steady" else peers[0][name]

@@ -203,6 +203,8 @@ class Dispatcher:
 
     def _sleep(self) -> float:
         """Seconds until there is something to do (called with the lock held)."""
+        if self.monitor.stopping.is_set():
+            return TICK  # stopping: nothing more starts (a stop wakes us)
         catch_up = TICK
         if self._fresh:
             catch_up = max(0.0, self._caught_up + CATCH_UP_EVERY - time.monotonic())
