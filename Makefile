@@ -14,7 +14,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 # The stamps re-install when pyproject.toml changes.
-# No --quiet: the first install downloads ~150 MB (scikit-learn, lxml, trafilatura...) and takes a minute or two,
+# No --quiet: the first install downloads ~150 MB (numpy, scipy, lxml, trafilatura...) and takes a minute or two,
 # so pip shows each package it collects and its progress.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	@echo "== installing news-monitor and its dependencies into $(VENV)"

@@ -7,8 +7,8 @@ readers deadlocking when both upgrade to writers); reads go through ``reading``,
 3, READ COMMITTED and a connect timeout. Payloads are written and read as JSON by orjson.
 
 Beside it live the pieces that differ by dialect: ``UTCDateTime`` (aware UTC datetimes on both), ``chunks``
-and ``unnest`` (how a statement takes a set of values), and ``sqlite_rows`` (a replay's rows straight from
-SQLite's cursor).
+and ``unnest`` (how a statement takes a set of values), and ``driver_batches`` and ``driver_executemany`` (a
+replay's rows straight from the driver's cursor, and a view's rows written through it).
 """
 
 from __future__ import annotations
@@ -142,21 +142,62 @@ def sqlite_rows(conn: Connection, query: Any, batch_size: int) -> Iterator[tuple
     """The rows of ``query`` straight from the sqlite3 cursor, in the connection's transaction. A replay reads
     every event once, and SQLAlchemy's result rows cost a tenth of its time; the columns need no processing
     here (``storage.eventlog.read_columns`` reads the payload and timestamps as stored)."""
+    for rows in driver_batches(conn, query, batch_size):
+        yield from rows
+
+
+def driver_batches(conn: Connection, query: Any, batch_size: int, *, server_side: bool = False,
+                   ) -> Iterator[list[tuple[Any, ...]]]:
+    """The rows of ``query``, ``batch_size`` at a time, as the driver's own cursor gives them (tuples, no SQLAlchemy
+    result processing), in the connection's transaction: what a replay reads once per event. The query's
+    parameters must need no bind processing (positions, type names, streams). ``server_side``: on PostgreSQL, a
+    named cursor, so that memory stays flat however long the result (SQLite's cursor steps through its result
+    anyway). A driver's error is raised as SQLAlchemy raises it, for ``translating``."""
     compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
     parameters = compiled.construct_params()
-    conn.exec_driver_sql("SELECT 1")  # begin the read transaction the SQLAlchemy way (a deferred BEGIN)
-    cursor = conn.connection.driver_connection.cursor()
+    conn.exec_driver_sql("SELECT 1")  # begin the transaction the SQLAlchemy way (on SQLite a deferred BEGIN)
+    driver = conn.connection.driver_connection
+    error: type[Exception] = sqlite3.Error
+    if conn.dialect.name == "sqlite":
+        cursor = driver.cursor()
+        arguments: Any = [parameters[name] for name in compiled.positiontup or ()]
+    else:
+        import psycopg
+
+        error = psycopg.Error
+        cursor = driver.cursor(name=f"nm_rows_{id(query):x}") if server_side else driver.cursor()
+        arguments = parameters
     try:
-        cursor.execute(str(compiled), [parameters[name] for name in compiled.positiontup or ()])
+        cursor.execute(str(compiled), arguments)
         while rows := cursor.fetchmany(batch_size):
-            yield from rows
-    except sqlite3.Error as exc:  # raised as SQLAlchemy raises the driver's errors, for ``translating``
-        raise DBAPIError.instance(None, None, exc, sqlite3.Error) from exc
+            yield rows
+    except error as exc:  # raised as SQLAlchemy raises the driver's errors, for ``translating``
+        raise DBAPIError.instance(None, None, exc, error) from exc
     finally:
         try:
             cursor.close()
-        except sqlite3.Error:  # the connection went first (a reader abandoned mid-way, at shutdown)
+        except error:  # the connection went first (a reader abandoned mid-way, at shutdown)
             pass
+
+
+def driver_executemany(conn: Connection, statement: str, rows: list[Any]) -> None:
+    """``statement`` (compiled for this connection's dialect) run once per row of already processed parameters,
+    through the driver's own ``executemany``, in the connection's transaction: a view's bulk upsert, without
+    SQLAlchemy building and processing a parameter set per row. Errors are raised as SQLAlchemy raises them."""
+    driver = conn.connection.driver_connection
+    if conn.dialect.name == "sqlite":
+        error: type[Exception] = sqlite3.Error
+    else:
+        import psycopg
+
+        error = psycopg.Error
+    cursor = driver.cursor()
+    try:
+        cursor.executemany(statement, rows)
+    except error as exc:
+        raise DBAPIError.instance(statement, None, exc, error) from exc
+    finally:
+        cursor.close()
 
 
 def unnest(values: list[str]) -> Any:

@@ -43,7 +43,7 @@ from typing import Any
 from sqlalchemy import Engine, LargeBinary, Text, cast, func, select, text, type_coerce
 from sqlalchemy.engine import Connection
 
-from storage.engine import chunks, load_json, make_engine, reading, sqlite_rows, unnest
+from storage.engine import chunks, driver_batches, load_json, make_engine, reading, unnest
 from storage.errors import ConcurrencyError, StorageError, safe_url, translating
 from storage.tables import events_table
 
@@ -374,8 +374,9 @@ class EventLog:
         """Events in position order, after ``after``, optionally of some types or one stream.
 
         Each payload is decoded (and upcast) when the event's ``data`` is first read, so a corrupt one raises its
-        StorageError there. Rows come through a server-side cursor (a named cursor on PostgreSQL; SQLite steps
-        through its result), ``batch_size`` at a time, so memory stays flat however long the log. The read runs in
+        StorageError there. Rows come through the driver's own server-side cursor (a named cursor on PostgreSQL;
+        SQLite steps through its result), ``batch_size`` at a time, so memory stays flat however long the log, and
+        each becomes a RecordedEvent in one call, with no SQLAlchemy row in between (``row_reader``). The read runs in
         one snapshot: events committed while it runs are left for the next read (or ``follow``). With
         ``upcast=False`` payloads come as stored, in their own schema (what an export writes).
         """
@@ -389,14 +390,9 @@ class EventLog:
         if limit is not None:
             query = query.limit(limit)
         with translating("cannot read the event log", self.engine), reading(self.engine) as conn:
-            if conn.dialect.name == "sqlite":
-                rows_in = sqlite_rows(conn, query, batch_size)
-            else:
-                result = conn.execution_options(stream_results=True, yield_per=batch_size).execute(query)
-                rows_in = (row for rows in result.partitions() for row in rows)
-            lazy = lazy_row
-            for row in rows_in:
-                yield lazy(row, upcasters)
+            make = row_reader(conn.dialect.name, upcasters)
+            for rows in driver_batches(conn, query, batch_size, server_side=True):
+                yield from map(make, rows)
 
     def follow(self, *, after: int = 0, types: Iterable[str] | None = None, poll_interval: float = 0.5,
                stop: threading.Event | None = None, batch_size: int = 1000) -> Iterator[RecordedEvent]:
@@ -469,16 +465,49 @@ def decode_row(row: Any, upcasters: Upcasters = NO_UPCASTERS) -> RecordedEvent:
 
 
 def lazy_row(row: Any, upcasters: Upcasters = NO_UPCASTERS) -> RecordedEvent:
-    """A RecordedEvent from a row of ``read_columns``, its payload decoded when first read. (A replay runs this
-    once an event: it is written for speed.)"""
-    position, stream, version, event_type, schema, key, occurred, recorded, data = row
-    if occurred.__class__ is str:  # SQLite
-        try:
-            occurred = fromisoformat(occurred + _SQLITE_UTC)
-            recorded = fromisoformat(recorded + _SQLITE_UTC)
-        except ValueError as exc:
-            raise StorageError(f"event {position} ({event_type}, schema {schema}, key {key!r}) has a corrupt "
-                               f"date: {exc}") from exc
-    current = upcasters.final_schema(event_type, schema) if upcasters.has_steps(event_type) else schema
-    return _new_tuple(RecordedEvent, (position, stream, version, event_type, current, key, occurred, recorded,
-                                      [None, data, upcasters, schema]))
+    """A RecordedEvent from a row of ``read_columns`` (either dialect's), its payload decoded when first read."""
+    return row_reader("sqlite" if row[6].__class__ is str else "postgresql", upcasters)(row)
+
+
+def row_reader(dialect: str, upcasters: Upcasters = NO_UPCASTERS) -> Callable[[Any], RecordedEvent]:
+    """The function that makes a RecordedEvent of a row of ``read_columns`` on ``dialect``, its payload decoded when
+    first read. A replay runs it once an event, so it is written for speed: the dates parsed (SQLite: text) or
+    brought to UTC (PostgreSQL: aware datetimes in the session's zone) as ``UTCDateTime`` does, and the schema
+    upcast known from the event type alone (one dict lookup when no upcaster is registered for it)."""
+    with_steps = upcasters._latest  # the types some upcaster is registered for (a class of this module)
+    final_schema = upcasters.final_schema
+    new, cls, parse, utc = _new_tuple, RecordedEvent, fromisoformat, dt.UTC
+
+    if dialect == "sqlite":
+        def make(row: Any) -> RecordedEvent:
+            position, stream, version, event_type, schema, key, occurred, recorded, data = row
+            try:
+                occurred = parse(occurred + _SQLITE_UTC)
+                recorded = parse(recorded + _SQLITE_UTC)
+            except (ValueError, TypeError) as exc:
+                raise StorageError(f"event {position} ({event_type}, schema {schema}, key {key!r}) has a corrupt "
+                                   f"date: {exc}") from exc
+            return new(cls, (position, stream, version, event_type,
+                             final_schema(event_type, schema) if event_type in with_steps else schema, key,
+                             occurred, recorded, [None, data, upcasters, schema]))
+    else:
+        def make(row: Any) -> RecordedEvent:
+            position, stream, version, event_type, schema, key, occurred, recorded, data = row
+            return new(cls, (position, stream, version, event_type,
+                             final_schema(event_type, schema) if event_type in with_steps else schema, key,
+                             occurred.astimezone(utc), recorded.astimezone(utc), [None, data, upcasters, schema]))
+    return make
+
+
+def row_decoder(dialect: str, upcasters: Upcasters = NO_UPCASTERS) -> Callable[[Any], RecordedEvent]:
+    """As ``row_reader``, with the payload decoded (and upcast) at once (what a projection reads): a corrupt
+    payload raises the StorageError that names the event here."""
+    make = row_reader(dialect, upcasters)
+
+    def decode(row: Any) -> RecordedEvent:
+        event = make(row)
+        cell = event[8]
+        cell[0] = _payload(row[0], row[3], row[4], row[5], cell[1], upcasters)
+        cell[1] = None
+        return event
+    return decode

@@ -11,6 +11,11 @@ knows jobs by their ``lock`` string, never by what a job does.
 - ``queue_status``: the live workers (heartbeat younger than ``live_within``), the jobs each is running, the
   queue depth and the last takeovers, read at once (``workers status``, ``/metrics``).
 - ``record_worker`` / ``record_takeover``: our two small tables beside procrastinate's.
+- ``PollLocks``: a session advisory lock per feed, held by the worker polling it, on a pool of its own. A
+  worker whose heartbeat went quiet while it still polls (a starved or partitioned process) has its job retried
+  by another worker; the retry finds the feed's lock held and does not poll the feed a second time. The lock
+  goes with its session: a killed process's at once, a lost machine's when the server's keepalives give up on
+  its connection (set per session, well within ``takeover``).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import socket
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -29,6 +35,8 @@ from storage.errors import StorageError, translating
 
 # A fixed 32-bit class, and the schema's hash: deployments in two schemas of one database are two fleets.
 _COORDINATION_CLASS = 0x6E6D_7701
+# The feeds' poll locks: their own class, and the hash of the schema and the feed's key.
+_POLL_CLASS = 0x6E6D_7702
 
 
 class CoordinationRefused(StorageError):
@@ -61,6 +69,64 @@ def coordination(engine: Engine, *, shared: bool, refusal: str) -> Iterator[None
     finally:
         conn.invalidate()  # closing the session is what releases the lock; never hand it back to the pool
         conn.close()
+
+
+class PollLocks:
+    """One advisory lock per key (a feed), each held on a connection of its own while its poll runs, from a
+    pool of ``size`` connections (a worker's concurrency) beside the log's pool, so that holding them never
+    starves the polls' own queries. ``dead_after`` seconds: the server's keepalives on these sessions (idle,
+    then probes) drop the session of a machine that is gone, and its locks with it."""
+
+    def __init__(self, engine: Engine, size: int, *, dead_after: float = 60.0) -> None:
+        from sqlalchemy import create_engine, event
+
+        self.queries = 0  # the lock and unlock statements run, and their time: the queue's share of a poll
+        self.seconds = 0.0
+        idle = max(1, int(dead_after / 2))
+        probe = max(1, int(dead_after / 6))
+        self.engine = create_engine(engine.url, pool_size=size, max_overflow=size, pool_pre_ping=True,
+                                    connect_args={"connect_timeout": 10})
+
+        @event.listens_for(self.engine, "connect")
+        def _keepalives(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+            with dbapi_connection.cursor() as cursor:
+                cursor.execute(f"SET tcp_keepalives_idle = {idle}; SET tcp_keepalives_interval = {probe}; "
+                               "SET tcp_keepalives_count = 3")
+            dbapi_connection.commit()
+
+    @contextmanager
+    def hold(self, key: str) -> Iterator[bool]:
+        """Try the lock of ``key`` for the block: True when it is ours, False when another session holds it."""
+        with translating("cannot take the poll lock", self.engine):
+            conn = self.engine.connect()
+        got = False
+        started = time.perf_counter()
+        try:
+            with translating("cannot take the poll lock", self.engine):
+                got = bool(conn.scalar(text("SELECT pg_try_advisory_lock(:c, hashtext(current_schema() || '/' || :k))"),
+                                       {"c": _POLL_CLASS, "k": key}))
+                conn.commit()  # the lock is the session's
+            self._count(started)
+            yield got
+        finally:
+            try:
+                if got:
+                    started = time.perf_counter()
+                    conn.scalar(text("SELECT pg_advisory_unlock(:c, hashtext(current_schema() || '/' || :k))"),
+                                {"c": _POLL_CLASS, "k": key})
+                    conn.commit()
+                    self._count(started)
+                conn.close()
+            except Exception:  # the session is gone, and the lock with it; never hand the connection back
+                conn.invalidate()
+                conn.close()
+
+    def _count(self, started: float) -> None:
+        self.queries += 1
+        self.seconds += time.perf_counter() - started
+
+    def close(self) -> None:
+        self.engine.dispose()
 
 
 def record_worker(engine: Engine, worker_id: int, concurrency: int) -> None:

@@ -43,8 +43,8 @@ def test_units_are_sandboxed_restarted_and_run_as_their_own_user(unit: str) -> N
     assert "NEWS_MONITOR_CONFIG=/etc/news-monitor/monitor.toml" in service["Environment"]
 
 
-@pytest.mark.parametrize("unit", ["news-monitor.service", "news-monitor-web.service"])
-def test_the_daemon_and_the_page_notify_systemd_with_a_watchdog(unit: str) -> None:
+@pytest.mark.parametrize("unit", ["news-monitor.service", "news-monitor-web.service", "news-monitor-worker@.service"])
+def test_the_daemon_the_page_and_the_worker_notify_systemd_with_a_watchdog(unit: str) -> None:
     service = directives(REPO / "deploy" / unit)["Service"]
     assert service["Type"] == ["notify"] and service["NotifyAccess"] == ["main"]
     assert service["WatchdogSec"] and service["WatchdogSec"][0] not in ("0", "infinity")

@@ -48,6 +48,7 @@ def test_a_wheel_carries_the_templates_sample_data_and_migrations(tmp_path: Path
     (wheel,) = tmp_path.glob("news_monitor-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     for expected in ("monitor/web/templates/index.html", "monitor/digest/templates", "monitor/demo/data/feeds",
-                     "storage/migrations/env.py", "storage/migrations/versions/0001_initial.py"):
+                     "storage/migrations/env.py", "storage/migrations/versions/0001_initial.py",
+                     "monitor/language/data/english_stop_words.txt"):
         assert any(name.startswith(expected) for name in names), expected
     assert not any(name.startswith(("tests/", "benchmarks/")) for name in names)

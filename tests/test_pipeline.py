@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import socket
+import subprocess
+import sys
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -16,10 +19,10 @@ from sqlalchemy import select
 
 from monitor.config import load_config
 from monitor.views.reducers import VIEWS
-from monitor.views.tables import feed_state
+from monitor.views.tables import feed_state, story_features
 from storage.eventlog import EventLog
 from storage.tables import checkpoints
-from tests.builders import article_page, atom, cli, rss
+from tests.builders import article_page, atom, cli, config_text, rss
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO_PAGES = REPO / "monitor" / "demo" / "data" / "articles"
@@ -247,3 +250,49 @@ def test_an_entry_without_a_date_has_an_unknown_publication_date(
     assert discovered.data["published_at"] is None
     # Dated by its discovery: just before it was recorded (the page fetch lies between the two).
     assert dt.timedelta(0) <= discovered.recorded_at - discovered.occurred_at < dt.timedelta(seconds=30)
+
+
+# What the daemon's polling must not import (#19): scikit-learn pulls scipy in, ~95 MB and seconds of start-up, and
+# datasketch imports scipy too; the tagger and story features compute the same numbers without them. trafilatura
+# (~8 MB) runs in the extraction workers, not in the daemon's process.
+HEAVY = ("sklearn", "scipy", "datasketch", "trafilatura")
+POLL = """
+import json, sys
+from monitor.config import load_config
+from monitor.pipeline import Monitor
+with Monitor(load_config(sys.argv[1])) as monitor:
+    outcomes = monitor.poll()
+heavy = sorted(name for name in sys.modules if name.split(".")[0] in sys.argv[2].split(","))
+print(json.dumps({"statuses": [o.status for o in outcomes], "mentions": sum(o.mentions for o in outcomes),
+                  "heavy": heavy}))
+"""
+
+
+def test_a_poll_imports_neither_scikit_learn_nor_scipy(httpserver: HTTPServer, tmp_path: Path) -> None:
+    base = httpserver.url_for("").rstrip("/")
+    slug = "putin-state-visit-new-delhi-23rd-annual-summit-preview"
+    httpserver.expect_request(f"/articles/{slug}.html").respond_with_data(
+        (DEMO_PAGES / f"{slug}.html").read_text(encoding="utf-8"), content_type="text/html; charset=utf-8")
+    httpserver.expect_request("/feed.xml").respond_with_data(rss(base, [
+        (slug, "Putin heads to New Delhi for the 23rd annual India-Russia summit", "2025-12-01")]),
+        content_type="application/rss+xml")
+    url = f"sqlite:///{tmp_path / 'log.sqlite3'}"
+    config = tmp_path / "monitor.toml"
+    config.write_text(config_text(url, [{"name": "local", "url": f"{base}/feed.xml"}]), encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWS_MONITOR_")}
+    done = subprocess.run([sys.executable, "-c", POLL, str(config), ",".join(HEAVY)], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.splitlines()[-1])
+    assert result["statuses"] == ["ok"] and result["mentions"] == 1
+    assert result["heavy"] == []
+    # ... and the poll did the work they were imported for: similarity to each reference, story features signed.
+    log = EventLog.open(url, migrate=True)
+    try:
+        (tagged,) = [e.data for e in log.read(types=["MentionTagged"])]
+        with log.engine.connect() as conn:
+            (signature,) = conn.execute(select(story_features.c.signature)).scalars().all()
+    finally:
+        log.close()
+    assert len(tagged["similarity"]) == 2 and max(tagged["similarity"].values()) > 0.1
+    assert signature is not None and len(signature) == 64

@@ -12,12 +12,19 @@ tasks, all importable functions taking plain arguments, as the daemon's jobs are
   intervals, backoff and Retry-After work as under ``run``. The feed list is the worker's current config, so
   a hot reload (each worker runs monitor.daemon.reload) reaches the schedule at the next tick.
 - ``poll_feed``, one feed: ``queueing_lock`` = the feed (one waiting job per feed) and ``lock`` = the feed
-  (one running). A job first checks that the feed was not polled since it was planned (a tick can plan a
-  feed whose poll is just ending: that job then waits on the lock and finds the new ``next_poll_at``), then
-  runs the pipeline's poll (monitor.daemon.jobs.poll_one). Each entry is one atomic batch, so a worker killed
-  mid-poll leaves whole entries, and the feed's next poll does the rest.
+  (one running), and, while it polls, the feed's session lock (storage.queue.PollLocks): a job retried from a
+  worker that went quiet but still polls finds that lock held and leaves the feed to it. A job first checks
+  that the feed was not polled since it was planned (a tick can plan a feed whose poll is just ending: that
+  job then waits on the lock and finds the new ``next_poll_at``), then runs the pipeline's poll
+  (monitor.daemon.jobs.poll_one). Each entry is one atomic batch, so a worker killed mid-poll leaves whole
+  entries, and the feed's next poll does the rest.
 - ``issue_digest``: the tick defers it with procrastinate's periodic-defer guard keyed by the slot's time,
   so each ``[digest] schedule`` slot is issued once across workers (and DigestIssued's key is the slot's).
+
+Under systemd (``Type=notify``, monitor.systemd) a worker sends ``READY=1`` once procrastinate has registered
+it, ``WATCHDOG=1`` while its event loop runs and no poll has run longer than the watchdog's interval (a hung
+poll stops the pings, and systemd restarts the worker: its jobs are taken over), ``STATUS=`` (its id, polls
+run and in flight) and ``STOPPING=1`` when it drains.
 
 A worker killed (SIGKILL, a lost machine) stops heartbeating. Its jobs are retried by the next tick after its
 heartbeat is ``takeover / 2`` old (heartbeats every ``takeover / 10``), so its feed is polled by another
@@ -33,8 +40,10 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import structlog
@@ -43,14 +52,16 @@ from monitor.config import Config
 from monitor.daemon import jobs
 from monitor.daemon.dispatch import DueTable
 from monitor.daemon.reload import start_reloader
-from monitor.daemon.run import resume_times
+from monitor.daemon.run import STALL_AFTER, STATUS_EVERY, resume_times
 from monitor.errors import MonitorError
 from monitor.events import catalogue as ev
 from monitor.events.keys import feed_stream
 from monitor.pipeline import Monitor
+from monitor.systemd import Notifier
 from monitor.views import queries
 from storage.engine import reading
 from storage.queue import (
+    PollLocks,
     conninfo,
     coordination,
     pending_locks,
@@ -108,6 +119,11 @@ class Fleet:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.started = monitor.clock()
         self.polls = 0  # the polls this worker ran
+        self.notifier = Notifier()
+        self.worker_id: int | None = None  # procrastinate's id, once it has registered this worker
+        self._running: dict[int, float] = {}  # polls in flight: thread id -> when it began (monotonic)
+        self._running_lock = threading.Lock()
+        self.poll_locks: PollLocks | None = None  # opened by _serve, sized to the worker's concurrency
 
     @property
     def takeover(self) -> float:
@@ -198,21 +214,75 @@ class Fleet:
             monitor.config.feed(name)
         except Exception:  # removed from the config since it was planned
             return
-        planned = dt.datetime.fromisoformat(due)
-        with reading(monitor.log.engine) as conn:  # the log, not the view: the last poll may be unprojected yet
+        with self._poll_lock(name) as ours:
+            if not ours:
+                log.info("%s: another worker's poll of it is still running; leaving the feed to it", name)
+                return
+            # Under the feed's lock: a poll that ended just now has recorded itself before letting go of it.
+            if self._polled_since(name, dt.datetime.fromisoformat(due), force):
+                return
+            self.polls += 1
+            thread = threading.get_ident()
+            with self._running_lock:
+                self._running[thread] = time.monotonic()
+            try:
+                with structlog.contextvars.bound_contextvars(feed=name):
+                    # No catch-up of the views around each poll (two thirds of a poll's cost): the tick catches
+                    # them up every second, and a poll's identity checks the log's keys for what the views lack.
+                    jobs.poll_one(monitor, name, catch_up=False)
+            finally:
+                with self._running_lock:
+                    self._running.pop(thread, None)
+
+    def _polled_since(self, name: str, planned: dt.datetime, force: bool) -> bool:
+        """Whether the feed was polled since its job was planned (a forced job: since the reload planned it)."""
+        with reading(self.monitor.log.engine) as conn:  # the log, not the view: the last poll may be unprojected
             last = queries.last_of(conn, feed_stream(name), [ev.FEED_POLLED, ev.FEED_FAILED])
-        if last is not None:
-            polled, data = last
-            next_at = dt.datetime.fromisoformat(data["next_poll_at"]) if data.get("next_poll_at") else None
-            if force and polled >= planned:
-                return  # another worker applied the same reload already
-            if not force and next_at is not None and next_at > planned:
-                return  # polled since this job was planned
-        self.polls += 1
-        with structlog.contextvars.bound_contextvars(feed=name):
-            # No catch-up of the views around each poll (two thirds of a poll's cost): the tick catches them up
-            # every second, and a poll's identity checks the log's keys for whatever the views lack.
-            jobs.poll_one(monitor, name, catch_up=False)
+        if last is None:
+            return False
+        polled, data = last
+        next_at = dt.datetime.fromisoformat(data["next_poll_at"]) if data.get("next_poll_at") else None
+        if force:
+            return polled >= planned  # another worker applied the same reload already
+        return next_at is not None and next_at > planned
+
+    def _poll_lock(self, name: str) -> AbstractContextManager[bool]:
+        return self.poll_locks.hold(feed_lock(name)) if self.poll_locks is not None else nullcontext(True)
+
+    # -- the service manager (monitor.systemd) ---------------------------------------------------------
+
+    def in_flight(self) -> tuple[int, float]:
+        """The polls running now, and how long the oldest has run (seconds)."""
+        now = time.monotonic()
+        with self._running_lock:
+            return len(self._running), now - min(self._running.values(), default=now)
+
+    def status(self) -> str:
+        running, _ = self.in_flight()
+        state = "draining" if self.monitor.stopping.is_set() else "polling"
+        return (f"worker {self.worker_id}: {state} {len(self.monitor.config.feeds)} feeds, {self.polls} polls run, "
+                f"{running} in flight")
+
+    def alive(self) -> bool:
+        """Whether this worker makes progress: it is registered and no poll has run longer than the watchdog's
+        interval (the loop itself runs, or this is not called)."""
+        interval = self.notifier.watchdog_interval or STALL_AFTER
+        return self.worker_id is not None and self.in_flight()[1] <= interval
+
+    async def keep_notified(self) -> None:
+        """WATCHDOG=1 every half interval while ``alive``, and STATUS= every ``STATUS_EVERY`` seconds."""
+        interval = self.notifier.watchdog_interval
+        tick = min(0.5, interval / 4) if interval else 0.5
+        next_ping = next_status = time.monotonic()
+        while True:
+            await asyncio.sleep(tick)
+            now = time.monotonic()
+            if interval and now >= next_ping and self.alive():
+                self.notifier.watchdog()
+                next_ping = now + interval / 2
+            if now >= next_status:
+                self.notifier.status(self.status())
+                next_status = now + STATUS_EVERY
 
     def issue(self, timestamp: int) -> None:
         from monitor.digest.publish import issue_digest
@@ -309,10 +379,14 @@ def _worker_class() -> Any:
 
         monitor: Monitor | None = None
 
+        fleet: Fleet | None = None
+
         def stop(self) -> None:
             if self.monitor is not None and not self.monitor.stopping.is_set():
                 log.info("stopping after the polls in flight")
                 self.monitor.stopping.set()
+                if self.fleet is not None:
+                    self.fleet.notifier.stopping(self.fleet.status())
             super().stop()
 
     return DrainingWorker
@@ -321,27 +395,37 @@ def _worker_class() -> Any:
 async def _serve(fleet: Fleet, concurrency: int) -> None:
     settings = fleet.monitor.config.scheduler
     fleet.loop = asyncio.get_running_loop()
+    locks = fleet.poll_locks = PollLocks(fleet.monitor.log.engine, concurrency, dead_after=settings.takeover / 2)
     async with fleet.app.open_async():
         worker = _worker_class()(
             fleet.app, concurrency=concurrency, name="news-monitor", fetch_job_polling_interval=FETCH_EVERY,
             update_heartbeat_interval=heartbeat_every(settings.takeover), stalled_worker_timeout=settings.takeover,
             shutdown_graceful_timeout=settings.shutdown_grace, delete_jobs="successful")
         worker.monitor = fleet.monitor
+        worker.fleet = fleet
         named = asyncio.create_task(_name_worker(fleet, worker, concurrency))
+        notified = asyncio.create_task(fleet.keep_notified())
         try:
             await worker.run()
         finally:
             named.cancel()
+            notified.cancel()
+            fleet.notifier.close()
+            locks.close()
             connector = fleet.app.connector
-            log.info("queue: %d queries in %.3fs over %d poll(s)", connector.queries, connector.seconds, fleet.polls)
+            # procrastinate's queries and the feeds' lock statements: the queue's share of the work
+            log.info("queue: %d queries in %.3fs over %d poll(s)", connector.queries + locks.queries,
+                     connector.seconds + locks.seconds, fleet.polls)
 
 
 async def _name_worker(fleet: Fleet, worker: Any, concurrency: int) -> None:
     while worker.worker_id is None:
         await asyncio.sleep(0.05)
     await asyncio.to_thread(record_worker, fleet.monitor.log.engine, worker.worker_id, concurrency)
+    fleet.worker_id = worker.worker_id
     log.info("worker %s polling %d feed(s) with %d at a time", worker.worker_id, len(fleet.monitor.config.feeds),
              concurrency)
+    fleet.notifier.ready(fleet.status())
 
 
 def run_worker(monitor: Monitor, *, concurrency: int, load: Callable[[], Config] | None = None) -> None:

@@ -29,12 +29,12 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import sparse
 
 from monitor.language.features import NUM_PERM, StoryFeatures, stem, text_features
 from monitor.language.text import tokens
@@ -152,13 +152,29 @@ def _timestamp(value: dt.datetime | None) -> float:
 
 
 @functools.cache
-def _lsh_params() -> tuple[int, int]:
-    """The LSH bands and rows for the threshold: datasketch finds them by numerical integration, which costs
-    more than grouping a digest, so it is done once."""
-    from datasketch import MinHashLSH  # here: it imports scipy, seconds that only grouping needs
+def _lsh_params(threshold: float = COPY_JACCARD, num_perm: int = NUM_PERM) -> tuple[int, int]:
+    """The LSH bands and rows for the threshold, as datasketch's ``MinHashLSH(threshold, num_perm)`` chooses them:
+    the (bands, rows) with bands x rows <= num_perm that minimise the false positive probability (a pair below the
+    threshold sharing a band) plus the false negative one (a pair above it sharing none), weighted 0.5 each, the
+    first minimum in its order of search. datasketch integrates with scipy's ``quad`` (scipy.integrate: seconds to
+    import, ~60 MB); the integrands are polynomials of degree bands x rows, which Gauss-Legendre quadrature with
+    num_perm / 2 + 1 nodes integrates exactly (to rounding). A test holds the choice equal to datasketch's."""
+    nodes, weights = np.polynomial.legendre.leggauss(num_perm // 2 + 1)
 
-    probe = MinHashLSH(threshold=COPY_JACCARD, num_perm=NUM_PERM)
-    return probe.b, probe.r
+    def integral(lo: float, hi: float, bands: int, rows: int) -> float:
+        s = (hi - lo) / 2 * nodes + (hi + lo) / 2
+        return float((hi - lo) / 2 * (weights @ (1 - s ** float(rows)) ** float(bands)))
+
+    best, chosen = math.inf, (0, 0)
+    for bands in range(1, num_perm + 1):
+        for rows in range(1, num_perm // bands + 1):
+            # P(a pair shares a band) = 1 - (1 - s^r)^b at Jaccard similarity s
+            false_positive = threshold - integral(0.0, threshold, bands, rows)
+            false_negative = integral(threshold, 1.0, bands, rows)
+            error = 0.5 * false_positive + 0.5 * false_negative
+            if error < best:
+                best, chosen = error, (bands, rows)
+    return chosen
 
 
 def _copy_pairs(features: list[_Features]) -> list[tuple[int, int]]:
@@ -202,13 +218,13 @@ def _rewrite_signals(features: list[_Features]) -> dict[str, np.ndarray]:
         counts.extend(count for _, count in row)
         indptr.append(len(indices))
     shape = (n, len(vocabulary))
-    matrix = sparse.csr_matrix((np.array(counts, dtype=np.int64), np.array(indices, dtype=np.int32), indptr),
-                               shape=shape)
+    # The CSR arrays of the counts (rows' columns sorted); scipy only when the vocabulary is wide (below).
+    columns, row_starts = np.array(indices, dtype=np.int32), np.array(indptr, dtype=np.int32)
     # TfidfTransformer(sublinear_tf=True)'s arithmetic, without its validation (most of a small digest's time):
     # tf = 1 + ln(count), idf = ln((1 + n) / (1 + df)) + 1, each row scaled to unit length.
-    idf = np.log((n + 1) / (np.bincount(matrix.indices, minlength=shape[1]) + 1.0)) + 1.0
-    data = (np.log(matrix.data.astype(np.float64)) + 1.0) * idf[matrix.indices]
-    row_of = np.repeat(np.arange(n), np.diff(matrix.indptr))
+    idf = np.log((n + 1) / (np.bincount(columns, minlength=shape[1]) + 1.0)) + 1.0
+    data = (np.log(np.array(counts, dtype=np.float64)) + 1.0) * idf[columns]
+    row_of = np.repeat(np.arange(n), np.diff(row_starts))
     norms = np.sqrt(np.bincount(row_of, weights=data * data, minlength=n))
     data /= np.where(norms == 0, 1.0, norms)[row_of]
     rows, cols = [], []
@@ -221,7 +237,7 @@ def _rewrite_signals(features: list[_Features]) -> dict[str, np.ndarray]:
     # sparse ones for a wide vocabulary. Both give the same values but for the last bits of a sum.
     if n * len(vocabulary) <= _DENSE_CELLS:
         tfidf = np.zeros(shape)
-        tfidf[row_of, matrix.indices] = data
+        tfidf[row_of, columns] = data
         spec = np.zeros(shape)
         spec[rows, cols] = 1.0
         present = (tfidf > 0).astype(np.float64)
@@ -230,7 +246,9 @@ def _rewrite_signals(features: list[_Features]) -> dict[str, np.ndarray]:
         def gram(m: Any) -> np.ndarray:
             return m @ m.T
     else:
-        tfidf = sparse.csr_matrix((data, matrix.indices, matrix.indptr), shape=shape)
+        from scipy import sparse  # here: a wide vocabulary only; the daemon's digests seldom need scipy (~25 MB)
+
+        tfidf = sparse.csr_matrix((data, columns, row_starts), shape=shape)
         spec = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=shape)
         present = (tfidf > 0).astype(np.float32)
         weighted = spec @ sparse.diags(idf)

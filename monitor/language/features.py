@@ -6,8 +6,9 @@
   news boilerplate words), no lone letter, and not in the dateline that opens a story, with its crude stem, how
   often it occurs (the title counted twice) and whether it is *specific* (always capitalised where it occurs in
   that part: a name; or a figure);
-- **the signature**: MinHash (datasketch, ``NUM_PERM`` CRC-32 permutations, seed 1) over every ``SHINGLE``
-  consecutive words, stopwords included; None for a text with fewer than 3 shingles (a title alone).
+- **the signature**: MinHash (datasketch's scheme, ``NUM_PERM`` permutations of CRC-32 hashes, seed 1, computed by
+  ``monitor.language.minhash``) over every ``SHINGLE`` consecutive words, stopwords included; None for a text with
+  fewer than 3 shingles (a title alone).
 
 Nothing here depends on the other items of a digest: the topic's own terms, which grouping leaves out, are
 filtered when grouping (``StoryFeatures.words`` keeps them), so the features can be stored in a view
@@ -23,7 +24,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from monitor.language import minhash
 from monitor.language.text import fold, tokens
+from monitor.language.tfidf import english_stop_words
 
 if TYPE_CHECKING:
     from datasketch import MinHash
@@ -47,11 +50,9 @@ mr mrs ms dr percent per cent pc
 
 @functools.cache
 def stop_words() -> frozenset[str]:
-    """scikit-learn's English stopwords and the words of news itself; imported when first needed, since
-    scikit-learn and datasketch take seconds to import and most commands never group stories."""
-    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
-
-    return frozenset(ENGLISH_STOP_WORDS) | _NEWS_WORDS
+    """scikit-learn's English stopwords (shipped as data: importing scikit-learn costs the daemon seconds and
+    ~95 MB) and the words of news itself."""
+    return english_stop_words() | _NEWS_WORDS
 
 # A dateline opening a story: "MOSCOW, November 14. /TASS/.", "NEW DELHI, Dec 5 (Reuters) -", "New Delhi:".
 _DATELINE = re.compile(
@@ -95,7 +96,9 @@ def stem(word: str) -> str:
 
 @functools.cache
 def minhash_template() -> MinHash:
-    """One set of permutations for every signature (CRC-32 as the shingle hash: fast, the same in every process)."""
+    """datasketch's MinHash with the permutations of the signatures (CRC-32 as the shingle hash), which computed
+    them before #19. Signatures come from ``monitor.language.minhash`` now, with the same values; this stays for
+    comparison (tests) and needs datasketch, a test dependency since."""
     from datasketch import MinHash
 
     return MinHash(num_perm=NUM_PERM, seed=SEED, hashfunc=zlib.crc32)
@@ -135,10 +138,6 @@ def text_features(title: str, text: str) -> StoryFeatures:
     shingles = {" ".join(norms[k:k + SHINGLE]) for k in range(len(norms) - SHINGLE + 1)}
     signature = None
     if len(shingles) >= 3:  # else a title-only item: the rewrite signals decide
-        template = minhash_template()
-        minhash = type(template)(num_perm=NUM_PERM, hashfunc=zlib.crc32, permutations=template.permutations,
-                          scheme=template.scheme)
-        minhash.update_batch([s.encode("utf-8") for s in shingles])
-        signature = tuple(int(v) for v in minhash.hashvalues)
+        signature = minhash.signature([s.encode("utf-8") for s in shingles], NUM_PERM, SEED)
     return StoryFeatures(list(words), [v[0] for v in words.values()], [v[1] for v in words.values()],
                          [v[2] for v in words.values()], signature)

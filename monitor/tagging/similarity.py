@@ -7,46 +7,41 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from monitor.language.text import fold
-
-if TYPE_CHECKING:
-    from sklearn.feature_extraction.text import TfidfVectorizer
+from monitor.language.tfidf import Tfidf
 
 
 @dataclass
 class ReferenceIndex:
-    """TF-IDF vectors of a topic's reference documents, fitted on their paragraphs."""
+    """TF-IDF vectors of a topic's reference documents, fitted on their paragraphs: ``vectorizer`` is a
+    ``monitor.language.tfidf.Tfidf`` (scikit-learn's ``TfidfVectorizer`` arithmetic without importing it: the
+    daemon would pay ~95 MB and seconds at start-up for it), ``matrix`` the references' unit vectors, dense."""
 
     names: list[str]
-    vectorizer: TfidfVectorizer | None
+    vectorizer: Tfidf | None
     matrix: Any
 
     background: int = 0  # how many articles the word weights were learnt from, beside the references
 
     @classmethod
     def build(cls, paths: Iterable[Path], background: list[str] | None = None) -> ReferenceIndex:
-        # scikit-learn is imported when a tagger is fitted, not by every command that imports the tagging code
-        # (it takes seconds: `news-monitor --help` need not pay them).
-        from sklearn.feature_extraction.text import TfidfVectorizer
-
         docs = [(p.name, p.read_text(encoding="utf-8")) for p in paths]
         if not docs:
             return cls([], None, None)
         paragraphs = [para for _, body in docs for para in re.split(r"\n\s*\n", body) if para.strip()]
         # Our fold (lower case, no accents, by a translate table) is sklearn's lowercase + strip_accents at a
-        # fraction of the cost, which is most of tagging's time on a long article.
-        options: dict[str, Any] = {"stop_words": "english", "sublinear_tf": True, "ngram_range": (1, 2),
-                                   "preprocessor": fold}
-        vectorizer = TfidfVectorizer(**options).fit(paragraphs)
+        # fraction of the cost, which is most of tagging's time on a long article. The settings are
+        # TfidfVectorizer(stop_words="english", sublinear_tf=True, ngram_range=(1, 2), preprocessor=fold)'s.
+        vectorizer = Tfidf.fit(paragraphs, preprocessor=fold)
         extra = [text for text in background or [] if text.strip()]
         if extra:
             # The vocabulary stays the references' (the background's own words would add nothing to their
             # vectors, and only cost memory); the background makes words every article uses weigh less.
-            vectorizer = TfidfVectorizer(**options, vocabulary=vectorizer.vocabulary_).fit(paragraphs + extra)
+            vectorizer = Tfidf.fit(paragraphs + extra, vocabulary=vectorizer.vocabulary_, preprocessor=fold)
         return cls([name for name, _ in docs], vectorizer, vectorizer.transform([body for _, body in docs]),
                    len(background or []))
 
@@ -55,17 +50,26 @@ class ReferenceIndex:
             self._analyze = self.vectorizer.build_analyzer()
             self._vocabulary: dict[str, int] = self.vectorizer.vocabulary_
             self._idf = self.vectorizer.idf_
-            self._references = np.asarray(self.matrix.todense())  # a few documents x their vocabulary
+            self._references = np.asarray(self.matrix)  # a few documents x their vocabulary
 
     def similarity(self, texts: list[str]) -> list[dict[str, float]]:
-        """Cosine similarity of each text to each reference. The same numbers as
-        ``linear_kernel(vectorizer.transform(texts), matrix)`` (a test holds them equal), computed directly:
-        sklearn's input checks cost more than the arithmetic for one article."""
+        """Cosine similarity of each text to each reference, rounded to 4 places: the numbers of sklearn's
+        ``linear_kernel(TfidfVectorizer(...).transform(texts), matrix)`` (tests hold them equal), computed over
+        the columns each text has."""
         if self.vectorizer is None:
             return [{} for _ in texts]
         return [self._similarity(text) for text in texts]
 
+    def scores(self, texts: list[str]) -> np.ndarray:
+        """The unrounded cosines, texts x references (what ``similarity`` rounds)."""
+        if self.vectorizer is None:
+            return np.zeros((len(texts), 0))
+        return np.array([self._scores(text) for text in texts]).reshape(len(texts), len(self.names))
+
     def _similarity(self, text: str) -> dict[str, float]:
+        return {name: round(float(score), 4) for name, score in zip(self.names, self._scores(text), strict=True)}
+
+    def _scores(self, text: str) -> np.ndarray:
         counts: dict[int, int] = {}
         vocabulary = self._vocabulary
         for term in self._analyze(text):
@@ -73,9 +77,8 @@ class ReferenceIndex:
             if column is not None:
                 counts[column] = counts.get(column, 0) + 1
         if not counts:
-            return dict.fromkeys(self.names, 0.0)
+            return np.zeros(len(self.names))
         columns = np.fromiter(counts, dtype=np.intp, count=len(counts))
         weights = (np.log(np.fromiter(counts.values(), dtype=float, count=len(counts))) + 1.0) * self._idf[columns]
         weights /= np.sqrt(weights @ weights)
-        scores = self._references[:, columns] @ weights
-        return {name: round(float(score), 4) for name, score in zip(self.names, scores, strict=True)}
+        return self._references[:, columns] @ weights

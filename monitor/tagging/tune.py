@@ -33,6 +33,7 @@ from monitor.config import Config, RuleNode, TopicSettings
 from monitor.config.edit import add_keywords, edit_config, remove_keywords
 from monitor.errors import ConfigError
 from monitor.language.text import fold
+from monitor.language.tfidf import english_stop_words
 from monitor.tagging.retag import Change, plan, stored_articles
 from monitor.tagging.rules import Tagger, TopicResult, evaluate
 from monitor.views import queries
@@ -137,9 +138,7 @@ def _words(sentence: str) -> list[str]:
 
 
 def _content(word: str, known: set[str]) -> bool:
-    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS  # here: scikit-learn takes seconds to import
-
-    return len(word) >= 4 and fold(word) not in ENGLISH_STOP_WORDS and fold(word) not in known
+    return len(word) >= 4 and fold(word) not in english_stop_words() and fold(word) not in known
 
 
 def _reject_candidates(topic: TopicSettings, result: TopicResult) -> list[Edit]:

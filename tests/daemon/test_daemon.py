@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -38,6 +39,16 @@ def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> bool:
     return False
 
 
+def heavy_libraries(pid: int) -> list[str]:
+    """The files of scikit-learn, scipy (which datasketch imports) and their bundled libraries mapped into a
+    process: importing any of them loads its compiled modules (#19: ~95 MB of the daemon's start-up)."""
+    if not sys.platform.startswith("linux"):  # /proc/<pid>/maps is Linux's
+        return []
+    maps = Path(f"/proc/{pid}/maps").read_text(encoding="utf-8")
+    return sorted({line.split()[-1] for line in maps.splitlines()
+                   if re.search(r"/(sklearn|scipy|scikit_learn\.libs|scipy\.libs)/", line)})
+
+
 def types_in(url: str) -> list[str]:
     log = EventLog.open(url, migrate=True)
     try:
@@ -71,6 +82,7 @@ def test_daemon_polls_records_failures_and_stops_cleanly(
         # The local feed's poll fits the tagger first, which can outlast two retries of the offline ones.
         assert wait_for(lambda: "FeedPolled" in types_in(url) and "MentionTagged" in types_in(url))
         assert types_in(url).count("MentionTagged") == 1
+        assert heavy_libraries(daemon.pid) == []  # it tagged a mention without scikit-learn or scipy
         daemon.send_signal(stop_signal)
         _, stderr = daemon.communicate(timeout=30)
     finally:

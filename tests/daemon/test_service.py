@@ -7,12 +7,9 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -25,51 +22,15 @@ from storage.eventlog import EventLog
 from tests.builders import rss
 from tests.daemon.test_daemon import closed_port, types_in, wait_for
 from tests.ingest.test_extract_pool import pathological_page
+from tests.notify import NotifySocket, abstract_notify_socket
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-class NotifySocket:
-    """A service manager's end of NOTIFY_SOCKET: an AF_UNIX datagram socket, every message kept with the time
-    it came (monotonic)."""
-
-    def __init__(self, address: str | bytes) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(address)
-        self.sock.settimeout(0.2)
-        self.messages: list[tuple[float, dict[str, str]]] = []
-        self._stop = threading.Event()
-        self.thread = threading.Thread(target=self._receive, daemon=True)
-        self.thread.start()
-
-    def _receive(self) -> None:
-        while not self._stop.is_set():
-            try:
-                data = self.sock.recv(4096)
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            fields = dict(line.split("=", 1) for line in data.decode().split("\n") if line)
-            self.messages.append((time.monotonic(), fields))
-
-    def having(self, key: str) -> list[tuple[float, dict[str, str]]]:
-        return [(at, fields) for at, fields in list(self.messages) if key in fields]
-
-    def close(self) -> None:
-        self._stop.set()
-        self.thread.join(2)
-        self.sock.close()
-
-
 @pytest.fixture
 def abstract_socket() -> Iterator[tuple[str, NotifySocket]]:
-    name = f"news-monitor-test-{uuid.uuid4().hex}"
-    server = NotifySocket(b"\0" + name.encode())
-    try:
-        yield f"@{name}", server
-    finally:
-        server.close()
+    with abstract_notify_socket() as pair:
+        yield pair
 
 
 def test_notifier_speaks_to_a_path_socket_and_is_silent_without_one(tmp_path: Path) -> None:

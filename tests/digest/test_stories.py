@@ -283,3 +283,17 @@ def test_dev_items_headlines_do_not_chain_into_one_topic_blob(shared_dir: Path, 
     groups = group_stories([docs[i] for i in headlines], window_days=window)
     assert max(len(g) for g in groups) <= 4
     assert len(groups) >= len(headlines) * 0.8
+
+
+@pytest.mark.parametrize(("num_perm", "step"), [(16, 0.1), (64, 0.05), (128, 0.1)])
+def test_the_lsh_bands_and_rows_are_datasketchs(num_perm: int, step: float) -> None:
+    """Computed without scipy (datasketch integrates with scipy.integrate.quad; the daemon imports neither)."""
+    from datasketch import MinHashLSH
+    from datasketch.lsh import _optimal_param  # what MinHashLSH calls, which refuses a choice of one band
+
+    from monitor.digest.stories import COPY_JACCARD, NUM_PERM, _lsh_params
+
+    probe = MinHashLSH(threshold=COPY_JACCARD, num_perm=NUM_PERM)
+    assert _lsh_params() == (probe.b, probe.r)
+    for k in range(1, round(1 / step)):
+        assert _lsh_params(step * k, num_perm) == _optimal_param(step * k, num_perm, 0.5, 0.5), step * k

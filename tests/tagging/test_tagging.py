@@ -10,7 +10,7 @@ import pytest
 
 from monitor.config import Rule, config_from_dict, load_config
 from monitor.tagging.rules import Tagger, TopicResult, describe, evaluate
-from tests.builders import SHIPPED_CONFIG
+from tests.builders import REPO, SHIPPED_CONFIG
 
 TOPIC = "india-russia-summit"
 REFERENCES = {"annual-summit-2025-preparations.md", "modi-putin-sco-tianjin-2025.md"}
@@ -397,12 +397,21 @@ def test_shipped_topic_leaders_together_third_parties_and_calls(tagger: Tagger, 
 
 
 def test_similarity_equals_sklearns_linear_kernel_over_its_transform(tagger: Tagger, shared_dir: Path) -> None:
+    import re
+
+    from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.metrics.pairwise import linear_kernel
+
+    from monitor.language.text import fold
 
     references = tagger.topics[0].references
     seed = next((shared_dir / "seeds").glob("003_*.txt")).read_text(encoding="utf-8")
     texts = [seed, "Modi meets Putin.", "Nothing in common here: weather and football.", "", "Ünïcödé Lavróv summit"]
-    expected = linear_kernel(references.vectorizer.transform(texts), references.matrix)
+    # scikit-learn's own vectorizer with the settings ReferenceIndex reproduces (it imports no sklearn, #19).
+    bodies = [(REPO / "config" / "reference" / name).read_text(encoding="utf-8") for name in references.names]
+    vectorizer = TfidfVectorizer(stop_words="english", sublinear_tf=True, ngram_range=(1, 2), preprocessor=fold).fit(
+        [para for body in bodies for para in re.split(r"\n\s*\n", body) if para.strip()])
+    expected = linear_kernel(vectorizer.transform(texts), vectorizer.transform(bodies))
     got = references.similarity(texts)
     for row, sims in zip(expected, got, strict=True):
         assert [sims[name] for name in references.names] == pytest.approx([round(float(v), 4) for v in row], abs=1e-4)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
 import pytest
@@ -11,15 +10,13 @@ from fastapi.testclient import TestClient
 from monitor.web import create_app
 from tests.builders import config_for
 from tests.daemon.test_daemon import wait_for
-from tests.daemon.test_service import NotifySocket
+from tests.notify import abstract_notify_socket
 
 
 def test_the_page_notifies_ready_watchdog_and_stopping(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    name = f"news-monitor-web-{uuid.uuid4().hex}"
-    manager = NotifySocket(b"\0" + name.encode())
-    monkeypatch.setenv("NOTIFY_SOCKET", f"@{name}")
-    monkeypatch.setenv("WATCHDOG_USEC", "200000")
-    try:
+    with abstract_notify_socket("news-monitor-web") as (address, manager):
+        monkeypatch.setenv("NOTIFY_SOCKET", address)
+        monkeypatch.setenv("WATCHDOG_USEC", "200000")
         config = config_for(f"sqlite:///{tmp_path / 'log.sqlite3'}", tmp_path)
         with TestClient(create_app(config), base_url="http://127.0.0.1:8080") as client:
             assert wait_for(lambda: len(manager.having("WATCHDOG")) >= 3, 10)
@@ -28,5 +25,3 @@ def test_the_page_notifies_ready_watchdog_and_stopping(tmp_path: Path, monkeypat
         assert wait_for(lambda: bool(manager.having("STOPPING")), 5)
         kinds = [next(iter(fields)) for _, fields in manager.messages]
         assert kinds[0] == "READY" and kinds[-1] == "STOPPING"
-    finally:
-        manager.close()
