@@ -1,6 +1,7 @@
 """Polling throughput of the real pipeline, a first full cycle and a steady cycle, against the bare floor.
 
     python benchmarks/polling.py [--quick] [--feeds 1000] [--entries 20] [--workers 4] [--runs 1] [--profile]
+                                 [--via poll|run|both] [--steady 5]
 
 Setup: ``--feeds`` RSS 2.0 feeds of ``--entries`` entries each, generated here (seeded, invented news-like text;
 about 1.5% of the entries are about an India–Russia summit and a few percent name only one of the two
@@ -15,7 +16,11 @@ Three kinds of process are measured, each started fresh so that each pays the sa
    ``If-None-Match`` (steady cycle: every feed answers 304, nothing to parse);
 2. the peer, as small scripts and rss2email-style tools poll: a loop of ``feedparser.parse(url)`` (feedparser
    fetching each feed itself, one at a time; steady cycles pass the ETag back), printed beside ours as a ratio;
-3. ours, the daemon: ``Monitor(config).poll()`` on a config built with ``config_from_dict``: the shipped
+3. ours, the daemon: ``Monitor(config).poll()`` (``--via poll``, the default: what ``news-monitor poll`` does),
+   or the dispatcher of ``news-monitor run`` (``--via run``: a ``Daemon`` started as ``run`` starts it, every
+   feed due at start for the first cycle, and every feed moved to "now" for each steady cycle, as a reload
+   moves a feed; a cycle ends when every feed's poll has ended), or both (``--via both``: floor / poll / floor /
+   run / floor ...), on a config built with ``config_from_dict``: the shipped
    topic and reference documents of ``config/monitor.toml``, the generated feeds with ``fetch_full_text =
    false``, a fresh SQLite log in a temporary folder, ``allow_private_addresses = true``, ``[scheduler]
    max_workers = --workers`` and ``max_per_host = --workers`` (every feed is on the one loopback host, and
@@ -26,7 +31,11 @@ They alternate, floor / ours / floor / ... / floor (``--runs`` daemons, one more
 machine's load weighs on both sides: each daemon run is divided by the mean of the floors run just before and
 just after it, and the figure is the median of those ratios (steady cycles: the median of each process's
 ``--steady`` cycles first). Targets: steady cycle <= 1.5x the floor, first cycle <= 2x, and the daemon's peak
-RSS (``ru_maxrss`` at the end of its process, imports included) <= 200 MB.
+RSS (``ru_maxrss`` at the end of its process, imports included) <= 200 MB. Beside the peak: the peak at the end
+of start-up (imports, log, tagger), the difference (what polling added), and the RSS left after the cycles.
+
+10,000 feeds (#19): ``--feeds 10000 --entries 2 --steady 2 --via both`` runs in a few minutes here; at 20
+entries a first cycle appends 200,000 articles, which is the eventlog benchmark's business, not the scheduler's.
 
 The outcomes are checked, on both sides: every feed ok with every entry new (first cycle), every feed
 not_modified with nothing new (steady cycle). A run where anything failed stops the benchmark with the reason,
@@ -58,6 +67,7 @@ import tempfile
 import threading
 import time
 import tomllib
+import tracemalloc
 from dataclasses import dataclass
 from email.utils import format_datetime, formatdate, parsedate_to_datetime
 from pathlib import Path
@@ -428,13 +438,94 @@ def check_cycle(name: str, outcomes: list[Any], feeds: int, entries: int) -> dic
     return counts
 
 
+def rss_now_mb() -> float:
+    """The process's resident set now (VmRSS), not its peak."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+class DaemonCycles:
+    """Cycles through ``news-monitor run``'s path: a Daemon (its dispatcher, scheduler and reloader) started as
+    ``run`` starts it, with every feed due at start (the first cycle); each steady cycle moves every feed to
+    "now", as a reload moves a feed. A cycle ends when every feed's poll has ended and the feed is back in the
+    dispatcher's table. The outcomes are caught on their way out of ``Monitor.refresh_feed``."""
+
+    def __init__(self, monitor: Any, feeds: int) -> None:
+        from monitor.daemon.run import Daemon
+
+        self.monitor, self.feeds = monitor, feeds
+        self.outcomes: list[Any] = []
+        self.lock = threading.Lock()
+        self.done = threading.Event()
+        original = monitor.refresh_feed
+
+        def refresh_feed(*args: Any, **kwargs: Any) -> Any:
+            outcome = original(*args, **kwargs)
+            with self.lock:
+                self.outcomes.append(outcome)
+                if len(self.outcomes) >= self.feeds:
+                    self.done.set()
+            return outcome
+
+        monitor.refresh_feed = refresh_feed
+        self.daemon = Daemon(monitor)
+
+    def cycle(self, number: int) -> list[Any]:
+        with self.lock:
+            self.outcomes, _ = [], self.done.clear()
+        if number == 0:
+            self.daemon.start()
+        else:
+            now = self.monitor.clock()
+            for feed in self.monitor.config.feeds:
+                self.daemon.move_feed(feed.name, now)
+        if not self.done.wait(CHILD_TIMEOUT):
+            raise Failed(f"ours (run), cycle {number}: {len(self.outcomes)} of {self.feeds} polls in time")
+        while not self._settled():  # the last polls put their feeds back
+            time.sleep(0.005)
+        return self.outcomes
+
+    def _settled(self) -> bool:
+        dispatcher = getattr(self.daemon, "dispatcher", None)
+        if dispatcher is not None:
+            return not dispatcher.in_flight()
+        # Before #19's dispatcher (a before/after with PYTHONPATH on an older checkout): one APScheduler job per
+        # feed, which moves itself to the feed's next poll after the poll.
+        soon = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=60)
+        return all(job.next_run_time is None or job.next_run_time > soon for job in self.daemon.scheduler.get_jobs()
+                   if job.id.startswith("feed:"))
+
+    def close(self) -> None:
+        self.daemon.stop()
+
+
+def traced(title: str, top: int = 15) -> str:
+    """What tracemalloc saw since start-up: the peak and what is still held, by the line that allocated it."""
+    current, peak = tracemalloc.get_traced_memory()
+    stats = tracemalloc.take_snapshot().filter_traces(
+        [tracemalloc.Filter(False, tracemalloc.__file__)]).statistics("lineno")
+    tracemalloc.stop()
+    lines = [f"--- tracemalloc ({title}): peak {peak / 1e6:.1f} MB traced since start-up, {current / 1e6:.1f} MB "
+             f"still held; the top {top} holders:"]
+    for stat in stats[:top]:
+        frame = stat.traceback[0]
+        where = f"{_short_path(frame.filename)}:{frame.lineno}"
+        lines.append(f"  {stat.size / 1e6:8.2f} MB {stat.count:>9,} blocks  {where}")
+    return "\n".join(lines)
+
+
 def ours(port: int, feeds: int, entries: int, workers: int, steady_runs: int, profile: str | None,
-         tmpdir: str | None) -> dict[str, Any]:
+         tmpdir: str | None, via: str = "poll", trace: bool = False) -> dict[str, Any]:
     os.environ.pop("NEWS_MONITOR_DATABASE_URL", None)  # it would override [storage] url
     started = time.perf_counter()
     from monitor.pipeline import Monitor
 
-    result: dict[str, Any] = {"steady": [], "steady_cpu": [], "profiles": {}}
+    result: dict[str, Any] = {"steady": [], "steady_cpu": [], "profiles": {}, "via": via}
     with tempfile.TemporaryDirectory(prefix="nm-bench-poll-", dir=tmpdir) as folder:
         config = daemon_config(port, feeds, workers, folder)
         result["max_per_host"] = getattr(config.scheduler, "max_per_host", None)
@@ -442,13 +533,16 @@ def ours(port: int, feeds: int, entries: int, workers: int, steady_runs: int, pr
             monitor.tagger  # noqa: B018 - fitted at start-up, not in the first cycle
             result["startup"] = time.perf_counter() - started
             result["startup_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            dispatched = DaemonCycles(monitor, feeds) if via == "run" else None
+            if trace:
+                tracemalloc.start(8)
             profiler = CycleProfiler(monitor, profile) if profile else None
             for number in range(1 + steady_runs):
                 name = "first" if number == 0 else "steady"
                 if profiler and number <= 1:
                     profiler.start()
                 cpu, started = cpu_seconds(), time.perf_counter()
-                outcomes = monitor.poll()
+                outcomes = dispatched.cycle(number) if dispatched else monitor.poll()
                 seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
                 if profiler and number <= 1:
                     result["profiles"][name] = profiler.stop(f"{name} cycle, {feeds:,} feeds")
@@ -459,6 +553,11 @@ def ours(port: int, feeds: int, entries: int, workers: int, steady_runs: int, pr
                     result["steady"].append(seconds)
                     result["steady_cpu"].append(cpu)
                     result["steady_counts"] = counts
+            if dispatched:
+                dispatched.close()
+            result["rss_now_mb"] = rss_now_mb()
+            if trace:
+                result["tracemalloc"] = traced(f"{via}, {feeds:,} feeds, after {1 + steady_runs} cycles")
         result["db_mb"] = sum(p.stat().st_size for p in Path(folder).iterdir()) / 1e6
     result["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     return result
@@ -570,10 +669,13 @@ def _ours_text(stats: Any, top: int) -> str:
 
 # -- the run -------------------------------------------------------------------------------------------------
 
-def child(role: str, args: argparse.Namespace, port: int, profile: bool = False) -> dict[str, Any]:
+def child(role: str, args: argparse.Namespace, port: int, profile: bool = False, via: str = "poll",
+          trace: bool = False) -> dict[str, Any]:
     command = [sys.executable, __file__, "--role", role, "--port", str(port), "--feeds", str(args.feeds),
-               "--entries", str(args.entries), "--workers", str(args.workers), "--steady", str(args.steady)]
+               "--entries", str(args.entries), "--workers", str(args.workers), "--steady", str(args.steady),
+               "--via", via]
     command += (["--profile", "--profile-clock", args.profile_clock] if profile else [])
+    command += ["--tracemalloc"] if trace else []
     command += ["--tmpdir", args.tmpdir] if args.tmpdir else []
     try:
         done = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=CHILD_TIMEOUT)
@@ -592,22 +694,24 @@ def run_role(args: argparse.Namespace) -> None:
             result = peer(args.port, args.feeds, args.entries, args.steady)
         else:
             result = ours(args.port, args.feeds, args.entries, args.workers, args.steady,
-                          args.profile_clock if args.profile else None, args.tmpdir)
+                          args.profile_clock if args.profile else None, args.tmpdir, args.via, args.tracemalloc)
     except Failed as exc:
         print(f"{exc}", file=sys.stderr)
         raise SystemExit(3) from None
     print(json.dumps(result))
 
 
-def sandwich(daemons: list[dict[str, Any]], floors: list[dict[str, Any]],
+def sandwich(runs: list[tuple[dict[str, Any], dict[str, Any], dict[str, Any]]],
              key: str) -> tuple[list[float], list[float], list[float]]:
-    """Each daemon run's figure (a median when the run has several), the floors', and each daemon run's over the
-    mean of the floors run just before and just after it."""
+    """For (daemon run, floor run just before it, floor run just after it) triples: each daemon run's figure (a
+    median when the run has several), the floors' (each once), and each daemon run's over the mean of its two
+    floors."""
     def figure(run: dict[str, Any]) -> float:
         return statistics.median(run[key]) if isinstance(run[key], list) else run[key]
 
-    mine, base = [figure(d) for d in daemons], [figure(f) for f in floors]
-    return mine, base, [m / statistics.mean(base[i:i + 2]) for i, m in enumerate(mine)]
+    floors = list({id(f): f for _, before, after in runs for f in (before, after)}.values())
+    return ([figure(d) for d, _, _ in runs], [figure(f) for f in floors],
+            [figure(d) / statistics.mean((figure(before), figure(after))) for d, before, after in runs])
 
 
 def shipped_workers() -> int:
@@ -635,6 +739,12 @@ def main() -> None:
                         help="Also cProfile a first and a steady cycle of the daemon (an extra, untimed run).")
     parser.add_argument("--profile-clock", choices=("cpu", "wall"), default="cpu",
                         help="What --profile measures per thread: CPU time (default) or wall-clock time.")
+    parser.add_argument("--no-peer", action="store_true",
+                        help="Skip the peer (a serial feedparser loop: at 10,000 feeds the longest of the runs).")
+    parser.add_argument("--tracemalloc", action="store_true",
+                        help="Also trace our allocations in one more run per path (untimed): the peak and the holders.")
+    parser.add_argument("--via", choices=("poll", "run", "both"), default="poll",
+                        help="Our path: Monitor.poll() (default), run's dispatcher, or both, each between floors.")
     parser.add_argument("--role", choices=("serve", "floor", "peer", "ours"), help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -647,9 +757,11 @@ def main() -> None:
     if args.role:
         run_role(args)
         return
+    vias = ["poll", "run"] if args.via == "both" else [args.via]
 
     print(f"polling benchmark: {args.feeds:,} feeds x {args.entries} entries, {args.workers} workers, "
-          f"{args.runs} daemon run(s) between {args.runs + 1} floor runs, {args.steady} steady cycles each; "
+          f"{args.runs * len(vias)} daemon run(s) ({' and '.join(vias)}) between "
+          f"{args.runs * len(vias) + 1} floor runs, {args.steady} steady cycles each; "
           f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
     started = time.perf_counter()
     server = subprocess.Popen([sys.executable, __file__, "--role", "serve", "--feeds", str(args.feeds),
@@ -657,18 +769,21 @@ def main() -> None:
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO)
     assert server.stdin is not None and server.stdout is not None
     floors: list[dict[str, Any]] = []
-    daemons: list[dict[str, Any]] = []
+    daemons: list[dict[str, Any]] = []  # daemon run i ran between floors i and i + 1
     profiled: dict[str, Any] | None = None
     try:
         corpus = json.loads(server.stdout.readline())
         port = corpus["port"]
         floors.append(child("floor", args, port))
-        peers = [child("peer", args, port)]
+        peers = [] if args.no_peer else [child("peer", args, port)]
         for _ in range(args.runs):
-            daemons.append(child("ours", args, port))
-            floors.append(child("floor", args, port))
+            for via in vias:
+                daemons.append(child("ours", args, port, via=via))
+                floors.append(child("floor", args, port))
         if args.profile:
-            profiled = child("ours", args, port, profile=True)
+            profiled = child("ours", args, port, profile=True, via=vias[-1])
+        traces = [child("ours", args, port, via=via, trace=True)["tracemalloc"] for via in vias] if args.tracemalloc \
+            else []
     finally:
         server.stdin.close()
         try:
@@ -680,39 +795,50 @@ def main() -> None:
 
     report = Report(f"{args.feeds:,} feeds x {args.entries} entries from 127.0.0.1 (asyncio server, own process; "
                     f"mean body {corpus['mean_body'] / 1024:.1f} KiB), {args.workers} workers, SQLite log")
-    for name, target in (("first", FIRST_TARGET), ("steady", STEADY_TARGET)):
-        mine, base, ratios = sandwich(daemons, floors, name)
-        mine_cpu, base_cpu, cpu_ratios = sandwich(daemons, floors, f"{name}_cpu")
-        ratio = statistics.median(ratios)
-        what = "every entry new" if name == "first" else "every feed 304"
-        report.add(f"{name} cycle ({what}), ours: Monitor.poll()", f"{statistics.median(mine):.2f} s")
-        floor_what = "httpx GET + feedparser.parse" if name == "first" else "httpx GET, If-None-Match"
-        report.add(f"{name} cycle, floor: {floor_what}", f"{statistics.median(base):.2f} s")
-        report.add(f"{name} cycle, ratio ours/floor", f"{ratio:.2f}x", f"<= {target}x", ratio <= target)
-        report.add(f"{name} cycle, feeds/s ours / floor",
-                   f"{args.feeds / statistics.median(mine):,.0f} / {args.feeds / statistics.median(base):,.0f}")
-        report.add(f"{name} cycle, process CPU ratio ours/floor", f"{statistics.median(cpu_ratios):.2f}x",
+    label = {"poll": "Monitor.poll()", "run": "run's dispatcher"}
+    for via in vias:
+        runs = [(d, floors[i], floors[i + 1]) for i, d in enumerate(daemons) if d["via"] == via]
+        mine_runs = [d for d, _, _ in runs]
+        for name, target in (("first", FIRST_TARGET), ("steady", STEADY_TARGET)):
+            mine, base, ratios = sandwich(runs, name)
+            mine_cpu, base_cpu, cpu_ratios = sandwich(runs, f"{name}_cpu")
+            ratio = statistics.median(ratios)
+            what = "every entry new" if name == "first" else "every feed 304"
+            report.add(f"{name} cycle ({what}), ours: {label[via]}", f"{statistics.median(mine):.2f} s")
+            floor_what = "httpx GET + feedparser.parse" if name == "first" else "httpx GET, If-None-Match"
+            report.add(f"{name} cycle, floor: {floor_what}", f"{statistics.median(base):.2f} s")
+            report.add(f"{name} cycle, ratio ours ({via})/floor", f"{ratio:.2f}x", f"<= {target}x", ratio <= target)
+            report.add(f"{name} cycle, feeds/s ours / floor",
+                       f"{args.feeds / statistics.median(mine):,.0f} / {args.feeds / statistics.median(base):,.0f}")
+            report.add(f"{name} cycle, process CPU ratio ours ({via})/floor",
+                       f"{statistics.median(cpu_ratios):.2f}x", "information")
+            report.notes.append(f"{name} cycle ({via}): ours {' '.join(f'{m:.2f}' for m in mine)} s, floors "
+                                f"{' '.join(f'{b:.2f}' for b in base)} s, ratios "
+                                f"{' '.join(f'{r:.2f}' for r in ratios)}; process CPU ours "
+                                f"{' '.join(f'{m:.2f}' for m in mine_cpu)} s, floors "
+                                f"{' '.join(f'{b:.2f}' for b in base_cpu)} s (less sensitive to the machine's load)")
+        for name in ("first", "steady") if peers else ():
+            mine_one = statistics.median(statistics.median(d[name]) if isinstance(d[name], list) else d[name]
+                                         for d in mine_runs)
+            theirs = statistics.median(peers[0][name]) if name == "steady" else peers[0][name]
+            report.add(f"{name} cycle, peer: a loop of feedparser.parse(url)", f"{theirs:.2f} s", "information")
+            report.add(f"{name} cycle, ratio ours ({via})/peer", f"{mine_one / theirs:.2f}x", "information")
+        rss = max(d["rss_mb"] for d in mine_runs)
+        at_start = max(d["startup_rss_mb"] for d in mine_runs)
+        report.add(f"daemon peak RSS ({via}; ru_maxrss, imports included)", f"{rss:.0f} MB",
+                   f"<= {RSS_TARGET_MB:.0f} MB", rss <= RSS_TARGET_MB)
+        report.add(f"daemon peak RSS ({via}) after start-up, before the first cycle", f"{at_start:.0f} MB",
                    "information")
-        report.notes.append(f"{name} cycle: ours {' '.join(f'{m:.2f}' for m in mine)} s, floors "
-                            f"{' '.join(f'{b:.2f}' for b in base)} s, ratios {' '.join(f'{r:.2f}' for r in ratios)}; "
-                            f"process CPU ours {' '.join(f'{m:.2f}' for m in mine_cpu)} s, floors "
-                            f"{' '.join(f'{b:.2f}' for b in base_cpu)} s (less sensitive to the machine's load)")
-    for name in ("first", "steady"):
-        mine = statistics.median(statistics.median(d[name]) if isinstance(d[name], list) else d[name]
-                                 for d in daemons)
-        theirs = statistics.median(peers[0][name]) if name == "steady" else peers[0][name]
-        report.add(f"{name} cycle, peer: a loop of feedparser.parse(url)", f"{theirs:.2f} s", "information")
-        report.add(f"{name} cycle, ratio ours/peer", f"{mine / theirs:.2f}x", "information")
-    rss = max(d["rss_mb"] for d in daemons)
-    report.add("daemon peak RSS (ru_maxrss, imports included)", f"{rss:.0f} MB", f"<= {RSS_TARGET_MB:.0f} MB",
-               rss <= RSS_TARGET_MB)
+        report.add(f"daemon peak RSS ({via}) minus start-up: what polling added", f"{rss - at_start:.0f} MB",
+                   "information")
+        report.add(f"daemon RSS ({via}) after the cycles (VmRSS, not the peak)",
+                   f"{max(d['rss_now_mb'] for d in mine_runs):.0f} MB", "information")
     startup = statistics.median(d["startup"] for d in daemons)
     report.add("daemon start-up: imports, log, tagger fitted", f"{startup:.2f} s", "information")
-    report.add("daemon peak RSS after start-up, before the first cycle",
-               f"{max(d['startup_rss_mb'] for d in daemons):.0f} MB", "information")
     report.notes.append("steady cycles one by one: " + "; ".join(
         f"{side} {' '.join(f'{t:.2f}' for t in run['steady'])} s"
-        for side, run in (("floor", floors[0]), *(("ours", d) for d in daemons), ("floor", floors[-1]))))
+        for side, run in (("floor", floors[0]), *((f"ours ({d['via']})", d) for d in daemons),
+                          ("floor", floors[-1]))))
     first, steady = daemons[0]["first_counts"], daemons[0]["steady_counts"]
     report.notes.append(f"checked in every run: first cycle {first['statuses']}, {first['new']:,} new articles, "
                         f"{first['mentions']} mention(s) tagged ({corpus['summit_entries']} entries carry a summit "
@@ -729,6 +855,8 @@ def main() -> None:
     if profiled:
         for name in ("first", "steady"):
             print("\n" + profiled["profiles"][name])
+    for trace in traces:
+        print("\n" + trace)
     misses = [row.label for row in report.rows if row.verdict == "MISS"]
     print(f"\ntotal {time.perf_counter() - started:.0f}s, load average now {os.getloadavg()[0]:.1f}; "
           + (f"{len(misses)} target(s) missed" if misses else "all targets met"))

@@ -5,9 +5,12 @@ poll, a feed's name: APScheduler 3.x stores a job as a function reference and it
 ever pickled. The running daemon registers itself in ``DAEMONS`` under its name; a job looks it up there and
 does nothing when its daemon is gone or stopping. What a job needs of its daemon is the ``Host`` protocol.
 
-One job per feed (``job_id``). The pipeline decides each feed's next poll (monitor.ingest.policy) and records
-it in the poll's event; the job then moves itself to that time. The job's own trigger is only a safety net,
-firing after the longest wait the policy can choose, should a reschedule ever be lost.
+A feed's poll is ``poll_feed_job``: ``run`` submits it from its dispatcher (monitor.daemon.dispatch, one thread
+for every feed, #19), and it tells its host when the feed is due next (``Host.move_feed``): the pipeline decides
+that (monitor.ingest.policy) and records it in the poll's event. ``add_feed_job``, ``move_feed_job`` and
+``remove_feed_job`` keep the older way, one APScheduler job per feed (``job_id``) whose trigger is a safety net,
+for a scheduler built elsewhere; ``run`` no longer uses them (10,000 jobs were 10,000 objects and a scheduler
+lock taken at every poll).
 
 Digests have a job (``DIGEST_JOB``) on an executor of their own (``DIGEST_EXECUTOR``), added, moved or removed
 to match ``[digest] schedule``; at start, another job on it resumes the deliveries a stop interrupted.
@@ -53,7 +56,7 @@ class Host(Protocol):
         ...
 
     def move_feed(self, name: str, at: dt.datetime) -> bool:
-        """Move the feed's job to ``at``; False when the feed has no job (removed meanwhile)."""
+        """Schedule the feed's next poll at ``at``; False when the feed is no longer scheduled (removed meanwhile)."""
         ...
 
     def polled(self, name: str) -> None:
@@ -98,15 +101,16 @@ def add_feed_job(scheduler: BaseScheduler, settings: SchedulerSettings, daemon: 
                       seconds=safety_net, next_run_time=due, replace_existing=True)
 
 
-def poll_feed_job(daemon: str, feed_name: str) -> None:
-    """The scheduled job: refresh one feed of the running monitor, then move the job to its next poll."""
+def poll_feed_job(daemon: str, feed_name: str, catch_up: bool = True) -> None:
+    """Refresh one feed of the running monitor, then move the feed to its next poll. ``catch_up``: the views
+    around the poll (False when the caller catches them up, as the dispatcher does)."""
     host = DAEMONS.get(daemon)
     if host is None or host.monitor.stopping.is_set():
         return
     monitor = host.monitor
     # Every line logged during the poll (ours, httpx's, trafilatura's) carries the feed.
     with host.polling(), structlog.contextvars.bound_contextvars(feed=feed_name):
-        next_at = poll_one(monitor, feed_name)
+        next_at = poll_one(monitor, feed_name, catch_up=catch_up)
     if not monitor.stopping.is_set():
         host.move_feed(feed_name, next_at)  # False: the feed was removed meanwhile
     host.polled(feed_name)

@@ -1,9 +1,10 @@
 """The daemon (APScheduler 3.x): it decides *when* a feed is polled, never *what* polling does.
 
-``Daemon`` is one running daemon: its Monitor, its scheduler, the reloader, the polls in flight and the stop
-event. It registers itself in monitor.daemon.jobs.DAEMONS, where its jobs (importable functions, called with
-its name) find it. One job per feed, rebuilt from the config at start; the job moves itself to the next poll
-the pipeline chose (monitor.daemon.jobs).
+``Daemon`` is one running daemon: its Monitor, its dispatcher, its scheduler, the reloader, the polls in flight
+and the stop event. It registers itself in monitor.daemon.jobs.DAEMONS, where its jobs (importable functions,
+called with its name) find it. Feeds are not APScheduler jobs: one dispatcher (monitor.daemon.dispatch) holds
+every feed's due time, built from the config at start, and polls each when due; each poll puts its feed back at
+the next poll the pipeline chose (monitor.daemon.jobs). APScheduler runs the digest's jobs only.
 
 At start each feed resumes the schedule that the feed-state view recorded: a feed polled a minute ago
 with a 15-minute interval is not polled again at once because the daemon restarted.
@@ -13,13 +14,14 @@ Concurrency: ``max_workers`` polls at once over all feeds; the fetcher limits re
 
 Under systemd (``Type=notify``, monitor.systemd) the daemon sends ``READY=1`` once the scheduler runs,
 ``STATUS=`` with a one-line summary, ``WATCHDOG=1`` from its main loop only while polling makes progress
-(``alive``), and ``STOPPING=1`` when it stops. It records ``DaemonStarted`` and ``DaemonStopped`` in the log:
-with the schedule each poll records, that is its heartbeat (monitor.views.health).
+(``alive``: no poll stuck, and the dispatcher's earliest due feed not overdue unless polls keep ending), and
+``STOPPING=1`` when it stops. It records ``DaemonStarted`` and ``DaemonStopped`` in the log: with the schedule
+each poll records, that is its heartbeat (monitor.views.health).
 
-SIGINT or SIGTERM stops the scheduler: no new poll starts, polls in flight finish the entry they are on
-(each entry is one atomic batch) and record their FeedPolled, for up to ``shutdown_grace``; after that the
-daemon exits anyway, and what was not committed is simply not in the log (never half an entry). SIGHUP asks
-the reloader for a reload (monitor.daemon.reload).
+SIGINT or SIGTERM stops the dispatcher and the scheduler: no new poll starts, polls in flight finish the entry
+they are on (each entry is one atomic batch) and record their FeedPolled, for up to ``shutdown_grace``; after
+that the daemon exits anyway, and what was not committed is simply not in the log (never half an entry). SIGHUP
+asks the reloader for a reload (monitor.daemon.reload).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from monitor import __version__
 from monitor.config import Config
 from monitor.config.diff import config_version
 from monitor.daemon import jobs
+from monitor.daemon.dispatch import Dispatcher
 from monitor.daemon.reload import Reloader, start_reloader
 from monitor.events import catalogue as ev
 from monitor.pipeline import Monitor
@@ -83,21 +86,23 @@ def resume_times(monitor: Monitor) -> dict[str, dt.datetime]:
     return due
 
 
+def build_dispatcher(monitor: Monitor, daemon: str = "") -> Dispatcher:
+    """The dispatcher (not started) with every feed due when ``resume_times`` says, polling for the daemon
+    registered as ``daemon`` ``[scheduler] max_workers`` at a time."""
+    return Dispatcher(monitor, daemon, resume_times(monitor), monitor.config.scheduler.max_workers)
+
+
 def build_scheduler(monitor: Monitor, daemon: str = "") -> BackgroundScheduler:
-    """The scheduler (not started) with every feed's job, due when ``resume_times`` says, and the digest's.
+    """The scheduler (not started) with the digest's job (the feeds are the dispatcher's, ``build_dispatcher``).
     Its jobs run for the daemon registered as ``daemon``; with no daemon (a scheduler only to look at), they
     do nothing."""
-    settings = monitor.config.scheduler
     scheduler = BackgroundScheduler(
         # Digests have a worker of their own: a slow SMTP server never holds up a poll, nor a poll a digest.
-        executors={"default": ThreadPoolExecutor(max_workers=settings.max_workers),
+        executors={"default": ThreadPoolExecutor(max_workers=1),
                    jobs.DIGEST_EXECUTOR: ThreadPoolExecutor(max_workers=1)},
-        # A poll that waited for a free worker still runs (no misfire limit), once (coalesced).
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         timezone="UTC",
     )
-    for name, due in resume_times(monitor).items():
-        jobs.add_feed_job(scheduler, settings, daemon, name, due)
     jobs.sync_digest_job(scheduler, monitor, daemon)
     return scheduler
 
@@ -112,7 +117,8 @@ class Daemon:
         self.monitor = monitor
         self.stop_event = stop or threading.Event()
         self.load = load
-        self.scheduler: BackgroundScheduler | None = None  # built by schedule()
+        self.scheduler: BackgroundScheduler | None = None  # built by schedule(): the digest's jobs
+        self.dispatcher: Dispatcher | None = None  # built by schedule(): the feeds
         self.reloader: Reloader | None = None
         self._polls = 0  # polls in flight
         self._polls_done = threading.Condition()
@@ -139,8 +145,9 @@ class Daemon:
         self.stop_event.set()
 
     def schedule(self) -> BackgroundScheduler:
-        """Catch the views up and build the scheduler (not started yet)."""
+        """Catch the views up and build the dispatcher and the scheduler (not started yet); the scheduler."""
         self.monitor.projections.catch_up()
+        self.dispatcher = build_dispatcher(self.monitor, self.name)
         self.scheduler = build_scheduler(self.monitor, self.name)
         return self.scheduler
 
@@ -155,6 +162,8 @@ class Daemon:
         position = self._record(ev.daemon_started(self.instance, monitor.clock(), {
             **self._identity(), "reason": "start", "feeds": len(monitor.config.feeds)}))
         scheduler.start()
+        assert self.dispatcher is not None
+        self.dispatcher.start()
         if monitor.config.digest.channels:
             scheduler.add_job(jobs.resume_deliveries_job, args=[self.name], id=jobs.RESUME_JOB,
                               executor=jobs.DIGEST_EXECUTOR)
@@ -178,19 +187,20 @@ class Daemon:
                 next_status = now + STATUS_EVERY
 
     def alive(self) -> bool:
-        """Whether polling makes progress: the scheduler runs, no poll has run for ``stall_after``, and either no
-        feed is overdue or a poll ended within ``stall_after`` (a backlog drains; a hang does not)."""
-        scheduler = self.scheduler
-        if scheduler is None or not scheduler.running:
+        """Whether polling makes progress: the scheduler and the dispatcher run, no poll has run for
+        ``stall_after``, and either no feed is overdue or a poll ended within ``stall_after`` (a backlog drains;
+        a hang does not)."""
+        scheduler, dispatcher = self.scheduler, self.dispatcher
+        if scheduler is None or not scheduler.running or dispatcher is None or not dispatcher.running:
             return False
         now = time.monotonic()
         with self._polls_done:
             oldest = min(self._started.values(), default=now)
         if now - oldest > self.stall_after:
             return False
-        due = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=min(30.0, self.stall_after / 4))
-        on_time = all(job.next_run_time is None or job.next_run_time > due for job in scheduler.get_jobs()
-                      if job.id.startswith("feed:"))
+        due = self.monitor.clock() - dt.timedelta(seconds=min(30.0, self.stall_after / 4))
+        earliest = dispatcher.earliest()  # a feed being polled is not in the table: never overdue
+        on_time = earliest is None or earliest > due
         if on_time:
             self._progress = now
         return now - self._progress <= self.stall_after
@@ -219,9 +229,16 @@ class Daemon:
         self.monitor.stopping.set()
         if self.reloader is not None:
             self.reloader.stop()
-        if self.scheduler is not None:
+        if self.dispatcher is not None:
+            self.dispatcher.stop()
+        if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         clean = self.wait_for_polls(self.monitor.config.scheduler.shutdown_grace)
+        if clean and self.dispatcher is not None:
+            try:  # the last polls into the views (the dispatcher catches up before it submits, not after)
+                self.monitor.projections.catch_up()
+            except Exception as exc:
+                log.warning("could not catch the views up: %s", exc)
         jobs.DAEMONS.unregister(self.name)
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
@@ -262,17 +279,17 @@ class Daemon:
             return self._polls_done.wait_for(lambda: self._polls == 0, timeout=grace)
 
     def move_feed(self, name: str, at: dt.datetime) -> bool:
-        return self.scheduler is not None and jobs.move_feed_job(self.scheduler, name, at)
+        return self.dispatcher is not None and self.dispatcher.move(name, at)
 
     # -- what the reloader changes (monitor.daemon.reload.Schedule) -------------------------------------
 
     def add_feed(self, name: str, due: dt.datetime) -> None:
-        assert self.scheduler is not None
-        jobs.add_feed_job(self.scheduler, self.monitor.config.scheduler, self.name, name, due)
+        assert self.dispatcher is not None
+        self.dispatcher.add(name, due)
 
     def remove_feed(self, name: str) -> None:
-        assert self.scheduler is not None
-        jobs.remove_feed_job(self.scheduler, name)
+        assert self.dispatcher is not None
+        self.dispatcher.remove(name)
 
     def sync_digest(self) -> None:
         assert self.scheduler is not None

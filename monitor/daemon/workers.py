@@ -50,6 +50,7 @@ import structlog
 
 from monitor.config import Config
 from monitor.daemon import jobs
+from monitor.daemon.dispatch import DueTable
 from monitor.daemon.reload import start_reloader
 from monitor.daemon.run import STALL_AFTER, STATUS_EVERY, resume_times
 from monitor.errors import MonitorError
@@ -145,8 +146,8 @@ class Fleet:
         before the view: a job that ends in between has committed its poll (and the view) first."""
         pending = pending_locks(self.monitor.log.engine, POLL_TASK)
         horizon = self.monitor.clock() + dt.timedelta(seconds=LOOKAHEAD)
-        return sorted(((name, at) for name, at in resume_times(self.monitor).items()
-                       if at <= horizon and feed_lock(name) not in pending), key=lambda item: item[1])
+        # The same due table as run's dispatcher, read afresh each tick: any worker may have polled any feed.
+        return DueTable(resume_times(self.monitor)).take(horizon, skip=lambda name: feed_lock(name) in pending)
 
     async def defer_polls(self, due: list[tuple[str, dt.datetime]]) -> None:
         """Defer the jobs in one statement (a first cycle over thousands of feeds is one round trip); should a

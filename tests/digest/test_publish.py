@@ -14,7 +14,7 @@ from apscheduler.triggers.cron import CronTrigger
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from monitor.daemon.jobs import DAEMONS, DIGEST_EXECUTOR, DIGEST_JOB, digest_job, job_id
+from monitor.daemon.jobs import DAEMONS, DIGEST_EXECUTOR, DIGEST_JOB, digest_job
 from monitor.daemon.run import Daemon, build_scheduler
 from monitor.digest import notify
 from monitor.digest.publish import digest_id, issue_digest, last_slot, resume_deliveries, trigger
@@ -225,13 +225,15 @@ def test_a_hanging_channel_never_holds_up_a_poll(database_url: str, tmp_path: Pa
     monitor = Monitor(config)
     daemon = Daemon(monitor)
     jobs = daemon.schedule()  # built, not started
+    feeds = daemon.dispatcher
+    assert feeds is not None
     try:
-        jobs.pause_job(job_id("local"))  # the feed waits until the digest hangs
+        assert feeds.move("local", dt.datetime.now(dt.UTC) + dt.timedelta(days=1))  # waits until the digest hangs
         jobs.start()
+        feeds.start()
         jobs.modify_job(DIGEST_JOB, next_run_time=dt.datetime.now(dt.UTC))
         assert arrived.wait(15), "the digest was not sent"
-        jobs.resume_job(job_id("local"))
-        jobs.modify_job(job_id("local"), next_run_time=dt.datetime.now(dt.UTC))
+        assert feeds.move("local", dt.datetime.now(dt.UTC))
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and not list(monitor.log.read(types=[ev.FEED_POLLED])):
             time.sleep(0.1)
@@ -244,6 +246,7 @@ def test_a_hanging_channel_never_holds_up_a_poll(database_url: str, tmp_path: Pa
         assert len(list(monitor.log.read(types=[ev.DIGEST_DELIVERED]))) == 1
     finally:
         release.set()
+        feeds.stop()
         jobs.shutdown(wait=True)
         DAEMONS.unregister(daemon.name)
         monitor.close()

@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import select
 
 from monitor.config import NetworkSettings, load_config
-from monitor.daemon.run import build_scheduler, resume_times
+from monitor.daemon.run import build_dispatcher, resume_times
 from monitor.errors import FetchError
 from monitor.ingest.fetch import Fetcher
 from monitor.pipeline import Monitor
@@ -119,11 +119,12 @@ def test_a_poll_records_its_schedule_and_a_restart_resumes_it(site: Site, write_
         {"name": "new", "url": f"{site.base}/new.xml"}]))
     with Monitor(config) as monitor:
         due = resume_times(monitor)
-        scheduler = build_scheduler(monitor)
-        jobs = {job.id: job.next_run_time for job in scheduler.get_jobs()}
+        scheduled = build_dispatcher(monitor).due_times()
     assert due["hourly"] == next_at
     assert abs((due["new"] - dt.datetime.now(dt.UTC)).total_seconds()) < 30
-    assert jobs["feed:hourly"] == next_at
+    # The daemon's dispatcher starts from the same table: the resumed time, and "now" for the new feed.
+    assert scheduled.keys() == due.keys() and scheduled["hourly"] == next_at
+    assert abs((scheduled["new"] - dt.datetime.now(dt.UTC)).total_seconds()) < 30
     # A 304 keeps the interval and the validators; the next poll sends them.
     site.route("/hourly.xml", b"", status=304)
     with Monitor(load_config(write_config([{"name": "hourly", "url": f"{site.base}/hourly.xml",
