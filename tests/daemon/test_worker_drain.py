@@ -1,6 +1,6 @@
 """A worker under a service manager (#17, #18): SIGTERM drains it, and it speaks systemd's notify protocol.
 
-One worker process, on the real PostgreSQL, polls one local feed of 8 entries whose article pages each answer
+One worker process, on the real PostgreSQL, polls one local feed of 10 entries whose article pages each answer
 after a pause, with ``NOTIFY_SOCKET`` and ``WATCHDOG_USEC`` set as systemd sets them. It must say READY=1 once
 registered, ping the watchdog while it polls, and on SIGTERM in the middle of the feed say STOPPING=1, finish
 the entry it is on, record the poll as interrupted and exit 0 well before the feed's remaining pages could have
@@ -30,7 +30,7 @@ from tests.daemon.fleet import serve, worker_env
 from tests.daemon.test_workers import wait_for
 from tests.notify import NotifySocket, abstract_notify_socket
 
-ENTRIES = 8
+ENTRIES = 10
 PAGE_PAUSE = 0.7  # seconds each article page takes to answer
 
 
@@ -111,12 +111,13 @@ def test_sigterm_drains_a_worker_that_notifies_systemd_and_another_resumes_the_f
                                   scheduler={"jitter": "0", "shutdown_grace": "20s", "takeover": "10s"}),
                       encoding="utf-8")
     EventLog.open(postgres_url, migrate=True).close()
-    # WatchdogSec=6s: pings every 3 s while the worker is healthy (a loaded machine stretches a gap by a second).
-    first = start_worker(config, {"NOTIFY_SOCKET": address, "WATCHDOG_USEC": "6000000"}, tmp_path / "first.log")
+    # WatchdogSec=4s: pings every 2 s while the worker is healthy.
+    first = start_worker(config, {"NOTIFY_SOCKET": address, "WATCHDOG_USEC": "4000000"}, tmp_path / "first.log")
     second = None
     try:
         assert wait_for(lambda: bool(manager.having("READY")), 60), (tmp_path / "first.log").read_text()
-        assert wait_for(lambda: len(site.pages()) >= 2, 60), "the worker never reached the feed's pages"
+        assert wait_for(lambda: len(site.pages()) >= 2 and len(manager.having("WATCHDOG")) >= 2, 60), \
+            "the worker never reached the feed's pages, or never pinged the watchdog twice"
         first.send_signal(signal.SIGTERM)
         signalled = time.monotonic()
         assert first.wait(30) == 0, (tmp_path / "first.log").read_text()
@@ -143,7 +144,7 @@ def test_sigterm_drains_a_worker_that_notifies_systemd_and_another_resumes_the_f
         stopping = manager.having("STOPPING")
         assert stopping and stopping[0][1]["STATUS"].startswith("worker ") and "draining" in stopping[0][1]["STATUS"]
         assert [at for at in pings if ready_at < at < stopping[0][0]], "no watchdog ping while it polled"
-        assert max(b - a for a, b in zip(pings, pings[1:], strict=False)) < 6.0  # within WatchdogSec=6s
+        assert max(b - a for a, b in zip(pings, pings[1:], strict=False)) < 4.0  # within WatchdogSec=4s
 
         # The interrupted poll left the feed due at once: the next worker reads the rest, nothing twice.
         second = start_worker(config, {}, tmp_path / "second.log")
