@@ -249,15 +249,24 @@ class Projector:
                 memo.start(position)
             types = sorted(view.reducers)
             end = self._batch_end(conn, types, position, batch_size)
+            if end is None:
+                # Fewer than a batch: up to the log's head as one statement sees it. Each type is read by a
+                # statement of its own, and on PostgreSQL (READ COMMITTED) each statement sees the appends
+                # committed before it: unbounded, a later type's read could see positions past an earlier
+                # type's, and the checkpoint would pass events of that earlier type that committed in between.
+                # Appends commit in position order (the append lock), so every later statement sees all of
+                # the events up to a head read once.
+                end = conn.scalar(select(func.max(events_table.c.position)).where(
+                    events_table.c.position > position))
+                if end is None:
+                    return 0
             # Each type's events in the order of the (type, position) index, merged here: asked for all the types
             # at once, SQLite sorted the batch's rows, payloads and all, in a temporary b-tree (a third of the read).
             rows = []
             for event_type in types:
                 query = (select(*read_columns(conn.dialect.name))
                          .where(events_table.c.type == event_type, events_table.c.position > position)
-                         .order_by(events_table.c.position))
-                if end is not None:
-                    query = query.where(events_table.c.position <= end)
+                         .where(events_table.c.position <= end).order_by(events_table.c.position))
                 for chunk in driver_batches(conn, query, batch_size):
                     rows += chunk
             if not rows:
