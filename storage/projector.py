@@ -37,6 +37,17 @@ Reducer = Callable[..., Row | None]
 
 
 @dataclass(frozen=True)
+class Details:
+    """Rows of a second table derived from each row of a view, for reads the view's own rows cannot index (a row
+    holding a list, whose items are searched by their own columns). ``rows(row)`` gives them; the table's primary
+    key starts with the view's key columns, by the same names. Whenever the view stores a row, its details are
+    replaced by those of the new row, in the same transaction; a reset empties them with the view."""
+
+    table: Table
+    rows: Callable[[Row], list[Row]]
+
+
+@dataclass(frozen=True)
 class View:
     """One read model: its table, the reducer of each event type it reads, and the row an event changes."""
 
@@ -53,6 +64,7 @@ class View:
     # place, and must give the same columns for the same rows of those views, so that a rebuild equals the live
     # state. Views are caught up in the order they are given, each to the end, so the views it reads are ahead.
     enrich: Callable[[Connection, list[Row]], None] | None = None
+    details: Details | None = None
 
     @property
     def key_columns(self) -> list[Column[Any]]:
@@ -212,6 +224,8 @@ class Projector:
 
     @staticmethod
     def _reset(conn: Connection, view: View) -> None:
+        if view.details is not None:
+            conn.execute(delete(view.details.table))
         conn.execute(delete(view.table))
         conn.execute(update(checkpoints).where(checkpoints.c.name == view.name)
                      .values(position=0, view_version=view.version))
@@ -261,6 +275,8 @@ class Projector:
                 if view.enrich is not None:
                     view.enrich(conn, rows_changed)
                 self._store(conn, view, rows_changed)
+                if view.details is not None:
+                    self._store_details(conn, view, view.details, rows_changed)
             conn.execute(update(checkpoints).where(checkpoints.c.name == view.name)
                          .values(position=batch[-1].position))
         if memo is not None:  # committed: what the table now holds
@@ -294,6 +310,21 @@ class Projector:
             for row in conn.execute(select(view.table).where(condition)).mappings():
                 found[tuple(row[c.name] for c in columns)] = dict(row)
         return found
+
+    @staticmethod
+    def _store_details(conn: Connection, view: View, details: Details, rows: list[Row]) -> None:
+        """The details of ``rows`` replace those stored for their keys."""
+        key_names = [c.name for c in view.key_columns]
+        columns = [details.table.c[name] for name in key_names]
+        keys = sorted(tuple(row[name] for name in key_names) for row in rows)
+        for start in range(0, len(keys), 500):
+            chunk = keys[start:start + 500]
+            condition = (columns[0].in_([k[0] for k in chunk]) if len(columns) == 1
+                         else tuple_(*columns).in_(chunk))
+            conn.execute(delete(details.table).where(condition))
+        new = [detail for row in rows for detail in details.rows(row)]
+        if new:
+            conn.execute(details.table.insert(), new)
 
     @staticmethod
     def _store(conn: Connection, view: View, rows: list[Row]) -> None:

@@ -10,16 +10,18 @@ returns plain values: dicts, tuples, dataclasses or, for the digest's hot query,
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, not_, or_, select
+from sqlalchemy import and_, func, not_, or_, select, tuple_
 from sqlalchemy.engine import Connection, RowMapping
 
 from monitor.language.features import StoryFeatures
 from monitor.views.tables import articles, feed_state, mentions, review_cursor, reviewed_mentions, timeline
 from monitor.views.tables import story_features as story_features_table
+from monitor.views.tables import timeline_sightings as sightings_table
 from storage.tables import checkpoints, events_table
 
 _CHUNK = 500  # ids per IN (...): well under every backend's bound-parameter limit
@@ -362,6 +364,7 @@ __all__ = ["FeedSchedule", "article_feeds", "article_mentions", "article_texts",
            "judged_mentions", "known_names", "last_event_position", "last_of", "listed_condition", "mention_positions",
            "mention_review_counts", "mention_state", "mention_tags", "newest_texts", "oldest_unreviewed_tagged_at",
            "story_features", "stream_head", "tagged_topics", "timeline_sightings", "unreviewed_condition",
+           "brief_sightings", "sighting_ranges", "sightings_of",
            "unreviewed_count", "unreviewed_position", "view_checkpoints", "with_review"]
 
 
@@ -386,6 +389,70 @@ def timeline_sightings(conn: Connection, topic: str | None = None) -> list[dict[
             out.append({**meeting, "topic": row["topic"], "article_id": row["article_id"], "url": row["url"],
                         "title": row["title"], "feed": row["feed"],
                         "published_at": published.isoformat() if published else None})
+    return out
+
+
+def sighting_ranges(conn: Connection, tags: Sequence[tuple[str, str]]) -> list[tuple[str, str, dt.date, dt.date]]:
+    """The (topic, participants key, start, end) of each sighting of the tags (article id, topic) given."""
+    out: list[tuple[str, str, dt.date, dt.date]] = []
+    ordered = sorted(set(tags))
+    for start in range(0, len(ordered), _CHUNK):
+        chunk = ordered[start:start + _CHUNK]
+        out.extend(conn.execute(select(sightings_table.c.topic, sightings_table.c.participants,
+                                       sightings_table.c.start_date, sightings_table.c.end_date)
+                                .where(tuple_(sightings_table.c.article_id, sightings_table.c.topic).in_(chunk)))
+                   .all())
+    return out
+
+
+def _published(published: dt.datetime | None, tagged_at: dt.datetime | None) -> str | None:
+    value = published or tagged_at
+    return value.isoformat() if value else None
+
+
+def brief_sightings(conn: Connection, topic: str, participants: str,
+                    starts: Sequence[tuple[dt.date, dt.date]]) -> list[dict[str, Any]]:
+    """The sightings of ``topic`` with ``participants`` (a key: ``timeline.participants_key``) that start within
+    any of the ranges ``starts`` (inclusive), as the merge orders and founds events from them (no sentence, no
+    article but its id and publication): ``topic``, ``participants`` (a tuple), ``start``, ``end``, ``place``,
+    ``article_id``, ``published_at``, ``tie_rank``, and ``n`` (with the article and topic, the sighting's key). Only
+    the sightings ``timeline_sightings`` reads (of a tag in the mentions view)."""
+    if not starts:
+        return []
+    people = tuple(json.loads(participants))
+    t = sightings_table
+    query = (select(t.c.article_id, t.c.n, t.c.start_date, t.c.end_date, t.c.tie_rank, t.c.place,
+                    articles.c.published_at, mentions.c.tagged_at)
+             .select_from(t.join(mentions, (mentions.c.article_id == t.c.article_id) & (mentions.c.topic == t.c.topic))
+                          .outerjoin(articles, articles.c.article_id == t.c.article_id))
+             .where(t.c.topic == topic, t.c.participants == participants,
+                    or_(*(t.c.start_date.between(lo, hi) for lo, hi in starts))))
+    return [{"topic": topic, "participants": people, "start": start.isoformat(), "end": end.isoformat(),
+             "place": place, "article_id": article_id, "published_at": _published(published, tagged_at),
+             "tie_rank": tie_rank, "n": n}
+            for article_id, n, start, end, tie_rank, place, published, tagged_at in conn.execute(query)]
+
+
+def sightings_of(conn: Connection, keys: Sequence[tuple[str, str, int]]) -> dict[tuple[str, str, int], dict[str, Any]]:
+    """The sightings with the keys (article id, topic, n) given, each as ``timeline_sightings`` gives it."""
+    wanted = set(keys)
+    tags = sorted({(article_id, topic) for article_id, topic, _n in wanted})
+    t = sightings_table
+    out: dict[tuple[str, str, int], dict[str, Any]] = {}
+    for start in range(0, len(tags), _CHUNK):
+        chunk = tags[start:start + _CHUNK]
+        query = (select(t.c.article_id, t.c.topic, t.c.n, t.c.sighting, articles.c.url, articles.c.title,
+                        articles.c.feed, articles.c.published_at, mentions.c.tagged_at)
+                 .select_from(t.join(mentions, (mentions.c.article_id == t.c.article_id)
+                                     & (mentions.c.topic == t.c.topic))
+                              .outerjoin(articles, articles.c.article_id == t.c.article_id))
+                 .where(tuple_(t.c.article_id, t.c.topic).in_(chunk)))
+        for row in conn.execute(query).mappings():
+            key = (row["article_id"], row["topic"], row["n"])
+            if key in wanted:
+                out[key] = {**row["sighting"], "topic": row["topic"], "article_id": row["article_id"],
+                            "url": row["url"], "title": row["title"], "feed": row["feed"],
+                            "published_at": _published(row["published_at"], row["tagged_at"])}
     return out
 
 
