@@ -614,10 +614,11 @@ def bench_log(url: str, report: Report, args: argparse.Namespace, profiler: Prof
         report.add("  its events equal those of the whole merge", "yes" if same else "NO", "yes", same)
         with reading(engine) as conn:
             shown = sorted({(item["article_id"], item["topic"]) for item in digest.items})
-            read = len(timeline_read._components(conn, queries.sighting_ranges(conn, shown)))
+            events = queries.event_sightings(conn, sorted(queries.sighting_events(conn, shown)))
+            read = sum(len(sightings) for sightings in events.values())
             total = conn.scalar(select(func.coalesce(func.sum(timeline.c.count), 0))) or 0
-        report.notes.append(f"timeline part: the digest's {len(shown)} tags' events merged from {read:,} of the "
-                            f"log's {total:,} sightings")
+        report.notes.append(f"timeline part: the digest's {len(shown)} tags' {len(events)} events read as "
+                            f"{read:,} of the log's {total:,} sightings")
     if profiler.enabled:  # where the cold part goes
         profiler.run(f"{backend_name(report)} the timeline's part of build_digest, cold x{len(cold_part)}",
                      lambda: [timeline_part(True) for _ in range(len(cold_part))])

@@ -45,6 +45,11 @@ class Details:
 
     table: Table
     rows: Callable[[Row], list[Row]]
+    # A last step once a batch's details are replaced, on its connection: ``settle(conn, removed, added)``, for
+    # columns that depend on other details than a row's own (each timeline sighting's event depends on the
+    # sightings near it). It must give the same columns for the same details (and views it reads), so that a
+    # rebuild equals the live state.
+    settle: Callable[[Connection, list[Row], list[Row]], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -317,14 +322,19 @@ class Projector:
         key_names = [c.name for c in view.key_columns]
         columns = [details.table.c[name] for name in key_names]
         keys = sorted(tuple(row[name] for name in key_names) for row in rows)
+        removed: list[Row] = []
         for start in range(0, len(keys), 500):
             chunk = keys[start:start + 500]
             condition = (columns[0].in_([k[0] for k in chunk]) if len(columns) == 1
                          else tuple_(*columns).in_(chunk))
+            if details.settle is not None:
+                removed.extend(dict(row) for row in conn.execute(select(details.table).where(condition)).mappings())
             conn.execute(delete(details.table).where(condition))
         new = [detail for row in rows for detail in details.rows(row)]
         if new:
             conn.execute(details.table.insert(), new)
+        if details.settle is not None and (removed or new):
+            details.settle(conn, removed, new)
 
     @staticmethod
     def _store(conn: Connection, view: View, rows: list[Row]) -> None:

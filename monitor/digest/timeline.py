@@ -9,14 +9,8 @@ when its checkpoint moves, so while they stand still the same events are returne
 again. A digest every few minutes
 and a page reloaded by an analyst cost one read of the checkpoints until a poll tags something new.
 
-A digest needs only the events its mentions report (``digest_events``): when no merge is kept, it reads the
-sightings that can share an event with its own, and merges only those. An event takes only sightings of its topic
-and participants whose range overlaps or touches its founding sighting's (which is its range), so the merge of a
-union of connected components of "same topic and participants, ranges overlap or touch" gives exactly the events
-of the whole merge that hold its sightings. The components of the digest's sightings are found by date (no range
-is longer than ``MAX_SPAN_DAYS``): read the sightings that start near them, and widen while a component reaches the
-edge of what was read. The merge then founds events from brief rows (dates, place, publication, tie order), and
-reads the sentences, articles and outlets only of the events the digest's mentions report.
+A digest needs only the events its mentions report (``digest_events``): when no merge is kept, it reads the events
+that the timeline view recorded for its mentions' sightings (``monitor.views.sightings``), and renders those alone.
 """
 
 from __future__ import annotations
@@ -24,7 +18,6 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import weakref
-from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
@@ -32,7 +25,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from monitor.digest.build import outlet
 from monitor.views import queries
-from monitor.views.timeline import MAX_SPAN_DAYS, assemble, component_extents, merge, rendered, select_events
+from monitor.views.timeline import founded, merge, rendered, select_events
 from storage.engine import reading
 
 STATUSES: tuple[str, ...] = ("held", "upcoming", "all")
@@ -95,69 +88,14 @@ def digest_events(conn: Connection, items: Iterable[dict[str, Any]], *,
         digested = _DIGESTED.get(conn.engine, {}).get(topic)
     if digested is not None and digested[:2] == (state, frozenset(shown)):
         return digested[2]
-    events = [event for event in assemble(_components(conn, queries.sighting_ranges(conn, sorted(shown))), brief=True)
-              if any((s["article_id"], s["topic"]) in shown for s in event.sightings)]
-    full = queries.sightings_of(conn, [(s["article_id"], s["topic"], s["n"]) for e in events for s in e.sightings])
-    for sighting in full.values():
-        sighting["outlet"] = outlet(sighting["url"], titles.get(sighting["feed"]))
-    for event in events:
-        event.sightings = [full[(s["article_id"], s["topic"], s["n"])] for s in event.sightings]
+    found = queries.event_sightings(conn, sorted(queries.sighting_events(conn, sorted(shown))))
+    for sightings in found.values():
+        for sighting in sightings:
+            sighting["outlet"] = outlet(sighting["url"], titles.get(sighting["feed"]))
+    events = founded(found.values())
     out = rendered(events)
     with _MERGED_LOCK:
         _DIGESTED.setdefault(conn.engine, {})[topic] = (state, frozenset(shown), out)
-    return out
-
-
-def _components(conn: Connection, seeds: Iterable[tuple[str, str, dt.date, dt.date]]) -> list[dict[str, Any]]:
-    """The brief sightings (``queries.brief_sightings``) of the connected components that hold the seeds (topic,
-    participants key, start, end). A range that overlaps or touches a component's [first, last] day starts within
-    [first - MAX_SPAN_DAYS - 1, last + 1]: once the sightings starting there are read, the component is whole."""
-    groups: dict[tuple[str, str], list[tuple[int, int]]] = defaultdict(list)
-    for topic, participants, start, end in seeds:
-        groups[(topic, participants)].append((start.toordinal(), end.toordinal()))
-    out: list[dict[str, Any]] = []
-    for (topic, participants), ranges in groups.items():
-        read: list[tuple[int, int]] = []  # the start days read, as disjoint ranges
-        rows: list[dict[str, Any]] = []
-        wanted = [(start - MAX_SPAN_DAYS - 1, end + 1) for start, end in ranges]
-        while missing := _missing(wanted, read):
-            rows += queries.brief_sightings(conn, topic, participants,
-                                            [(dt.date.fromordinal(lo), dt.date.fromordinal(hi)) for lo, hi in missing])
-            read = component_extents([*read, *missing])
-            extents = _holding(component_extents(_days(s) for s in rows), ranges)
-            # Widen by each component's own length: a long chain of sightings is read in a few steps.
-            wanted = [(first - MAX_SPAN_DAYS - 1 - (last - first), last + 1 + (last - first))
-                      for first, last in extents]
-            if not _missing([(first - MAX_SPAN_DAYS - 1, last + 1) for first, last in extents], read):
-                break
-        extents = _holding(component_extents(_days(s) for s in rows), ranges)
-        out += [s for s in rows if any(first <= _days(s)[0] <= last for first, last in extents)]
-    return out
-
-
-def _days(sighting: dict[str, Any]) -> tuple[int, int]:
-    return dt.date.fromisoformat(sighting["start"]).toordinal(), dt.date.fromisoformat(sighting["end"]).toordinal()
-
-
-def _holding(extents: list[tuple[int, int]], ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """The extents that hold one of the ranges (each range lies within one extent: its own sighting's component)."""
-    return [(first, last) for first, last in extents if any(first <= start <= last for start, _end in ranges)]
-
-
-def _missing(wanted: list[tuple[int, int]], read: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """The parts of the wanted ranges (inclusive days) not within the disjoint, sorted ranges ``read``."""
-    out: list[tuple[int, int]] = []
-    for lo, hi in component_extents(wanted):
-        for first, last in read:
-            if last < lo or first > hi:
-                continue
-            if first > lo:
-                out.append((lo, first - 1))
-            lo = max(lo, last + 1)
-            if lo > hi:
-                break
-        if lo <= hi:
-            out.append((lo, hi))
     return out
 
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, not_, or_, select, tuple_
+from sqlalchemy import and_, bindparam, func, not_, or_, select, tuple_, update
 from sqlalchemy.engine import Connection, RowMapping
 
 from monitor.language.features import StoryFeatures
@@ -364,7 +364,7 @@ __all__ = ["FeedSchedule", "article_feeds", "article_mentions", "article_texts",
            "judged_mentions", "known_names", "last_event_position", "last_of", "listed_condition", "mention_positions",
            "mention_review_counts", "mention_state", "mention_tags", "newest_texts", "oldest_unreviewed_tagged_at",
            "story_features", "stream_head", "tagged_topics", "timeline_sightings", "unreviewed_condition",
-           "brief_sightings", "sighting_ranges", "sightings_of",
+           "brief_sightings", "event_sightings", "set_sighting_events", "sighting_events",
            "unreviewed_count", "unreviewed_position", "view_checkpoints", "with_review"]
 
 
@@ -392,67 +392,85 @@ def timeline_sightings(conn: Connection, topic: str | None = None) -> list[dict[
     return out
 
 
-def sighting_ranges(conn: Connection, tags: Sequence[tuple[str, str]]) -> list[tuple[str, str, dt.date, dt.date]]:
-    """The (topic, participants key, start, end) of each sighting of the tags (article id, topic) given."""
-    out: list[tuple[str, str, dt.date, dt.date]] = []
-    ordered = sorted(set(tags))
-    for start in range(0, len(ordered), _CHUNK):
-        chunk = ordered[start:start + _CHUNK]
-        out.extend(conn.execute(select(sightings_table.c.topic, sightings_table.c.participants,
-                                       sightings_table.c.start_date, sightings_table.c.end_date)
-                                .where(tuple_(sightings_table.c.article_id, sightings_table.c.topic).in_(chunk)))
-                   .all())
-    return out
-
-
 def _published(published: dt.datetime | None, tagged_at: dt.datetime | None) -> str | None:
     value = published or tagged_at
     return value.isoformat() if value else None
+
+
+def _sightings_joined() -> Any:
+    """``timeline_sightings`` with the tags (inner: only the sightings ``timeline_sightings`` reads) and articles."""
+    t = sightings_table
+    return t.join(mentions, (mentions.c.article_id == t.c.article_id) & (mentions.c.topic == t.c.topic)).outerjoin(
+        articles, articles.c.article_id == t.c.article_id)
 
 
 def brief_sightings(conn: Connection, topic: str, participants: str,
                     starts: Sequence[tuple[dt.date, dt.date]]) -> list[dict[str, Any]]:
     """The sightings of ``topic`` with ``participants`` (a key: ``timeline.participants_key``) that start within
     any of the ranges ``starts`` (inclusive), as the merge orders and founds events from them (no sentence, no
-    article but its id and publication): ``topic``, ``participants`` (a tuple), ``start``, ``end``, ``place``,
-    ``article_id``, ``published_at``, ``tie_rank``, and ``n`` (with the article and topic, the sighting's key). Only
-    the sightings ``timeline_sightings`` reads (of a tag in the mentions view)."""
+    article but its id and publication): ``topic``, ``participants`` (a tuple), ``start``, ``end`` (ISO dates, and
+    as ordinals ``start_day`` and ``end_day``), ``place``, ``article_id``, ``published_at``, ``tie_rank``, ``n``
+    (with the article and topic, the sighting's key), and the event recorded (``event_article``, ``event_n``)."""
     if not starts:
         return []
     people = tuple(json.loads(participants))
     t = sightings_table
-    query = (select(t.c.article_id, t.c.n, t.c.start_date, t.c.end_date, t.c.tie_rank, t.c.place,
-                    articles.c.published_at, mentions.c.tagged_at)
-             .select_from(t.join(mentions, (mentions.c.article_id == t.c.article_id) & (mentions.c.topic == t.c.topic))
-                          .outerjoin(articles, articles.c.article_id == t.c.article_id))
+    query = (select(t.c.article_id, t.c.n, t.c.start_date, t.c.end_date, t.c.tie_rank, t.c.place, t.c.event_article,
+                    t.c.event_n, articles.c.published_at, mentions.c.tagged_at)
+             .select_from(_sightings_joined())
              .where(t.c.topic == topic, t.c.participants == participants,
                     or_(*(t.c.start_date.between(lo, hi) for lo, hi in starts))))
     return [{"topic": topic, "participants": people, "start": start.isoformat(), "end": end.isoformat(),
-             "place": place, "article_id": article_id, "published_at": _published(published, tagged_at),
-             "tie_rank": tie_rank, "n": n}
-            for article_id, n, start, end, tie_rank, place, published, tagged_at in conn.execute(query)]
+             "start_day": start.toordinal(), "end_day": end.toordinal(), "place": place, "article_id": article_id,
+             "published_at": _published(published, tagged_at), "tie_rank": tie_rank, "n": n,
+             "event_article": event_article, "event_n": event_n}
+            for article_id, n, start, end, tie_rank, place, event_article, event_n, published, tagged_at
+            in conn.execute(query)]
 
 
-def sightings_of(conn: Connection, keys: Sequence[tuple[str, str, int]]) -> dict[tuple[str, str, int], dict[str, Any]]:
-    """The sightings with the keys (article id, topic, n) given, each as ``timeline_sightings`` gives it."""
-    wanted = set(keys)
-    tags = sorted({(article_id, topic) for article_id, topic, _n in wanted})
+def set_sighting_events(conn: Connection, changes: Sequence[dict[str, Any]]) -> None:
+    """Record sightings' events: each change has the sighting's key (``key_article``, ``key_topic``, ``key_n``)
+    and its event's (``new_article``, ``new_n``)."""
+    if changes:
+        t = sightings_table
+        conn.execute(update(t).where(t.c.article_id == bindparam("key_article"), t.c.topic == bindparam("key_topic"),
+                                     t.c.n == bindparam("key_n"))
+                     .values(event_article=bindparam("new_article"), event_n=bindparam("new_n")), list(changes))
+
+
+def sighting_events(conn: Connection, tags: Sequence[tuple[str, str]]) -> set[tuple[str, str, int]]:
+    """The events (topic, founding article, its n) of the sightings of the tags (article id, topic) given."""
     t = sightings_table
-    out: dict[tuple[str, str, int], dict[str, Any]] = {}
-    for start in range(0, len(tags), _CHUNK):
-        chunk = tags[start:start + _CHUNK]
-        query = (select(t.c.article_id, t.c.topic, t.c.n, t.c.sighting, articles.c.url, articles.c.title,
-                        articles.c.feed, articles.c.published_at, mentions.c.tagged_at)
-                 .select_from(t.join(mentions, (mentions.c.article_id == t.c.article_id)
-                                     & (mentions.c.topic == t.c.topic))
-                              .outerjoin(articles, articles.c.article_id == t.c.article_id))
-                 .where(tuple_(t.c.article_id, t.c.topic).in_(chunk)))
+    out: set[tuple[str, str, int]] = set()
+    ordered = sorted(set(tags))
+    for start in range(0, len(ordered), _CHUNK):
+        chunk = ordered[start:start + _CHUNK]
+        out.update((topic, article, n) for topic, article, n in conn.execute(
+            select(t.c.topic, t.c.event_article, t.c.event_n)
+            .where(tuple_(t.c.article_id, t.c.topic).in_(chunk), t.c.event_article.is_not(None))))
+    return out
+
+
+def event_sightings(conn: Connection, events: Sequence[tuple[str, str, int]]) -> dict[tuple[str, str, int],
+                                                                                      list[dict[str, Any]]]:
+    """The sightings of each event given (topic, founding article, its n), each as ``timeline_sightings`` gives it
+    (with its ``n``), by article and n."""
+    t = sightings_table
+    out: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
+    ordered = sorted(set(events))
+    for start in range(0, len(ordered), _CHUNK):
+        chunk = ordered[start:start + _CHUNK]
+        query = (select(t.c.topic, t.c.event_article, t.c.event_n, t.c.article_id, t.c.n, t.c.sighting,
+                        articles.c.url, articles.c.title, articles.c.feed, articles.c.published_at,
+                        mentions.c.tagged_at)
+                 .select_from(_sightings_joined())
+                 .where(tuple_(t.c.topic, t.c.event_article, t.c.event_n).in_(chunk))
+                 .order_by(t.c.article_id, t.c.n))
         for row in conn.execute(query).mappings():
-            key = (row["article_id"], row["topic"], row["n"])
-            if key in wanted:
-                out[key] = {**row["sighting"], "topic": row["topic"], "article_id": row["article_id"],
-                            "url": row["url"], "title": row["title"], "feed": row["feed"],
-                            "published_at": _published(row["published_at"], row["tagged_at"])}
+            out.setdefault((row["topic"], row["event_article"], row["event_n"]), []).append({
+                **row["sighting"], "topic": row["topic"], "article_id": row["article_id"], "url": row["url"],
+                "title": row["title"], "feed": row["feed"], "n": row["n"],
+                "published_at": _published(row["published_at"], row["tagged_at"])})
     return out
 
 

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 from monitor.events.keys import entry_key
 from monitor.language.features import STORY_TEXT_CHARS, text_features
 from monitor.views import queries
+from monitor.views.sightings import settle
 from monitor.views.tables import (
     articles,
     feed_state,
@@ -228,7 +229,8 @@ def _timeline_sightings(row: Row) -> list[Row]:
     return [{"article_id": row["article_id"], "topic": row["topic"], "n": n,
              "participants": participants_key(meeting["participants"]),
              "start_date": dt.date.fromisoformat(meeting["start"]), "end_date": dt.date.fromisoformat(meeting["end"]),
-             "tie_rank": rank, "place": meeting.get("place"), "sighting": meeting}
+             "tie_rank": rank, "place": meeting.get("place"), "sighting": meeting, "event_article": None,
+             "event_n": None}
             for n, (meeting, rank) in enumerate(zip(meetings, tie_ranks(meetings), strict=True))]
 
 
@@ -285,5 +287,5 @@ VIEWS: dict[str, View] = {
     }, row_keys=_reviewed_keys),
     "timeline": View("timeline", 3, timeline, lambda e: (e.data["article_id"], e.data["topic"]), {
         "MentionTagged": _timeline_tagged, "MentionRetracted": _timeline_tagged,
-    }, details=Details(timeline_sightings, _timeline_sightings)),
+    }, details=Details(timeline_sightings, _timeline_sightings, settle)),
 }

@@ -128,9 +128,11 @@ timeline = Table(
 
 # The same meetings one row a sighting (``timeline`` rows' details, replaced with them): what the digest's merge reads
 # instead of every sighting. A sighting merges only with sightings of the same topic and participants whose dates
-# overlap or touch, so the digest reads the sightings near its own by range (``ix_timeline_sightings_group``), then
-# the full sighting (``sighting``) only for the events its mentions report. ``participants`` is the sighting's
-# participants as one key (JSON); ``tie_rank`` orders a tag's sightings as the merge does (offset, then sentence).
+# overlap or touch: when a batch changes sightings, the view merges the sightings near them again, read by range
+# (``ix_timeline_sightings_group``), and records each one's event (``event_article``, ``event_n``: the key of the
+# sighting that founded it; ``monitor.views.sightings``); a digest reads only its mentions' events
+# (``ix_timeline_sightings_event``). ``participants`` is the sighting's participants as one key (JSON); ``tie_rank``
+# orders a tag's sightings as the merge does (offset, then sentence).
 timeline_sightings = Table(
     "timeline_sightings", metadata,
     Column("article_id", String(64), primary_key=True),
@@ -142,7 +144,10 @@ timeline_sightings = Table(
     Column("tie_rank", Integer, nullable=False),
     Column("place", JSON),
     Column("sighting", JSON, nullable=False),
+    Column("event_article", String(64)),  # the event's founding sighting: its article and n (same topic)
+    Column("event_n", Integer),
     Index("ix_timeline_sightings_group", "topic", "participants", "start_date"),
+    Index("ix_timeline_sightings_event", "topic", "event_article", "event_n"),
 )
 
 # Per article tagged (or accepted), what story grouping compares (monitor.language.features), computed once from

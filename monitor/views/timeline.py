@@ -289,6 +289,26 @@ def assemble(sightings: Iterable[dict[str, Any]], *, brief: bool = False) -> lis
     return events
 
 
+def founded(events: Iterable[list[dict[str, Any]]]) -> list[Event]:
+    """The events whose sightings are given (each list one event's, as ``assemble`` gathered them, each sighting
+    with its ``n`` in its tag), as ``assemble`` returns them: its founding sighting first in the merge's order,
+    the others joining in that order (each narrowing its place), and the events in the order they were founded.
+    Sightings of one tag that tie on ``_precision`` keep their order in the tag (``n``), as the merge's stable sort
+    keeps them."""
+    out = []
+    for sightings in events:
+        first, *others = sorted(sightings, key=lambda s: (_precision(s), s["n"]))
+        event = Event(first["topic"], tuple(first["participants"]), dt.date.fromisoformat(first["start"]),
+                      dt.date.fromisoformat(first["end"]), Place.from_dict(first.get("place")), [first])
+        for sighting in others:
+            place = Place.from_dict(sighting.get("place"))
+            event.sightings.append(sighting)
+            event.place = place.narrower(event.place) if place else event.place
+        out.append(event)
+    out.sort(key=lambda e: (_precision(e.sightings[0]), e.sightings[0]["n"]))
+    return out
+
+
 def rendered(events: Iterable[Event]) -> list[dict[str, Any]]:
     """The events as the timeline shows them: upcoming first, then held, newest first (events of one date range
     in the order they were founded)."""
@@ -330,5 +350,5 @@ def select_events(events: list[dict[str, Any]], *, date_from: dt.date | None = N
             and (date_to is None or dt.date.fromisoformat(e["start"]) <= date_to)]
 
 
-__all__ = ["KINDS", "MAX_SPAN_DAYS", "SIDES", "Event", "assemble", "component_extents", "merge", "participants_key",
-           "participants_of", "rendered", "select_events", "sentence_meetings", "tie_ranks"]
+__all__ = ["KINDS", "MAX_SPAN_DAYS", "SIDES", "Event", "assemble", "component_extents", "founded", "merge",
+           "participants_key", "participants_of", "rendered", "select_events", "sentence_meetings", "tie_ranks"]

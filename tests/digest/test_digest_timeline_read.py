@@ -16,7 +16,7 @@ from sqlalchemy import select
 from monitor.digest import timeline as timeline_read
 from monitor.digest.timeline import digest_events, forget, timeline_events, touched
 from monitor.events import catalogue as ev
-from monitor.views import queries
+from monitor.views import queries, sightings
 from monitor.views.projections import Projections
 from monitor.views.tables import timeline, timeline_sightings
 from storage.engine import reading
@@ -125,41 +125,66 @@ def rows(log: EventLog, table: Any) -> list[dict[str, Any]]:
 
 def test_the_digest_reads_exactly_the_events_of_the_whole_merge(event_log: EventLog,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    tagged = random_log(event_log, seed=16)
-    untagged = [(ev.article_id("https://nowhere.example/1"), TOPICS[0])]
-    read: list[tuple[str, str, int]] = []  # per read of brief sightings: the topic, participants, rows read
-    brief = queries.brief_sightings
+    # Each merge again of the sightings near a batch's (the timeline view's, as it catches up): the rows it read
+    # per topic and participants, one read or more (widened along a chain).
+    merges: list[dict[tuple[str, str], list[int]]] = []
+    brief, components = queries.brief_sightings, sightings.components
 
-    def counted(conn: Any, topic: str, participants: str, starts: Any) -> list[dict[str, Any]]:
+    def counted_brief(conn: Any, topic: str, participants: str, starts: Any) -> list[dict[str, Any]]:
         found = brief(conn, topic, participants, starts)
-        read.append((topic, participants, len(found)))
+        merges[-1].setdefault((topic, participants), []).append(len(found))
         return found
 
-    monkeypatch.setattr(queries, "brief_sightings", counted)
+    def counted_components(*args: Any) -> list[dict[str, Any]]:
+        merges.append({})
+        return components(*args)
+
+    monkeypatch.setattr(queries, "brief_sightings", counted_brief)
+    monkeypatch.setattr(sightings, "components", counted_components)
+    tagged = random_log(event_log, seed=16)
+    untagged = [(ev.article_id("https://nowhere.example/1"), TOPICS[0])]
+    read: list[int] = []  # the sightings each digest read
+    found = queries.event_sightings
+    monkeypatch.setattr(queries, "event_sightings", lambda conn, keys: (
+        result := found(conn, keys), read.append(sum(len(s) for s in result.values())))[0])
     rng = random.Random(7)
-    with reading(event_log.engine) as conn:
-        whole = {topic: [dict(e) for e in timeline_events(conn, topic=topic)] for topic in (None, *TOPICS)}
-        total = sum(row["count"] for row in rows(event_log, timeline))
-        sizes, reported, widened = [], 0, 0
-        for round_ in range(60):
-            items = [{"article_id": a, "topic": t}
-                     for a, t in rng.sample(tagged, rng.choice((1, 1, 2, 3, 8, 30))) + untagged * (round_ % 2)]
-            topic = (None, None, *TOPICS)[round_ % 4]
-            forget()  # nothing kept: the digest's own read, as after a poll
-            read.clear()
-            got = digest_events(conn, items, topic=topic)
-            assert got == touched(whole[topic], items), f"round {round_}"
-            sizes.append(sum(count for _t, _p, count in read))
-            widened += len(read) > len({(t, p) for t, p, _count in read})
-            reported += len(got)
+    whole, reported = same_events(event_log, tagged + untagged, rng)
+    total = sum(row["count"] for row in rows(event_log, timeline))
     # The log makes the merge work: events of several sightings and outlets, held and upcoming, places that split.
     events = whole[None]
     assert len(events) > 40 and max(e["articles"] for e in events) >= 3 and reported > 60
     assert {e["status"] for e in events} == {"held", "upcoming"}
     assert {e["topic"] for e in events} == set(TOPICS) and len({tuple(e["participants"]) for e in events}) >= 4
     assert len({(e["topic"], e["start"], e["end"], tuple(e["participants"])) for e in events}) < len(events)
-    # A digest of one tag reads the sightings near its own, not the log's; chains of sightings widen the read.
-    assert min(sizes) < total / 4 and max(sizes) <= total and widened >= 10
+    # A digest of one tag reads its events' sightings, not the log's; a batch merges again the sightings near its
+    # own, some along chains that widen the read.
+    assert min(read) < total / 10 and max(read) <= total
+    assert sum(1 for merge in merges for counts in merge.values() if len(counts) > 1) >= 10
+    assert min(sum(sum(counts) for counts in merge.values()) for merge in merges) < total / 10
+    # Then only retractions: sightings leave, and the events they founded or joined (or chained) are merged again.
+    retracted = rng.sample(tagged, len(tagged) // 4)
+    event_log.append([ev.mention_retracted(a, t, "v3", T0, {"previous_decision": "mention", "decision": "none",
+                                                             "score": 0.1}, supersedes=2) for a, t in retracted])
+    Projections(event_log.engine, upcasters=ev.UPCASTERS, batch_size=5).catch_up()
+    after, _ = same_events(event_log, tagged, rng)
+    assert len(after[None]) < len(events)
+
+
+def same_events(log: EventLog, tags: list[tuple[str, str]], rng: random.Random,
+                rounds: int = 40) -> tuple[dict[str | None, list[dict[str, Any]]], int]:
+    """Asserts, for random sets of the tags, with and without a topic, that the digest reads the events of the
+    whole merge that they report; returns the whole merge by topic, and how many events the digests reported."""
+    reported = 0
+    with reading(log.engine) as conn:
+        whole = {topic: [dict(e) for e in timeline_events(conn, topic=topic)] for topic in (None, *TOPICS)}
+        for round_ in range(rounds):
+            items = [{"article_id": a, "topic": t} for a, t in rng.sample(tags, rng.choice((1, 1, 2, 3, 8, 30)))]
+            topic = (None, None, *TOPICS)[round_ % 4]
+            forget()  # nothing kept: the digest's own read, as after a poll
+            got = digest_events(conn, items, topic=topic)
+            assert got == touched(whole[topic], items), f"round {round_}"
+            reported += len(got)
+    return whole, reported
 
 
 def test_the_sightings_table_is_the_timeline_rows_meetings_and_rebuilds_to_the_same(event_log: EventLog) -> None:
