@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Column, Integer, Table, delete, func, select, tuple_, update
+from sqlalchemy import Column, Integer, Table, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
@@ -86,6 +86,24 @@ def _template(table: Table) -> dict[str, Any]:
 def blank(table: Table, key: dict[str, Any]) -> Row:
     """A new row of ``table`` with ``key``: NULL everywhere else, and 0 in the counters."""
     return {**_template(table), **key}
+
+
+def _key_conditions(columns: list[Column[Any]], keys: Iterable[tuple[Any, ...]]) -> list[Any]:
+    """WHERE clauses that together select the rows with ``keys`` (values of ``columns``), 500 keys a clause: per
+    value of the other columns, the first column's IN (...), which SQLite looks up in the key's index (it scans the
+    whole table for a row-value IN: a batch's load read every row of a view keyed by article and topic)."""
+    tails: dict[tuple[Any, ...], set[Any]] = {}
+    for key in keys:
+        tails.setdefault(tuple(key[1:]), set()).add(key[0])
+    out = []
+    for tail, heads in sorted(tails.items()):
+        ordered = sorted(heads)
+        for start in range(0, len(ordered), 500):
+            clause = columns[0].in_(ordered[start:start + 500])
+            for column, value in zip(columns[1:], tail, strict=True):
+                clause = clause & (column == value)
+            out.append(clause)
+    return out
 
 
 REBUILD_BATCH = 10_000
@@ -307,11 +325,7 @@ class Projector:
     def _load(conn: Connection, view: View, keys: set[tuple[Any, ...]]) -> dict[tuple[Any, ...], Row]:
         columns = view.key_columns
         found: dict[tuple[Any, ...], Row] = {}
-        ordered = sorted(keys)
-        for start in range(0, len(ordered), 500):
-            chunk = ordered[start:start + 500]
-            condition = (columns[0].in_([k[0] for k in chunk]) if len(columns) == 1
-                         else tuple_(*columns).in_(chunk))
+        for condition in _key_conditions(columns, keys):
             for row in conn.execute(select(view.table).where(condition)).mappings():
                 found[tuple(row[c.name] for c in columns)] = dict(row)
         return found
@@ -321,12 +335,8 @@ class Projector:
         """The details of ``rows`` replace those stored for their keys."""
         key_names = [c.name for c in view.key_columns]
         columns = [details.table.c[name] for name in key_names]
-        keys = sorted(tuple(row[name] for name in key_names) for row in rows)
         removed: list[Row] = []
-        for start in range(0, len(keys), 500):
-            chunk = keys[start:start + 500]
-            condition = (columns[0].in_([k[0] for k in chunk]) if len(columns) == 1
-                         else tuple_(*columns).in_(chunk))
+        for condition in _key_conditions(columns, {tuple(row[name] for name in key_names) for row in rows}):
             if details.settle is not None:
                 removed.extend(dict(row) for row in conn.execute(select(details.table).where(condition)).mappings())
             conn.execute(delete(details.table).where(condition))

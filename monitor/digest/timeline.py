@@ -75,8 +75,8 @@ def _kept(conn: Connection, topic: str | None) -> tuple[dict[str, str], Any, lis
 
 def digest_events(conn: Connection, items: Iterable[dict[str, Any]], *,
                   topic: str | None = None) -> list[dict[str, Any]]:
-    """``touched(timeline_events(conn, topic=topic), items)``, the same events in the same order, from a kept merge
-    or else from the sightings that can share an event with the items' own (see the module docstring)."""
+    """``touched(timeline_events(conn, topic=topic), items)``, the same events in the same order: from a kept merge,
+    else from the events the timeline view recorded for the items' sightings, read and rendered alone."""
     items = list(items)
     shown = {(item["article_id"], item["topic"]) for item in items if topic is None or item["topic"] == topic}
     if not shown:

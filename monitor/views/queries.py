@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, not_, or_, select, tuple_, update
+from sqlalchemy import and_, bindparam, func, not_, or_, select, update
 from sqlalchemy.engine import Connection, RowMapping
 
 from monitor.language.features import StoryFeatures
@@ -438,16 +438,24 @@ def set_sighting_events(conn: Connection, changes: Sequence[dict[str, Any]]) -> 
                      .values(event_article=bindparam("new_article"), event_n=bindparam("new_n")), list(changes))
 
 
+def _by_topic(keys: Sequence[tuple[str, str]]) -> list[tuple[str, list[str]]]:
+    """(topic, article ids) pairs, in chunks: keys as one column's IN (...) per topic, which both backends look up in
+    an index (SQLite scans the table for a row-value IN)."""
+    topics: dict[str, set[str]] = {}
+    for topic, article in keys:
+        topics.setdefault(topic, set()).add(article)
+    return [(topic, ids[start:start + _CHUNK]) for topic, found in sorted(topics.items())
+            for ids in [sorted(found)] for start in range(0, len(ids), _CHUNK)]
+
+
 def sighting_events(conn: Connection, tags: Sequence[tuple[str, str]]) -> set[tuple[str, str, int]]:
     """The events (topic, founding article, its n) of the sightings of the tags (article id, topic) given."""
     t = sightings_table
     out: set[tuple[str, str, int]] = set()
-    ordered = sorted(set(tags))
-    for start in range(0, len(ordered), _CHUNK):
-        chunk = ordered[start:start + _CHUNK]
-        out.update((topic, article, n) for topic, article, n in conn.execute(
-            select(t.c.topic, t.c.event_article, t.c.event_n)
-            .where(tuple_(t.c.article_id, t.c.topic).in_(chunk), t.c.event_article.is_not(None))))
+    for topic, ids in _by_topic([(topic, article) for article, topic in tags]):
+        out.update((topic, article, n) for article, n in conn.execute(
+            select(t.c.event_article, t.c.event_n).where(t.c.article_id.in_(ids), t.c.topic == topic))
+                   if article is not None)
     return out
 
 
@@ -456,21 +464,21 @@ def event_sightings(conn: Connection, events: Sequence[tuple[str, str, int]]) ->
     """The sightings of each event given (topic, founding article, its n), each as ``timeline_sightings`` gives it
     (with its ``n``), by article and n."""
     t = sightings_table
+    wanted = set(events)
     out: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
-    ordered = sorted(set(events))
-    for start in range(0, len(ordered), _CHUNK):
-        chunk = ordered[start:start + _CHUNK]
-        query = (select(t.c.topic, t.c.event_article, t.c.event_n, t.c.article_id, t.c.n, t.c.sighting,
-                        articles.c.url, articles.c.title, articles.c.feed, articles.c.published_at,
-                        mentions.c.tagged_at)
+    for topic, ids in _by_topic([(topic, article) for topic, article, _n in wanted]):
+        query = (select(t.c.event_article, t.c.event_n, t.c.article_id, t.c.n, t.c.sighting, articles.c.url,
+                        articles.c.title, articles.c.feed, articles.c.published_at, mentions.c.tagged_at)
                  .select_from(_sightings_joined())
-                 .where(tuple_(t.c.topic, t.c.event_article, t.c.event_n).in_(chunk))
-                 .order_by(t.c.article_id, t.c.n))
-        for row in conn.execute(query).mappings():
-            out.setdefault((row["topic"], row["event_article"], row["event_n"]), []).append({
-                **row["sighting"], "topic": row["topic"], "article_id": row["article_id"], "url": row["url"],
-                "title": row["title"], "feed": row["feed"], "n": row["n"],
-                "published_at": _published(row["published_at"], row["tagged_at"])})
+                 .where(t.c.topic == topic, t.c.event_article.in_(ids)))
+        # Ordered here: asked to, SQLite walks the whole table in key order instead of the event index.
+        for row in sorted(conn.execute(query).mappings(), key=lambda r: (r["article_id"], r["n"])):
+            key = (topic, row["event_article"], row["event_n"])
+            if key in wanted:
+                out.setdefault(key, []).append({
+                    **row["sighting"], "topic": topic, "article_id": row["article_id"], "url": row["url"],
+                    "title": row["title"], "feed": row["feed"], "n": row["n"],
+                    "published_at": _published(row["published_at"], row["tagged_at"])})
     return out
 
 
