@@ -462,23 +462,30 @@ def sighting_events(conn: Connection, tags: Sequence[tuple[str, str]]) -> set[tu
 def event_sightings(conn: Connection, events: Sequence[tuple[str, str, int]]) -> dict[tuple[str, str, int],
                                                                                       list[dict[str, Any]]]:
     """The sightings of each event given (topic, founding article, its n), each as ``timeline_sightings`` gives it
-    (with its ``n``), by article and n."""
+    (with its ``n``), by article and n. A sighting has an event only once its tag was in the mentions view (whose
+    rows stay), so only the sightings of an article with no publication read their tag's time."""
     t = sightings_table
     wanted = set(events)
     out: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
     for topic, ids in _by_topic([(topic, article) for topic, article, _n in wanted]):
         query = (select(t.c.event_article, t.c.event_n, t.c.article_id, t.c.n, t.c.sighting, articles.c.url,
-                        articles.c.title, articles.c.feed, articles.c.published_at, mentions.c.tagged_at)
-                 .select_from(_sightings_joined())
+                        articles.c.title, articles.c.feed, articles.c.published_at)
+                 .select_from(t.outerjoin(articles, articles.c.article_id == t.c.article_id))
                  .where(t.c.topic == topic, t.c.event_article.in_(ids)))
         # Ordered here: asked to, SQLite walks the whole table in key order instead of the event index.
-        for row in sorted(conn.execute(query).mappings(), key=lambda r: (r["article_id"], r["n"])):
+        rows = sorted(conn.execute(query).mappings(), key=lambda r: (r["article_id"], r["n"]))
+        undated = sorted({row["article_id"] for row in rows if row["published_at"] is None})
+        tagged: dict[str, dt.datetime] = {}
+        for start in range(0, len(undated), _CHUNK):
+            tagged.update(conn.execute(select(mentions.c.article_id, mentions.c.tagged_at).where(
+                mentions.c.article_id.in_(undated[start:start + _CHUNK]), mentions.c.topic == topic)).all())
+        for row in rows:
             key = (topic, row["event_article"], row["event_n"])
             if key in wanted:
                 out.setdefault(key, []).append({
                     **row["sighting"], "topic": topic, "article_id": row["article_id"], "url": row["url"],
                     "title": row["title"], "feed": row["feed"], "n": row["n"],
-                    "published_at": _published(row["published_at"], row["tagged_at"])})
+                    "published_at": _published(row["published_at"], tagged.get(row["article_id"]))})
     return out
 
 
