@@ -52,7 +52,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from report import Report  # benchmarks/report.py: run as a script, this folder is on the path
-from sqlalchemy import MetaData, Table, and_, create_engine, func, select, text
+from sqlalchemy import MetaData, Table, and_, create_engine, func, inspect, select, text
 from sqlalchemy.engine import Engine, make_url
 
 from monitor.digest import timeline as timeline_read
@@ -554,7 +554,8 @@ def bench_log(url: str, report: Report, args: argparse.Namespace, profiler: Prof
         profiler.run(f"{backend_name(report)} Projections.rebuild()", projections.rebuild)
     if args.analyze:
         emulate_autovacuum(engine, report, "after the rebuild",
-                           [t.name for t in (feed_state, articles, mentions, review_cursor, checkpoints)])
+                           [t.name for t in (feed_state, articles, mentions, review_cursor, checkpoints)]
+                           + [t for t in ("timeline", "timeline_sightings") if t in inspect(engine).get_table_names()])
 
     bench_timeline_rebuild(engine, projections, report, built.events)
 
