@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Column, Integer, Table, delete, func, select, tuple_, union_all, update
+from sqlalchemy import Column, Integer, Table, delete, func, select, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect, Engine
 
@@ -40,6 +40,22 @@ from storage.tables import checkpoints, events_table
 
 Row = dict[str, Any]
 Reducer = Callable[..., Row | None]
+
+
+@dataclass(frozen=True)
+class Details:
+    """Rows of a second table derived from each row of a view, for reads the view's own rows cannot index (a row
+    holding a list, whose items are searched by their own columns). ``rows(row)`` gives them; the table's primary
+    key starts with the view's key columns, by the same names. Whenever the view stores a row, its details are
+    replaced by those of the new row, in the same transaction; a reset empties them with the view."""
+
+    table: Table
+    rows: Callable[[Row], list[Row]]
+    # A last step once a batch's details are replaced, on its connection: ``settle(conn, removed, added)``, for
+    # columns that depend on other details than a row's own (each timeline sighting's event depends on the
+    # sightings near it). It must give the same columns for the same details (and views it reads), so that a
+    # rebuild equals the live state.
+    settle: Callable[[Connection, list[Row], list[Row]], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -59,6 +75,7 @@ class View:
     # place, and must give the same columns for the same rows of those views, so that a rebuild equals the live
     # state. Views are caught up in the order they are given, each to the end, so the views it reads are ahead.
     enrich: Callable[[Connection, list[Row]], None] | None = None
+    details: Details | None = None
 
     @property
     def key_columns(self) -> list[Column[Any]]:
@@ -78,6 +95,26 @@ def blank(table: Table, key: dict[str, Any]) -> Row:
 
 
 _first = itemgetter(0)
+
+
+def _key_conditions(columns: list[Column[Any]], keys: Iterable[tuple[Any, ...]]) -> list[Any]:
+    """WHERE clauses that together select the rows with ``keys`` (values of ``columns``), 500 keys a clause: per
+    value of the other columns, the first column's IN (...), which SQLite looks up in the key's index (it scans the
+    whole table for a row-value IN: a batch's load read every row of a view keyed by article and topic)."""
+    tails: dict[tuple[Any, ...], set[Any]] = {}
+    for key in keys:
+        tails.setdefault(tuple(key[1:]), set()).add(key[0])
+    out = []
+    for tail, heads in sorted(tails.items()):
+        ordered = sorted(heads)
+        for start in range(0, len(ordered), 500):
+            clause = columns[0].in_(ordered[start:start + 500])
+            for column, value in zip(columns[1:], tail, strict=True):
+                clause = clause & (column == value)
+            out.append(clause)
+    return out
+
+
 REBUILD_BATCH = 10_000
 MEMO_ROWS = 200_000  # rows a replay keeps in memory per view; past that it reads them back as catch_up does
 
@@ -238,6 +275,8 @@ class Projector:
 
     @staticmethod
     def _reset(conn: Connection, view: View) -> None:
+        if view.details is not None:
+            conn.execute(delete(view.details.table))
         conn.execute(delete(view.table))
         conn.execute(update(checkpoints).where(checkpoints.c.name == view.name)
                      .values(position=0, view_version=view.version))
@@ -301,6 +340,8 @@ class Projector:
                 if view.enrich is not None:
                     view.enrich(conn, rows_changed)
                 self._store(conn, view, rows_changed)
+                if view.details is not None:
+                    self._store_details(conn, view, view.details, rows_changed)
             conn.execute(update(checkpoints).where(checkpoints.c.name == view.name)
                          .values(position=batch[-1].position))
         if memo is not None:  # committed: what the table now holds
@@ -325,14 +366,26 @@ class Projector:
     def _load(conn: Connection, view: View, keys: set[tuple[Any, ...]]) -> dict[tuple[Any, ...], Row]:
         columns = view.key_columns
         found: dict[tuple[Any, ...], Row] = {}
-        ordered = sorted(keys)
-        for start in range(0, len(ordered), 500):
-            chunk = ordered[start:start + 500]
-            condition = (columns[0].in_([k[0] for k in chunk]) if len(columns) == 1
-                         else tuple_(*columns).in_(chunk))
+        for condition in _key_conditions(columns, keys):
             for row in conn.execute(select(view.table).where(condition)).mappings():
                 found[tuple(row[c.name] for c in columns)] = dict(row)
         return found
+
+    @staticmethod
+    def _store_details(conn: Connection, view: View, details: Details, rows: list[Row]) -> None:
+        """The details of ``rows`` replace those stored for their keys."""
+        key_names = [c.name for c in view.key_columns]
+        columns = [details.table.c[name] for name in key_names]
+        removed: list[Row] = []
+        for condition in _key_conditions(columns, {tuple(row[name] for name in key_names) for row in rows}):
+            if details.settle is not None:
+                removed.extend(dict(row) for row in conn.execute(select(details.table).where(condition)).mappings())
+            conn.execute(delete(details.table).where(condition))
+        new = [detail for row in rows for detail in details.rows(row)]
+        if new:
+            conn.execute(details.table.insert(), new)
+        if details.settle is not None and (removed or new):
+            details.settle(conn, removed, new)
 
     def _store(self, conn: Connection, view: View, rows: list[Row]) -> None:
         """The changed rows in one bulk upsert (``INSERT ... ON CONFLICT DO UPDATE``) through the driver's

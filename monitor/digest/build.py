@@ -102,7 +102,7 @@ def build_digest(engine: Engine, since: dt.datetime | None = None, *, filters: F
     otherwise); with them, every mention in the window, unless ``filters`` says which. ``limit`` keeps the
     newest items. ``with_text`` adds each article's extracted text (the review page expands it). ``timeline``
     holds the timeline's events that the items report (``monitor.digest.timeline``)."""
-    from monitor.digest.timeline import timeline_events, touched
+    from monitor.digest.timeline import digest_events
 
     windowed = since is not None or after_position is not None or up_to_position is not None
     filters = filters or Filters(status="all" if windowed else "unreviewed")
@@ -125,7 +125,7 @@ def build_digest(engine: Engine, since: dt.datetime | None = None, *, filters: F
             rows = sorted(rows, key=lambda r: (r["published_at"] or r["tagged_at"], r["position"]), reverse=True)
             titles = queries.feed_titles(conn)
             items = [_item(row, with_text, titles) for row in rows]
-            events = touched(timeline_events(conn, topic=filters.topic), items) if items else []
+            events = digest_events(conn, items, topic=filters.topic) if items else []
         # Grouping compares the features stored when each article was tagged (computed here for any other: the
         # query gave their texts).
         stories = _stories(items, [row["text"] or "" for row in rows], _stored_features(rows))

@@ -8,6 +8,9 @@ of the views it read (timeline, mentions, articles) and the feeds' titles (the o
 when its checkpoint moves, so while they stand still the same events are returned without reading the sightings
 again. A digest every few minutes
 and a page reloaded by an analyst cost one read of the checkpoints until a poll tags something new.
+
+A digest needs only the events its mentions report (``digest_events``): when no merge is kept, it reads the events
+that the timeline view recorded for its mentions' sightings (``monitor.views.sightings``), and renders those alone.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from monitor.digest.build import outlet
 from monitor.views import queries
-from monitor.views.timeline import merge, select_events
+from monitor.views.timeline import founded, merge, rendered, select_events
 from storage.engine import reading
 
 STATUSES: tuple[str, ...] = ("held", "upcoming", "all")
@@ -33,18 +36,24 @@ _READS = ("articles", "mentions", "timeline")
 _MERGED: weakref.WeakKeyDictionary[Engine, dict[str | None, tuple[Any, list[dict[str, Any]]]]] = (
     weakref.WeakKeyDictionary())
 _MERGED_LOCK = threading.Lock()
+# Per engine, per topic: the digest's events (``digest_events``) at the checkpoints, for the tags they were read for.
+_Digested = tuple[Any, frozenset[tuple[str, str]], list[dict[str, Any]]]
+_DIGESTED: weakref.WeakKeyDictionary[Engine, dict[str | None, _Digested]] = weakref.WeakKeyDictionary()
+
+
+def forget() -> None:
+    """Forget every kept read (the whole timeline's merges and the digests' events): the next reads are cold."""
+    with _MERGED_LOCK:
+        _MERGED.clear()
+        _DIGESTED.clear()
 
 
 def timeline_events(conn: Connection, *, topic: str | None = None) -> list[dict[str, Any]]:
     """Every event of the timeline (of ``topic``), read in the caller's snapshot (or the same events, kept from
     a read at the same checkpoints). The events are shared: callers copy before they change one."""
-    # The outlets are the feeds' titles (feed_state): kept events are reused while those stay the same too.
-    titles = queries.feed_titles(conn)
-    state = (queries.view_checkpoints(conn, _READS), tuple(sorted(titles.items())))
-    with _MERGED_LOCK:
-        kept = _MERGED.get(conn.engine, {}).get(topic)
-    if kept is not None and kept[0] == state:
-        return kept[1]
+    titles, state, kept = _kept(conn, topic)
+    if kept is not None:
+        return kept
     sightings = queries.timeline_sightings(conn, topic)
     for sighting in sightings:
         sighting["outlet"] = outlet(sighting["url"], titles.get(sighting["feed"]))
@@ -52,6 +61,42 @@ def timeline_events(conn: Connection, *, topic: str | None = None) -> list[dict[
     with _MERGED_LOCK:
         _MERGED.setdefault(conn.engine, {})[topic] = (state, events)
     return events
+
+
+def _kept(conn: Connection, topic: str | None) -> tuple[dict[str, str], Any, list[dict[str, Any]] | None]:
+    """The feeds' titles, the state a merge is kept at, and the events kept for ``topic`` at that state (or None)."""
+    # The outlets are the feeds' titles (feed_state): kept events are reused while those stay the same too.
+    titles = queries.feed_titles(conn)
+    state = (queries.view_checkpoints(conn, _READS), tuple(sorted(titles.items())))
+    with _MERGED_LOCK:
+        kept = _MERGED.get(conn.engine, {}).get(topic)
+    return titles, state, kept[1] if kept is not None and kept[0] == state else None
+
+
+def digest_events(conn: Connection, items: Iterable[dict[str, Any]], *,
+                  topic: str | None = None) -> list[dict[str, Any]]:
+    """``touched(timeline_events(conn, topic=topic), items)``, the same events in the same order: from a kept merge,
+    else from the events the timeline view recorded for the items' sightings, read and rendered alone."""
+    items = list(items)
+    shown = {(item["article_id"], item["topic"]) for item in items if topic is None or item["topic"] == topic}
+    if not shown:
+        return []
+    titles, state, kept = _kept(conn, topic)
+    if kept is not None:
+        return touched(kept, items)
+    with _MERGED_LOCK:
+        digested = _DIGESTED.get(conn.engine, {}).get(topic)
+    if digested is not None and digested[:2] == (state, frozenset(shown)):
+        return digested[2]
+    found = queries.event_sightings(conn, sorted(queries.sighting_events(conn, sorted(shown))))
+    for sightings in found.values():
+        for sighting in sightings:
+            sighting["outlet"] = outlet(sighting["url"], titles.get(sighting["feed"]))
+    events = founded(found.values())
+    out = rendered(events)
+    with _MERGED_LOCK:
+        _DIGESTED.setdefault(conn.engine, {})[topic] = (state, frozenset(shown), out)
+    return out
 
 
 def build_timeline(engine: Engine, *, topic: str | None = None, date_from: dt.date | None = None,

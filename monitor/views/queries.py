@@ -10,16 +10,18 @@ returns plain values: dicts, tuples, dataclasses or, for the digest's hot query,
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, case, func, not_, or_, select
+from sqlalchemy import and_, bindparam, case, func, not_, or_, select, update
 from sqlalchemy.engine import Connection, RowMapping
 
 from monitor.language.features import StoryFeatures
 from monitor.views.tables import articles, feed_state, mentions, review_cursor, reviewed_mentions, timeline
 from monitor.views.tables import story_features as story_features_table
+from monitor.views.tables import timeline_sightings as sightings_table
 from storage.tables import checkpoints, events_table
 
 _CHUNK = 500  # ids per IN (...): well under every backend's bound-parameter limit
@@ -381,6 +383,7 @@ __all__ = ["FeedSchedule", "article_feeds", "article_mentions", "article_texts",
            "judged_mentions", "known_names", "last_event_position", "last_of", "listed_condition", "mention_positions",
            "mention_review_counts", "mention_state", "mention_tags", "newest_texts", "oldest_unreviewed_tagged_at",
            "story_features", "stream_head", "tagged_topics", "timeline_sightings", "unreviewed_condition",
+           "brief_sightings", "event_sightings", "set_sighting_events", "sighting_events",
            "unreviewed_count", "unreviewed_position", "view_checkpoints", "with_review"]
 
 
@@ -405,6 +408,103 @@ def timeline_sightings(conn: Connection, topic: str | None = None) -> list[dict[
             out.append({**meeting, "topic": row["topic"], "article_id": row["article_id"], "url": row["url"],
                         "title": row["title"], "feed": row["feed"],
                         "published_at": published.isoformat() if published else None})
+    return out
+
+
+def _published(published: dt.datetime | None, tagged_at: dt.datetime | None) -> str | None:
+    value = published or tagged_at
+    return value.isoformat() if value else None
+
+
+def _sightings_joined() -> Any:
+    """``timeline_sightings`` with the tags (inner: only the sightings ``timeline_sightings`` reads) and articles."""
+    t = sightings_table
+    return t.join(mentions, (mentions.c.article_id == t.c.article_id) & (mentions.c.topic == t.c.topic)).outerjoin(
+        articles, articles.c.article_id == t.c.article_id)
+
+
+def brief_sightings(conn: Connection, topic: str, participants: str,
+                    starts: Sequence[tuple[dt.date, dt.date]]) -> list[dict[str, Any]]:
+    """The sightings of ``topic`` with ``participants`` (a key: ``timeline.participants_key``) that start within
+    any of the ranges ``starts`` (inclusive), as the merge orders and founds events from them (no sentence, no
+    article but its id and publication): ``topic``, ``participants`` (a tuple), ``start``, ``end`` (ISO dates, and
+    as ordinals ``start_day`` and ``end_day``), ``place``, ``article_id``, ``published_at``, ``tie_rank``, ``n``
+    (with the article and topic, the sighting's key), and the event recorded (``event_article``, ``event_n``)."""
+    if not starts:
+        return []
+    people = tuple(json.loads(participants))
+    t = sightings_table
+    query = (select(t.c.article_id, t.c.n, t.c.start_date, t.c.end_date, t.c.tie_rank, t.c.place, t.c.event_article,
+                    t.c.event_n, articles.c.published_at, mentions.c.tagged_at)
+             .select_from(_sightings_joined())
+             .where(t.c.topic == topic, t.c.participants == participants,
+                    or_(*(t.c.start_date.between(lo, hi) for lo, hi in starts))))
+    return [{"topic": topic, "participants": people, "start": start.isoformat(), "end": end.isoformat(),
+             "start_day": start.toordinal(), "end_day": end.toordinal(), "place": place, "article_id": article_id,
+             "published_at": _published(published, tagged_at), "tie_rank": tie_rank, "n": n,
+             "event_article": event_article, "event_n": event_n}
+            for article_id, n, start, end, tie_rank, place, event_article, event_n, published, tagged_at
+            in conn.execute(query)]
+
+
+def set_sighting_events(conn: Connection, changes: Sequence[dict[str, Any]]) -> None:
+    """Record sightings' events: each change has the sighting's key (``key_article``, ``key_topic``, ``key_n``)
+    and its event's (``new_article``, ``new_n``)."""
+    if changes:
+        t = sightings_table
+        conn.execute(update(t).where(t.c.article_id == bindparam("key_article"), t.c.topic == bindparam("key_topic"),
+                                     t.c.n == bindparam("key_n"))
+                     .values(event_article=bindparam("new_article"), event_n=bindparam("new_n")), list(changes))
+
+
+def _by_topic(keys: Sequence[tuple[str, str]]) -> list[tuple[str, list[str]]]:
+    """(topic, article ids) pairs, in chunks: keys as one column's IN (...) per topic, which both backends look up in
+    an index (SQLite scans the table for a row-value IN)."""
+    topics: dict[str, set[str]] = {}
+    for topic, article in keys:
+        topics.setdefault(topic, set()).add(article)
+    return [(topic, ids[start:start + _CHUNK]) for topic, found in sorted(topics.items())
+            for ids in [sorted(found)] for start in range(0, len(ids), _CHUNK)]
+
+
+def sighting_events(conn: Connection, tags: Sequence[tuple[str, str]]) -> set[tuple[str, str, int]]:
+    """The events (topic, founding article, its n) of the sightings of the tags (article id, topic) given."""
+    t = sightings_table
+    out: set[tuple[str, str, int]] = set()
+    for topic, ids in _by_topic([(topic, article) for article, topic in tags]):
+        out.update((topic, article, n) for article, n in conn.execute(
+            select(t.c.event_article, t.c.event_n).where(t.c.article_id.in_(ids), t.c.topic == topic))
+                   if article is not None)
+    return out
+
+
+def event_sightings(conn: Connection, events: Sequence[tuple[str, str, int]]) -> dict[tuple[str, str, int],
+                                                                                      list[dict[str, Any]]]:
+    """The sightings of each event given (topic, founding article, its n), each as ``timeline_sightings`` gives it
+    (with its ``n``), by article and n. A sighting has an event only once its tag was in the mentions view (whose
+    rows stay), so only the sightings of an article with no publication read their tag's time."""
+    t = sightings_table
+    wanted = set(events)
+    out: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
+    for topic, ids in _by_topic([(topic, article) for topic, article, _n in wanted]):
+        query = (select(t.c.event_article, t.c.event_n, t.c.article_id, t.c.n, t.c.sighting, articles.c.url,
+                        articles.c.title, articles.c.feed, articles.c.published_at)
+                 .select_from(t.outerjoin(articles, articles.c.article_id == t.c.article_id))
+                 .where(t.c.topic == topic, t.c.event_article.in_(ids)))
+        # Ordered here: asked to, SQLite walks the whole table in key order instead of the event index.
+        rows = sorted(conn.execute(query).mappings(), key=lambda r: (r["article_id"], r["n"]))
+        undated = sorted({row["article_id"] for row in rows if row["published_at"] is None})
+        tagged: dict[str, dt.datetime] = {}
+        for start in range(0, len(undated), _CHUNK):
+            tagged.update(conn.execute(select(mentions.c.article_id, mentions.c.tagged_at).where(
+                mentions.c.article_id.in_(undated[start:start + _CHUNK]), mentions.c.topic == topic)).all())
+        for row in rows:
+            key = (topic, row["event_article"], row["event_n"])
+            if key in wanted:
+                out.setdefault(key, []).append({
+                    **row["sighting"], "topic": topic, "article_id": row["article_id"], "url": row["url"],
+                    "title": row["title"], "feed": row["feed"], "n": row["n"],
+                    "published_at": _published(row["published_at"], tagged.get(row["article_id"]))})
     return out
 
 

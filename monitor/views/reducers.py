@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 from monitor.events.keys import entry_key
 from monitor.language.features import STORY_TEXT_CHARS, text_features
 from monitor.views import queries
+from monitor.views.sightings import settle
 from monitor.views.tables import (
     articles,
     feed_state,
@@ -25,10 +26,11 @@ from monitor.views.tables import (
     reviewed_mentions,
     story_features,
     timeline,
+    timeline_sightings,
 )
-from monitor.views.timeline import sentence_meetings
+from monitor.views.timeline import participants_key, sentence_meetings, tie_ranks
 from storage.eventlog import RecordedEvent
-from storage.projector import Row, View, blank
+from storage.projector import Details, Row, View, blank
 
 
 def _time(value: str | None) -> dt.datetime | None:
@@ -221,6 +223,17 @@ def _timeline_tagged(_row: Row | None, event: RecordedEvent) -> Row:
             "meetings": meetings, "count": len(meetings)}
 
 
+def _timeline_sightings(row: Row) -> list[Row]:
+    """The row's meetings one row each (``timeline_sightings``), for the digest's read by date."""
+    meetings = row["meetings"]
+    return [{"article_id": row["article_id"], "topic": row["topic"], "n": n,
+             "participants": participants_key(meeting["participants"]),
+             "start_date": dt.date.fromisoformat(meeting["start"]), "end_date": dt.date.fromisoformat(meeting["end"]),
+             "tie_rank": rank, "place": meeting.get("place"), "sighting": meeting, "event_article": None,
+             "event_n": None}
+            for n, (meeting, rank) in enumerate(zip(meetings, tie_ranks(meetings), strict=True))]
+
+
 # -- story features ------------------------------------------------------------------------------------
 
 def _features_wanted(row: Row | None, event: RecordedEvent) -> Row | None:
@@ -272,7 +285,7 @@ VIEWS: dict[str, View] = {
     "reviewed_mentions": View("reviewed_mentions", 1, reviewed_mentions, lambda e: (), {
         "DigestReviewed": _mention_reviewed,
     }, row_keys=_reviewed_keys),
-    "timeline": View("timeline", 2, timeline, lambda e: (e.data["article_id"], e.data["topic"]), {
+    "timeline": View("timeline", 3, timeline, lambda e: (e.data["article_id"], e.data["topic"]), {
         "MentionTagged": _timeline_tagged, "MentionRetracted": _timeline_tagged,
-    }),
+    }, details=Details(timeline_sightings, _timeline_sightings, settle)),
 }

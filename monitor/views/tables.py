@@ -4,13 +4,14 @@
 was discovered and extracted), ``mentions`` (one row an article and topic: the newest tag, and the analyst's
 verdict on it), ``story_features`` (what story grouping compares of each tagged article), ``review_cursor``
 (how far the analyst has reviewed), ``reviewed_mentions`` (the tags reviewed one by one) and ``timeline`` (the
-meetings each tag's sentences report, merged across outlets when read: ``timeline``). Every read of them goes
+meetings each tag's sentences report, merged across outlets when read: ``timeline``), with ``timeline_sightings``
+(the same meetings one row each, for reads by date). Every read of them goes
 through ``queries``. The migrations in ``storage/migrations`` create the same tables.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Boolean, Column, Float, Index, Integer, MetaData, String, Table, Text, text
+from sqlalchemy import JSON, Boolean, Column, Date, Float, Index, Integer, MetaData, String, Table, Text, text
 
 from storage.engine import UTCDateTime
 from storage.tables import Position
@@ -123,6 +124,30 @@ timeline = Table(
     Column("meetings", JSON, nullable=False),
     Column("count", Integer, nullable=False),
     Index("ix_timeline_count", "count"),
+)
+
+# The same meetings one row a sighting (``timeline`` rows' details, replaced with them): what the digest's merge reads
+# instead of every sighting. A sighting merges only with sightings of the same topic and participants whose dates
+# overlap or touch: when a batch changes sightings, the view merges the sightings near them again, read by range
+# (``ix_timeline_sightings_group``), and records each one's event (``event_article``, ``event_n``: the key of the
+# sighting that founded it; ``monitor.views.sightings``); a digest reads only its mentions' events
+# (``ix_timeline_sightings_event``). ``participants`` is the sighting's participants as one key (JSON); ``tie_rank``
+# orders a tag's sightings as the merge does (offset, then sentence).
+timeline_sightings = Table(
+    "timeline_sightings", metadata,
+    Column("article_id", String(64), primary_key=True),
+    Column("topic", String(100), primary_key=True),
+    Column("n", Integer, primary_key=True),  # the sighting's index in the timeline row's ``meetings``
+    Column("participants", Text, nullable=False),
+    Column("start_date", Date, nullable=False),
+    Column("end_date", Date, nullable=False),
+    Column("tie_rank", Integer, nullable=False),
+    Column("place", JSON),
+    Column("sighting", JSON, nullable=False),
+    Column("event_article", String(64)),  # the event's founding sighting: its article and n (same topic)
+    Column("event_n", Integer),
+    Index("ix_timeline_sightings_group", "topic", "participants", "start_date"),
+    Index("ix_timeline_sightings_event", "topic", "event_article", "event_n"),
 )
 
 # Per article tagged (or accepted), what story grouping compares (monitor.language.features), computed once from

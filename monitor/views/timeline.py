@@ -26,8 +26,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,7 +43,7 @@ _SIDE_COUNTRIES = frozenset({"IN", "RU"})  # the sides' countries (ISO codes, as
 _LEADER_WORDS = frozenset({"president", "premier", "prime", "leader", "chancellor", "king", "emir", "foreign",
                            "counterpart", "pm", "minister", "председатель", "президент", "премьер", "лидер"})
 KINDS = ("bilateral meeting", "talks", "summit", "visit", "meeting")
-_MAX_SPAN_DAYS = 31  # a year ("in 2024") dates no meeting
+MAX_SPAN_DAYS = 31  # a year ("in 2024") dates no meeting: no sighting's range is longer (end - start, in days)
 _TOUCH = dt.timedelta(days=1)
 
 # Terms matched before the tagger named participants: the leader terms of the shipped topic, by person.
@@ -149,7 +150,7 @@ def _ranges(sentence: dict[str, Any]) -> list[tuple[dt.date, dt.date, str]]:
             end = dt.date.fromisoformat(ref.get("end_date") or ref["date"])
         except (KeyError, TypeError, ValueError):
             continue
-        if end < start or (end - start).days > _MAX_SPAN_DAYS:
+        if end < start or (end - start).days > MAX_SPAN_DAYS:
             continue
         text = str(ref.get("text") or "")
         if len(text) > len(best.get((start, end), "")):
@@ -233,15 +234,44 @@ def _precision(sighting: dict[str, Any]) -> tuple[Any, ...]:
             sighting["article_id"], sighting.get("start_offset") or 0, sighting["sentence"] or "")
 
 
-def merge(sightings: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The events of the sightings (each with ``topic``, ``article_id`` and its article's ``published_at``,
-    ``url``, ``title`` and ``outlet``): upcoming first, then held, newest first.
+def _brief_precision(sighting: dict[str, Any]) -> tuple[Any, ...]:
+    """``_precision`` of a brief sighting (``brief_sightings``), whose ``tie_rank`` stands for its offset and
+    sentence: within a topic and participants, the two keys order sightings the same way (see ``tie_ranks``)."""
+    start, end = dt.date.fromisoformat(sighting["start"]), dt.date.fromisoformat(sighting["end"])
+    return ((end - start).days, 0 if sighting.get("place") else 1, start, sighting.get("published_at") or "",
+            sighting["article_id"], sighting["tie_rank"])
 
-    Events are indexed by topic and participants, then by the days they cover, so a sighting meets only the
-    events it could join (a log's worth of sightings merges in linear time)."""
+
+def tie_ranks(meetings: Sequence[dict[str, Any]]) -> list[int]:
+    """Each of one tag's sightings' place among them in the merge's order, when all else is equal: by offset, then
+    sentence, then the order of the list (the merge's sort is stable, and a tag's sightings come in that order).
+    Two sightings of a topic and participants that tie on every key before the offset are one tag's (the article
+    is a key), so this rank orders them as ``_precision`` does."""
+    order = sorted(range(len(meetings)), key=lambda i: (meetings[i].get("start_offset") or 0,
+                                                        meetings[i]["sentence"] or ""))
+    ranks = [0] * len(meetings)
+    for rank, index in enumerate(order):
+        ranks[index] = rank
+    return ranks
+
+
+def participants_key(participants: Iterable[str]) -> str:
+    """One string for a sighting's participants (the merge's group, with the topic): JSON, so unambiguous."""
+    return json.dumps(list(participants), ensure_ascii=False, separators=(",", ":"))
+
+
+def assemble(sightings: Iterable[dict[str, Any]], *, brief: bool = False) -> list[Event]:
+    """The merge's events, unrendered, in the order they were founded. Each sighting needs ``topic``,
+    ``participants``, ``start``, ``end``, ``place``, ``article_id`` and ``published_at``, and for the order either
+    ``start_offset`` and ``sentence`` or (``brief``) ``tie_rank``.
+
+    An event takes only sightings of its topic and participants whose range overlaps or touches its own, which is
+    its founding sighting's and never grows: so the events of any set of sightings closed under "same topic and
+    participants, ranges overlap or touch" (a union of that graph's connected components) are exactly the events
+    of the whole log that hold those sightings (``component_extents``)."""
     events: list[Event] = []
     by_day: dict[tuple[str, tuple[str, ...]], dict[dt.date, list[int]]] = {}
-    for s in sorted(sightings, key=_precision):
+    for s in sorted(sightings, key=_brief_precision if brief else _precision):
         start, end = dt.date.fromisoformat(s["start"]), dt.date.fromisoformat(s["end"])
         participants, place = tuple(s["participants"]), Place.from_dict(s.get("place"))
         days = by_day.setdefault((s["topic"], participants), {})
@@ -256,9 +286,57 @@ def merge(sightings: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
             event = events[index]
             event.sightings.append(s)
             event.place = place.narrower(event.place) if place else event.place
+    return events
+
+
+def founded(events: Iterable[list[dict[str, Any]]]) -> list[Event]:
+    """The events whose sightings are given (each list one event's, as ``assemble`` gathered them, each sighting
+    with its ``n`` in its tag), as ``assemble`` returns them: its founding sighting first in the merge's order,
+    the others joining in that order (each narrowing its place), and the events in the order they were founded.
+    Sightings of one tag that tie on ``_precision`` keep their order in the tag (``n``), as the merge's stable sort
+    keeps them."""
+    out = []
+    for sightings in events:
+        first, *others = sorted(sightings, key=lambda s: (_precision(s), s["n"]))
+        event = Event(first["topic"], tuple(first["participants"]), dt.date.fromisoformat(first["start"]),
+                      dt.date.fromisoformat(first["end"]), Place.from_dict(first.get("place")), [first])
+        for sighting in others:
+            place = Place.from_dict(sighting.get("place"))
+            event.sightings.append(sighting)
+            event.place = place.narrower(event.place) if place else event.place
+        out.append(event)
+    out.sort(key=lambda e: (_precision(e.sightings[0]), e.sightings[0]["n"]))
+    return out
+
+
+def rendered(events: Iterable[Event]) -> list[dict[str, Any]]:
+    """The events as the timeline shows them: upcoming first, then held, newest first (events of one date range
+    in the order they were founded)."""
     out = [event.as_dict() for event in events]
     out.sort(key=lambda e: (e["start"], e["end"], e["id"]), reverse=True)
     out.sort(key=lambda e: e["status"] != "upcoming")
+    return out
+
+
+def merge(sightings: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The events of the sightings (each with ``topic``, ``article_id`` and its article's ``published_at``,
+    ``url``, ``title`` and ``outlet``): upcoming first, then held, newest first.
+
+    Events are indexed by topic and participants, then by the days they cover, so a sighting meets only the
+    events it could join (a log's worth of sightings merges in linear time)."""
+    return rendered(assemble(sightings))
+
+
+def component_extents(ranges: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The extents (first day, last day, as ordinals) of the connected components of "ranges overlap or touch"
+    over the ranges of one topic and participants, in order. Sorted by start, a range joins the component before
+    it when it starts at most a day after that component's last day."""
+    out: list[tuple[int, int]] = []
+    for start, end in sorted(ranges):
+        if out and start <= out[-1][1] + 1:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
     return out
 
 
@@ -272,4 +350,5 @@ def select_events(events: list[dict[str, Any]], *, date_from: dt.date | None = N
             and (date_to is None or dt.date.fromisoformat(e["start"]) <= date_to)]
 
 
-__all__ = ["KINDS", "SIDES", "merge", "participants_of", "select_events", "sentence_meetings"]
+__all__ = ["KINDS", "MAX_SPAN_DAYS", "SIDES", "Event", "assemble", "component_extents", "founded", "merge",
+           "participants_key", "participants_of", "rendered", "select_events", "sentence_meetings", "tie_ranks"]

@@ -36,7 +36,9 @@ from tests.builders import SHIPPED_CONFIG, cli
 REPO = Path(__file__).resolve().parents[2]
 MIGRATIONS = REPO / "storage" / "migrations"
 TABLES = ("events", "projection_checkpoints", "feed_state", "articles", "mentions", "review_cursor",
-          "reviewed_mentions", "timeline", "story_features")
+          "reviewed_mentions", "timeline", "story_features", "timeline_sightings")
+# The tables of migrations after 0009 (gone once the worker queue's test migrates down to 0008).
+AFTER_QUEUE_TABLES = ("timeline_sightings",)
 # PostgreSQL only: the worker queue (migration 0009), procrastinate's tables and our two beside them.
 QUEUE_TABLES = ("procrastinate_workers", "procrastinate_jobs", "procrastinate_periodic_defers", "procrastinate_events",
                 "queue_workers", "queue_takeovers")
@@ -170,7 +172,7 @@ def test_the_worker_queue_migrates_down_and_up_again_on_postgresql(postgres_url:
                 "AND pronamespace = current_schema()::regnamespace) + (SELECT count(*) FROM pg_type WHERE typname "
                 "LIKE 'procrastinate%' AND typnamespace = current_schema()::regnamespace)"))
         assert left == 0
-        assert table_names(engine) == {*TABLES, "alembic_version"}
+        assert table_names(engine) == {*TABLES, "alembic_version"} - set(AFTER_QUEUE_TABLES)
         assert schema.upgrade(engine) == ("0008", schema.head_revision())
         assert set(QUEUE_TABLES) <= table_names(engine)
     finally:
