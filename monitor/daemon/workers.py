@@ -221,6 +221,7 @@ class Fleet:
             # Under the feed's lock: a poll that ended just now has recorded itself before letting go of it.
             if self._polled_since(name, dt.datetime.fromisoformat(due), force):
                 return
+            self._feed_state_caught_up(name)
             self.polls += 1
             thread = threading.get_ident()
             with self._running_lock:
@@ -233,6 +234,17 @@ class Fleet:
             finally:
                 with self._running_lock:
                     self._running.pop(thread, None)
+
+    def _feed_state_caught_up(self, name: str) -> None:
+        """Bring the feed-state view up to the feed's last poll when it lags (the tick catches the views up, and
+        a first cycle's thousands of tags can keep it seconds behind): the poll reads its validators there, and
+        without them a 304 becomes a full GET. Only that view, and only when it lacks the poll."""
+        engine = self.monitor.log.engine
+        with reading(engine) as conn:
+            head = queries.stream_head(conn, feed_stream(name))
+            checkpoint = dict((n, p) for n, p, _v in queries.view_checkpoints(conn, ["feed_state"]))
+        if head is not None and checkpoint.get("feed_state", 0) < head:
+            self.monitor.projections.catch_up(["feed_state"])
 
     def _polled_since(self, name: str, planned: dt.datetime, force: bool) -> bool:
         """Whether the feed was polled since its job was planned (a forced job: since the reload planned it)."""

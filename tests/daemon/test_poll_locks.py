@@ -79,3 +79,51 @@ def test_a_retried_poll_leaves_the_feed_to_the_worker_still_polling_it(postgres_
         elsewhere.close()
         monitor.close()
         site.close()
+
+
+@pytest.mark.postgres
+def test_a_worker_polls_with_the_validators_of_a_poll_its_views_have_not_caught_up_with(
+        postgres_url: str, tmp_path: Path) -> None:
+    """A worker's poll does not catch the views up (the tick does, and a first cycle keeps them seconds behind).
+    A forced poll right after another poll of the feed must still send that poll's ETag and get a 304: in the
+    scale-out benchmark a feed whose view lagged was fetched whole and never answered its steady cycle's 304."""
+    from http.server import BaseHTTPRequestHandler
+
+    from tests.daemon.fleet import serve
+
+    asked: list[str | None] = []
+    body = (b'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title><link>http://127.0.0.1/</link>'
+            b"<description>d</description><item><title>One</title><link>http://127.0.0.1/a/1</link>"
+            b"<guid>urn:1</guid></item></channel></rss>")
+
+    def handle(request: BaseHTTPRequestHandler) -> None:
+        asked.append(request.headers.get("If-None-Match"))
+        if request.headers.get("If-None-Match") == '"v1"':
+            request.send_response(304)
+            request.send_header("ETag", '"v1"')
+            request.end_headers()
+            return
+        request.send_response(200)
+        request.send_header("Content-Type", "application/rss+xml")
+        request.send_header("ETag", '"v1"')
+        request.send_header("Content-Length", str(len(body)))
+        request.end_headers()
+        request.wfile.write(body)
+
+    server, base = serve(handle)
+    config = tmp_path / "monitor.toml"
+    config.write_text(config_text(postgres_url, [{"name": "f0", "url": f"{base}/feed.xml", "interval": "1h",
+                                                  "fetch_full_text": False}], scheduler={"jitter": "0"}),
+                      encoding="utf-8")
+    monitor = Monitor(load_config(config))
+    fleet = Fleet(monitor, app=None)
+    try:
+        fleet.poll("f0", dt.datetime.now(dt.UTC).isoformat(), False)
+        fleet.poll("f0", dt.datetime.now(dt.UTC).isoformat(), True)  # forced (a config change), views behind
+        assert asked == [None, '"v1"']
+        statuses = [e.data["status"] for e in monitor.log.read(types=[ev.FEED_POLLED])]
+        assert statuses == ["ok", "not_modified"]
+    finally:
+        monitor.close()
+        server.shutdown()
+        server.server_close()
