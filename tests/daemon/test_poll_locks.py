@@ -22,6 +22,7 @@ from storage.eventlog import EventLog
 from storage.queue import PollLocks
 from tests.builders import config_text
 from tests.daemon.fleet import Site
+from tests.daemon.test_workers import wait_for
 
 
 @pytest.mark.postgres
@@ -45,6 +46,14 @@ def test_a_feed_lock_is_held_by_one_session_and_goes_with_it(postgres_url: str) 
                     {"c": 0x6E6D_7702}).all()
                 assert len(pids) == 1
                 conn.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pids[0]})
+            # pg_terminate_backend only signals: the session (and its lock) is gone once its backend has exited.
+            # A transaction sees one snapshot of pg_stat_activity, so each look is a connection of its own.
+            def exited() -> bool:
+                with log.engine.connect() as look:
+                    return not look.scalar(text("SELECT count(*) FROM pg_stat_activity WHERE pid = :p"),
+                                           {"p": pids[0]})
+
+            assert wait_for(exited, 10)
             with second.hold("feed:a") as theirs:
                 assert theirs
     finally:
