@@ -60,6 +60,10 @@ from storage.eventlog import EventLog, NewEvent, utcnow
 log = logging.getLogger(__name__)
 
 _FAILURES_KEPT = 20  # entry failures described in a FeedPolled (all are counted)
+# How long a poll that overlaps others waits for a busy parse worker before it parses here. Parsing is most of a
+# first cycle's CPU: in the worker it runs beside this process's fetches, writes and tagging (which keep this
+# core busy already), so waiting for a worker's turn beats parsing here, which would slow every other poll.
+_OFFLOAD_WAIT = 1.0
 _OFFLOAD_BYTES = 4096  # a smaller body is parsed here: its round trip to a parse worker costs more than it saves
 
 
@@ -115,6 +119,7 @@ class Monitor:
         cores = os.cpu_count() or 1
         self.parse_pool = ParsePool(config.extract, max(0, min(cores - 1, config.scheduler.max_workers - 1)))
         self._parsing_here = 0
+        self._polls_running = 0  # polls in flight in this process (a lone one parses here: see _parse)
         self.stopping = threading.Event()
 
     @property
@@ -251,8 +256,14 @@ class Monitor:
         feed) and after (the daemon's polls do; a cycle of ``poll`` does it once for all). ``known``: the
         feed's state, when the caller read it already. ``sink``: commit the poll's events with others'. Every line
         logged meanwhile (ours and the libraries') carries the feed's name."""
-        with structlog.contextvars.bound_contextvars(feed=feed.name):
-            return self._refresh_feed(feed, catch_up, known, sink)
+        with self._tagger_lock:
+            self._polls_running += 1
+        try:
+            with structlog.contextvars.bound_contextvars(feed=feed.name):
+                return self._refresh_feed(feed, catch_up, known, sink)
+        finally:
+            with self._tagger_lock:
+                self._polls_running -= 1
 
     def _refresh_feed(self, feed: FeedSettings, catch_up: bool, known: KnownFeed | None,
                       sink: GroupCommit | None) -> PollOutcome:
@@ -424,11 +435,11 @@ class Monitor:
         never pays a round trip. Either way the result is the same, so a parallel cycle records what a serial
         one does."""
         with self._tagger_lock:
-            offload = self._parsing_here > 0 and self.parse_pool.size > 0 and len(content) >= _OFFLOAD_BYTES
+            offload = self.parse_pool.size > 0 and len(content) >= _OFFLOAD_BYTES
             if not offload:
                 self._parsing_here += 1
         if offload:
-            found = self.parse_pool.try_parse(content, url, headers)
+            found = self.parse_pool.try_parse(content, url, headers, wait=_OFFLOAD_WAIT)
             if isinstance(found, FeedError):
                 raise found
             if found is not None:

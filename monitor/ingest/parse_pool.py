@@ -3,10 +3,11 @@ process runs it on one core at a time.
 
 ``ParsePool.try_parse`` hands a body to an idle parse worker (``spawn``: a fresh interpreter, never a fork of a
 threaded daemon), under ``[extract]``'s memory cap and deadline, and gives back what ``parse_feed`` would have
-given here, byte for byte. It never waits for a worker: when none is idle and ready it says None, and the caller
-parses in its own process (the pipeline offloads only while a parse is already running in the daemon, so a lone
-poll never pays a round trip). When a worker fails (its deadline, its cap, a crash), the body is parsed here
-after all, so that a parallel cycle records exactly what a serial one does; the worker is replaced.
+given here, byte for byte. It waits for a busy worker up to the caller's ``wait`` (none by default): when none
+is free and ready by then it says None, and the caller parses in its own process (the pipeline offloads only
+while other polls run beside the one parsing, so a lone poll never pays a round trip). When a worker fails (its
+deadline, its cap, a crash), the body is parsed here after all, so that a parallel cycle records exactly what a
+serial one does; the worker is replaced.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import threading
+import time
 from multiprocessing import connection
 
 from monitor.config import ExtractSettings
@@ -39,15 +41,16 @@ class ParsePool:
         self.parsed = 0  # bodies a worker parsed (for tests and benchmarks)
         self._context = multiprocessing.get_context("spawn")
         self._lock = threading.Lock()
+        self._freed = threading.Condition(self._lock)  # notified when a worker is checked in
         self._idle: list[_Worker] = []
         self._starting: list[_Worker] = []
         self._busy = 0  # workers checked out
         self._closed = False
 
-    def try_parse(self, content: bytes, url: str, headers: dict[str, str]) -> Parsed | None:
+    def try_parse(self, content: bytes, url: str, headers: dict[str, str], wait: float = 0.0) -> Parsed | None:
         """What ``parse_feed`` gives (the feed or its ParseError), parsed in a worker; None when no worker is
-        ready now or the worker failed: the caller parses then."""
-        worker = self._checkout()
+        ready within ``wait`` seconds or the worker failed: the caller parses then."""
+        worker = self._checkout(wait=wait)
         if worker is None:
             return None
         try:
@@ -82,34 +85,46 @@ class ParsePool:
         with self._lock:
             return bool(self._idle)
 
-    def _checkout(self, *, start: bool = True) -> _Worker | None:
+    def _checkout(self, *, start: bool = True, wait: float = 0.0) -> _Worker | None:
+        deadline = time.monotonic() + wait
         with self._lock:
-            if self._closed:
-                return None
-            for worker in list(self._starting):  # started earlier: ready by now?
-                if not worker.process.is_alive():
-                    self._starting.remove(worker)
-                    worker.stop(kill=True)
-                elif worker.conn.poll(0):
-                    self._starting.remove(worker)
-                    try:
-                        worker.ready = worker.conn.recv() == "ready"
-                    except (EOFError, OSError):
-                        worker.ready = False
-                    if worker.ready:
-                        self._idle.append(worker)
-                    else:
-                        worker.stop(kill=True)
-            if self._idle:
-                self._busy += 1
-                return self._idle.pop()
-            if start and len(self._starting) + self._busy < self.size:
-                self._starting.append(_Worker(self._context, self.max_memory, serve, "news-monitor-parse"))
+            while True:
+                worker = self._ready_worker(start)
+                left = deadline - time.monotonic()
+                if worker is not None or left <= 0 or self._closed or self.size == 0:
+                    return worker
+                # A starting worker says it is ready on its pipe, not on the condition: look again soon.
+                self._freed.wait(min(left, 0.05) if self._starting else left)
+
+    def _ready_worker(self, start: bool) -> _Worker | None:
+        """An idle worker checked out, or None (starting one when ``start`` and there is room); under the lock."""
+        if self._closed:
             return None
+        for worker in list(self._starting):  # started earlier: ready by now?
+            if not worker.process.is_alive():
+                self._starting.remove(worker)
+                worker.stop(kill=True)
+            elif worker.conn.poll(0):
+                self._starting.remove(worker)
+                try:
+                    worker.ready = worker.conn.recv() == "ready"
+                except (EOFError, OSError):
+                    worker.ready = False
+                if worker.ready:
+                    self._idle.append(worker)
+                else:
+                    worker.stop(kill=True)
+        if self._idle:
+            self._busy += 1
+            return self._idle.pop()
+        if start and len(self._starting) + self._busy < self.size:
+            self._starting.append(_Worker(self._context, self.max_memory, serve, "news-monitor-parse"))
+        return None
 
     def _checkin(self, worker: _Worker, *, failed: bool = False) -> None:
         with self._lock:
             self._busy -= 1
+            self._freed.notify()
             if not self._closed and not failed:
                 self._idle.append(worker)
                 return
@@ -118,6 +133,7 @@ class ParsePool:
     def close(self) -> None:
         with self._lock:
             self._closed = True
+            self._freed.notify_all()
             workers, self._idle, self._starting = self._idle + self._starting, [], []
         for worker in workers:
             worker.stop(kill=not worker.ready)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import signal
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,22 @@ def test_a_worker_that_dies_costs_a_round_trip_and_is_replaced(pool: ParsePool) 
     assert pool.try_parse(body, "http://127.0.0.1/a.xml", {}) is None  # the caller parses it
     assert pool.start(wait=60.0)  # a new worker
     assert pool.try_parse(body, "http://127.0.0.1/a.xml", {}) == parse_feed(body, "http://127.0.0.1/a.xml", {})
+
+
+def test_a_poll_waits_for_a_busy_worker_up_to_its_wait(pool: ParsePool) -> None:
+    body = hourly_rss("http://127.0.0.1", 30, dt.datetime(2025, 12, 1, tzinfo=dt.UTC)).encode()
+    url = "http://127.0.0.1/a.xml"
+    worker = pool._checkout()  # another poll's parse holds the only worker
+    assert worker is not None
+    assert pool.try_parse(body, url, {}) is None  # no wait: the caller parses it here
+    assert pool.try_parse(body, url, {}, wait=0.05) is None  # the worker is still busy when the wait ends
+    freed = threading.Timer(0.2, pool._checkin, (worker,))
+    freed.start()
+    try:
+        assert pool.try_parse(body, url, {}, wait=30.0) == parse_feed(body, url, {})  # it came free meanwhile
+    finally:
+        freed.join()
+    assert pool.parsed == 1
 
 
 def _recorded(monitor: Monitor) -> list[tuple[Any, ...]]:
