@@ -601,3 +601,24 @@ def test_connection_dropped_mid_body_is_connection_error(raw_server, make_fetche
 def test_non_http_url_is_bad_url(make_fetcher, target):
     error = fetch_error(make_fetcher(allow_private_addresses=False), target)
     assert error.reason == "bad_url"
+
+
+def test_a_bad_url_is_refused_every_time_and_a_good_one_checked_once(server, make_fetcher):
+    """The URL check is remembered for URLs that pass it (a daemon fetches the same feeds every cycle), never for
+    one that fails: a bad URL is refused again on every fetch, a long one is checked anew each time."""
+    from monitor.ingest import fetch
+
+    fetcher = make_fetcher()
+    for _ in range(3):
+        assert fetch_error(fetcher, "http://127.0.0.1:99999/feed.xml").reason == "bad_url"
+    server.expect_request("/feed.xml").respond_with_data(b"<rss/>")
+    fetch._checked_netloc.cache_clear()
+    good = url(server, "/feed.xml")
+    for _ in range(3):
+        assert fetcher.get(good).content == b"<rss/>"
+    info = fetch._checked_netloc.cache_info()
+    assert (info.misses, info.hits) == (1, 2)
+    long = good + "?" + "x" * fetch._CACHED_URL_CHARS
+    server.expect_request("/feed.xml").respond_with_data(b"<rss/>")
+    assert fetcher.get(long).content == b"<rss/>"
+    assert fetch._checked_netloc.cache_info().currsize == 1  # the long URL was checked, not remembered
