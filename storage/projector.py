@@ -169,7 +169,7 @@ class Projector:
     current payloads."""
 
     def __init__(self, engine: Engine, views: Mapping[str, View], *, upcasters: Upcasters = NO_UPCASTERS,
-                 batch_size: int = 500) -> None:
+                 batch_size: int = 2000) -> None:
         self.engine = engine
         self.views = views
         self.upcasters = upcasters
@@ -218,8 +218,8 @@ class Projector:
             with translating(f"cannot rebuild the {name} view", self.engine), self.engine.begin() as conn:
                 self._lock_checkpoint(conn, view)
                 self._reset(conn, view)
-        # A replay of the whole log goes in batches twenty times the daemon's: a transaction (its commit, its
-        # checkpoint write, its load of the rows it touches) per 10,000 events, not per 500.
+        # A replay of the whole log goes in batches five times the daemon's: a transaction (its commit, its
+        # checkpoint write, its load of the rows it touches) per 10,000 events, not per 2,000.
         with _collector_paused():
             return self.catch_up(chosen, batch_size=max(self.batch_size, REBUILD_BATCH), remember=True)
 

@@ -16,7 +16,7 @@ class Projections(Projector):
     """Keeps the read models in step with the log. ``upcasters`` must be the log's, so that the reducers see
     current payloads."""
 
-    def __init__(self, engine: Engine, *, upcasters: Upcasters = NO_UPCASTERS, batch_size: int = 500) -> None:
+    def __init__(self, engine: Engine, *, upcasters: Upcasters = NO_UPCASTERS, batch_size: int = 2000) -> None:
         super().__init__(engine, VIEWS, upcasters=upcasters, batch_size=batch_size)
 
 
