@@ -48,14 +48,29 @@ def analyzer(preprocessor: Callable[[str], str] = fold,
              stop_words: frozenset[str] | None = None) -> Callable[[str], list[str]]:
     """sklearn's word analyzer with ``ngram_range=(1, 2)``: the words, then the pairs of consecutive words, both
     after the stop words are removed (so a pair can span one)."""
-    stop = english_stop_words() if stop_words is None else stop_words
-    findall = TOKEN_PATTERN.findall
+    return Analyzer(preprocessor, english_stop_words() if stop_words is None else stop_words)
 
-    def analyze(text: str) -> list[str]:
-        words = [w for w in findall(preprocessor(text)) if w not in stop]
+
+class Analyzer:
+    """``analyzer``'s function: an object rather than a closure, so that a fitted Tfidf (and a Tagger holding one)
+    pickles, to be sent to a parse worker that tags there (monitor.ingest.parse_pool). ``preprocessor`` must be a
+    module-level function for that."""
+
+    __slots__ = ("preprocessor", "stop")
+
+    def __init__(self, preprocessor: Callable[[str], str], stop: frozenset[str]) -> None:
+        self.preprocessor, self.stop = preprocessor, stop
+
+    def __call__(self, text: str) -> list[str]:
+        stop = self.stop
+        words = [w for w in TOKEN_PATTERN.findall(self.preprocessor(text)) if w not in stop]
         return words + [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)]
 
-    return analyze
+    def __getstate__(self) -> tuple[Callable[[str], str], frozenset[str]]:
+        return self.preprocessor, self.stop
+
+    def __setstate__(self, state: tuple[Callable[[str], str], frozenset[str]]) -> None:
+        self.preprocessor, self.stop = state
 
 
 class Tfidf:
