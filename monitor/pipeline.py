@@ -28,6 +28,7 @@ import dataclasses
 import datetime as dt
 import logging
 import os
+import pickle
 import random
 import threading
 import time
@@ -42,6 +43,7 @@ import structlog
 from pydantic import ValidationError
 
 from monitor.config import Config, FeedSettings
+from monitor.entries import EntryPreparer, Prepared, prepare, tag_extraction
 from monitor.errors import FeedError, StorageError
 from monitor.events import catalogue as ev
 from monitor.ingest import identity
@@ -115,11 +117,18 @@ class Monitor:
         self._tagger: Tagger | None = None
         self._tagger_lock = threading.Lock()
         self._extractor: ExtractorPool | None = None  # started at the first page: most commands never extract
-        # Parse workers: the other cores, while this process is parsing a feed already (see _parse).
+        # Parse workers, one per core (none on one core), for polls that overlap (see _parse): they parse and tag
+        # while this process fetches, triages, writes and projects. One per core but one left the workers the
+        # bottleneck of a first cycle once they tagged too (benchmarks/polling.py, 2 cores: 2.47x the floor
+        # with one worker, 1.76-1.97x with two).
         cores = os.cpu_count() or 1
-        self.parse_pool = ParsePool(config.extract, max(0, min(cores - 1, config.scheduler.max_workers - 1)))
+        self.parse_pool = ParsePool(config.extract, 0 if cores < 2 else min(cores, config.scheduler.max_workers - 1))
         self._parsing_here = 0
         self._polls_running = 0  # polls in flight in this process (a lone one parses here: see _parse)
+        self._prepared_for: Tagger | None = None  # the tagger _preparer pickled last, its generation and pickle
+        self._generation = 0
+        self._preparer_blob: tuple[int, bytes] | None = None
+        self.prepared_in_workers = 0  # new entries whose text and tags a parse worker made (tests, benchmarks)
         self.stopping = threading.Event()
 
     @property
@@ -288,8 +297,15 @@ class Monitor:
 
     def _refresh(self, feed: FeedSettings, attempt: str, started_at: dt.datetime, started: float,
                  known: KnownFeed, sink: GroupCommit | None) -> PollOutcome:
+        found: list[tuple[ParsedFeed, list[Prepared | None]]] = []  # what a parse worker prepared (see _parse)
+
+        def parse(content: bytes, url: str, headers: Any) -> ParsedFeed:
+            parsed, prepared = self._parse(content, url, headers, entries=not feed.fetch_full_text)
+            found[:] = [(parsed, prepared)] if prepared is not None else []
+            return parsed
+
         try:
-            fetched = fetch_feed(self.fetcher.get, known.url, known.headers, self._parse)  # fetch → parse
+            fetched = fetch_feed(self.fetcher.get, known.url, known.headers, parse)  # fetch → parse
         except FeedError as error:
             return self._failed(feed, attempt, started_at, error, known, sink)
         response, parsed = fetched.response, fetched.parsed
@@ -308,6 +324,8 @@ class Monitor:
                 "duration": round(time.monotonic() - started, 3), **decision.as_payload()})], sink)
             return outcome
 
+        prepared = ({id(entry): ready for entry, ready in zip(parsed.entries, found[0][1], strict=True)}
+                    if found and found[0][0] is parsed and len(found[0][1]) == len(parsed.entries) else {})
         distinct = identity.distinct_entries(parsed.entries)
         outcome = PollOutcome(feed.name, "ok", entries_seen=len(parsed.entries), entries_skipped=parsed.skipped,
                               duplicates=distinct.duplicates)
@@ -316,7 +334,7 @@ class Monitor:
         pending: list[NewEvent] = []
         flush_each = feed.fetch_full_text
         failures: list[dict[str, Any]] = []
-        for batch in self._entry_batches(feed, distinct.entries, outcome, failures):  # identity → each new entry
+        for batch in self._entry_batches(feed, distinct.entries, outcome, failures, prepared):  # identity → new
             if flush_each:
                 outcome.count(self.log.append(batch).recorded)
             else:
@@ -347,7 +365,8 @@ class Monitor:
         return outcome
 
     def _entry_batches(self, feed: FeedSettings, unique: dict[str, FeedEntry], outcome: PollOutcome,
-                       failures: list[dict[str, Any]]) -> Iterator[list[NewEvent]]:
+                       failures: list[dict[str, Any]], prepared: dict[int, Prepared | None] | None = None
+                       ) -> Iterator[list[NewEvent]]:
         """The events of each entry that is new (``process_entry``) or revised (ingest.identity), a batch each.
         Once ``stopping`` is set, no new entry is started, and the outcome says "interrupted". An entry that
         fails costs only itself: it is counted by reason in ``outcome`` and described in ``failures``, and the
@@ -362,7 +381,11 @@ class Monitor:
                 return
             with structlog.contextvars.bound_contextvars(article_id=found.article):  # on every line logged
                 try:
-                    batch = self.process_entry(feed, found.article, found.entry)
+                    ready = (prepared or {}).get(id(found.entry))
+                    batch = self.process_entry(feed, found.article, found.entry, ready)
+                    if ready is not None:
+                        with self._tagger_lock:
+                            self.prepared_in_workers += 1
                 except StorageError:
                     raise
                 except Exception as exc:
@@ -378,9 +401,11 @@ class Monitor:
                 outcome.pages_failed.update(e.data["reason"] for e in batch if e.type == ev.EXTRACTION_FAILED)
             yield batch
 
-    def process_entry(self, feed: FeedSettings, article: str, entry: FeedEntry) -> list[NewEvent]:
+    def process_entry(self, feed: FeedSettings, article: str, entry: FeedEntry,
+                      prepared: Prepared | None = None) -> list[NewEvent]:
         """The events of one new entry, one atomic batch: discovery, extraction (or failure and fallback),
-        mentions."""
+        mentions. ``prepared``: the entry's text and tags as a parse worker computed them (``monitor.entries``;
+        only for a feed whose entries are their own text), else they are computed here."""
         discovered_at = self.clock()
         occurred = entry.published_at or discovered_at
         published = entry.published_at.isoformat() if entry.published_at else None
@@ -398,8 +423,12 @@ class Monitor:
                 spent[0] += time.perf_counter() - began
                 spent[1] += 1
 
-        extraction, failure = (extract_entry(entry, self.fetcher.get, extract) if feed.fetch_full_text
-                               else extract_entry(entry, None))
+        if feed.fetch_full_text:
+            prepared = None  # the page's text, not the feed's, is tagged
+            extraction, failure = extract_entry(entry, self.fetcher.get, extract)
+        else:
+            prepared = prepared or prepare(self.tagger, entry)
+            extraction, failure = prepared.extraction, prepared.failure
         if failure is not None:
             batch.append(ev.extraction_failed(article, occurred, {
                 "url": entry.url, "reason": failure.reason, "message": failure.message, "stage": failure.stage,
@@ -407,13 +436,11 @@ class Monitor:
             }))
         if extraction is None:
             return batch
-        title = entry.title or extraction.title
-        # The page's declared language when trafilatura found one, else detected from the text.
-        tagging_began = time.perf_counter()
-        language = extraction.language or self.tagger.language(title, extraction.text) or ""
-        results = self.tagger.tag(title, extraction.text, entry.published_at, skip_hopeless=True,
-                                  language=language.split("-")[0].lower() or None)
-        tag_seconds = time.perf_counter() - tagging_began
+        if prepared is not None:
+            title, language, results, tag_seconds = (prepared.title, prepared.language, prepared.results,
+                                                     prepared.tag_seconds)
+        else:
+            title, language, results, tag_seconds = tag_extraction(self.tagger, entry, extraction)
         batch.append(ev.article_extracted(article, occurred, {
             "url": entry.url, "title": title, "text": extraction.text, "text_hash": extraction.text_hash,
             "text_source": extraction.text_source, "word_count": extraction.word_count,
@@ -429,28 +456,51 @@ class Monitor:
             batch.append(ev.mention_tagged(article, topic, result.topic_version, occurred, payload))
         return batch
 
-    def _parse(self, content: bytes, url: str, headers: Any) -> ParsedFeed:
-        """``parse_feed``, here or in a parse worker. While this process parses one feed, another feed's body goes
-        to an idle parse worker (the first cycle's parsing then uses every core); a lone poll parses here and
-        never pays a round trip. Either way the result is the same, so a parallel cycle records what a serial
-        one does."""
+    def _parse(self, content: bytes, url: str, headers: Any, *, entries: bool = False
+               ) -> tuple[ParsedFeed, list[Prepared | None] | None]:
+        """``parse_feed``, here or in a parse worker. While other polls run beside this one (a cycle, or the
+        daemon's polls overlapping), the body goes to a parse worker, waiting up to ``_OFFLOAD_WAIT`` for one to
+        be free, so that a first cycle's parsing runs on the other cores while this one fetches, tags and writes
+        (this process parses only when no worker came in time, or one failed). A lone poll parses here and never
+        pays a round trip. Either way the result is the same, so a parallel cycle records what a serial one
+        does. ``entries`` (a feed whose entries are their own text): the worker also prepares each entry
+        (monitor.entries) with this process's tagger, and the second value lists what it prepared (None when
+        the feed was parsed here)."""
         with self._tagger_lock:
-            offload = self.parse_pool.size > 0 and len(content) >= _OFFLOAD_BYTES
+            overlapping = self._polls_running > 1 or self._parsing_here > 0
+            offload = overlapping and self.parse_pool.size > 0 and len(content) >= _OFFLOAD_BYTES
             if not offload:
                 self._parsing_here += 1
         if offload:
-            found = self.parse_pool.try_parse(content, url, headers, wait=_OFFLOAD_WAIT)
+            found, prepared = self.parse_pool.parse_and_prepare(content, url, headers, wait=_OFFLOAD_WAIT,
+                                                                preparer=self._preparer() if entries else None)
             if isinstance(found, FeedError):
                 raise found
             if found is not None:
-                return found
+                return found, prepared
             with self._tagger_lock:
                 self._parsing_here += 1
         try:
-            return parse_feed(content, url, headers)
+            return parse_feed(content, url, headers), None
         finally:
             with self._tagger_lock:
                 self._parsing_here -= 1
+
+    def _preparer(self) -> tuple[int, bytes] | None:
+        """This process's tagger for a parse worker (monitor.entries): a generation number, new with each tagger,
+        and the pickled ``EntryPreparer``; None if it does not pickle (the entries are then tagged here)."""
+        tagger = self.tagger
+        with self._tagger_lock:
+            if self._prepared_for is not tagger:
+                self._prepared_for = tagger
+                self._generation += 1
+                try:
+                    blob: bytes | None = pickle.dumps(EntryPreparer(tagger), protocol=pickle.HIGHEST_PROTOCOL)
+                except Exception as exc:  # noqa: BLE001 - a tagger that does not pickle is used here only
+                    log.warning("the tagger does not pickle (%s); new entries are tagged in the daemon", exc)
+                    blob = None
+                self._preparer_blob = None if blob is None else (self._generation, blob)
+            return self._preparer_blob
 
     def _failed(self, feed: FeedSettings, attempt: str, at: dt.datetime, error: FeedError,
                 known: KnownFeed, sink: GroupCommit | None) -> PollOutcome:

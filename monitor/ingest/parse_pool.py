@@ -17,6 +17,7 @@ import multiprocessing
 import threading
 import time
 from multiprocessing import connection
+from typing import Any
 
 from monitor.config import ExtractSettings
 from monitor.errors import FeedError, ParseError
@@ -50,25 +51,39 @@ class ParsePool:
     def try_parse(self, content: bytes, url: str, headers: dict[str, str], wait: float = 0.0) -> Parsed | None:
         """What ``parse_feed`` gives (the feed or its ParseError), parsed in a worker; None when no worker is
         ready within ``wait`` seconds or the worker failed: the caller parses then."""
+        return self.parse_and_prepare(content, url, headers, wait)[0]
+
+    def parse_and_prepare(self, content: bytes, url: str, headers: dict[str, str], wait: float = 0.0,
+                          preparer: tuple[int, bytes] | None = None) -> tuple[Parsed | None, list[Any] | None]:
+        """``try_parse``, and with ``preparer`` (a generation number and a pickled callable) the callable applied
+        by the worker to each entry of the parsed feed: a list beside the entries, None for an entry whose call
+        raised (the caller does that one itself). The callable is sent to a worker once per generation. The list
+        is None when there is none (no preparer, a feed that is no feed, a worker that could not load it)."""
         worker = self._checkout(wait=wait)
         if worker is None:
-            return None
+            return None, None
+        preparing = None
+        if preparer is not None:
+            generation, blob = preparer
+            preparing = (generation, None if getattr(worker, "generation", None) == generation else blob)
         try:
-            worker.conn.send((content, url, dict(headers)))
+            worker.conn.send((content, url, dict(headers), preparing))
             answer = worker.conn.recv() if worker.conn.poll(self.timeout) else ("failed", "past its deadline")
         except (EOFError, OSError) as exc:
             answer = ("failed", f"the worker died ({type(exc).__name__})")
         if answer[0] == "failed":
             log.warning("a parse worker failed on %s (%s); parsing it in the daemon", url, answer[1])
             self._checkin(worker, failed=True)
-            return None
+            return None, None
+        if preparing is not None:
+            worker.generation = preparing[0]  # it holds that generation's callable now (or knows it has none)
         self._checkin(worker)
         with self._lock:
             self.parsed += 1
         if answer[0] == "error":
             _, reason, message, status = answer
-            return ParseError(reason, message, status=status)
-        return answer[1]
+            return ParseError(reason, message, status=status), None
+        return answer[1], answer[2]
 
     def start(self, wait: float = 0.0) -> bool:
         """Start the workers now, ahead of a cycle over many feeds; with ``wait``, wait up to that many seconds
