@@ -488,6 +488,9 @@ class DaemonCycles:
             raise Failed(f"ours (run), cycle {number}: {len(self.outcomes)} of {self.feeds} polls in time")
         while not self._settled():  # the last polls put their feeds back
             time.sleep(0.005)
+        flush = getattr(getattr(self.daemon, "dispatcher", None), "flush", None)
+        if flush is not None:  # the polls' events held for a group (#19): the cycle ends when they are written
+            flush()
         return self.outcomes
 
     def _settled(self) -> bool:

@@ -9,14 +9,17 @@ the daemon and the demo read them.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from monitor.events import catalogue as ev
 from storage.eventlog import NewEvent
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -80,16 +83,33 @@ class GroupCommit:
     """Commits the events of many polls in one transaction (group commit): a cycle over a thousand feeds,
     most of them answering 304, is a thousand one-event batches, and a transaction per batch costs far
     more than the event. Each poll's events stay whole (they are added together), every group is one
-    atomic append, and a group is written once it holds ``limit`` events, and at the end of the cycle.
-    A crash loses only the polls of the unwritten group, and they are not lost work: their keys are not
-    in the log and their feeds' validators were not advanced, so the next poll does them again."""
+    atomic append, and a group is written once it holds ``limit`` events, and at each ``flush`` (the end of a
+    cycle; the daemon's dispatcher flushes before it catches the views up, about twice a second while polls
+    end). A crash loses only the polls of the unwritten group, and they are not lost work: their keys are not
+    in the log and their feeds' validators were not advanced, so the next poll does them again.
 
-    def __init__(self, log: Any, limit: int = 500) -> None:
+    ``on_written`` is called with the outcomes of each group once it is written (their counts then say what
+    was recorded). A group whose write fails goes back to the front of the queue for the next flush (the error
+    is raised to the caller); past ``MAX_QUEUED_GROUPS`` groups of backlog, an outage drops the oldest, logged.
+    When ``flush`` returns, every group added before it was called is written, or failed."""
+
+    MAX_QUEUED_GROUPS = 20
+
+    def __init__(self, log: Any, limit: int = 500,
+                 on_written: Callable[[list[PollOutcome]], None] | None = None) -> None:
         self.log = log
         self.limit = limit
+        self.on_written = on_written
         self._lock = threading.Lock()
+        self._writing = threading.Lock()  # one group written at a time: a flush waits for one being written
         self._pending: list[tuple[PollOutcome, list[NewEvent]]] = []
         self._size = 0
+
+    @property
+    def pending(self) -> int:
+        """Events added and not written yet."""
+        with self._lock:
+            return self._size
 
     def add(self, outcome: PollOutcome, events: list[NewEvent]) -> None:
         with self._lock:
@@ -106,8 +126,29 @@ class GroupCommit:
         self._write(work)
 
     def _write(self, work: list[tuple[PollOutcome, list[NewEvent]]]) -> None:
-        if not work:
-            return
-        recorded = set(self.log.append([event for _, events in work for event in events]).recorded)
+        with self._writing:
+            if not work:
+                return
+            try:
+                recorded = set(self.log.append([event for _, events in work for event in events]).recorded)
+            except BaseException:
+                self._requeue(work)
+                raise
         for outcome, events in work:
             outcome.count(e.key for e in events if e.key in recorded)
+        if self.on_written is not None:
+            self.on_written([outcome for outcome, _ in work])
+
+    def _requeue(self, work: list[tuple[PollOutcome, list[NewEvent]]]) -> None:
+        with self._lock:
+            self._pending[:0] = work
+            self._size += sum(len(events) for _, events in work)
+            if self._size <= self.MAX_QUEUED_GROUPS * self.limit:
+                return
+            dropped = 0
+            while self._pending and self._size > self.MAX_QUEUED_GROUPS * self.limit:
+                _, events = self._pending.pop(0)
+                self._size -= len(events)
+                dropped += 1
+        log.error("the log is unavailable: the events of %d poll(s) were dropped (their feeds are polled again "
+                  "and record them then)", dropped)

@@ -32,6 +32,7 @@ from apscheduler.schedulers.base import BaseScheduler
 from monitor.config import SchedulerSettings
 from monitor.events.keys import feed_stream
 from monitor.pipeline import Monitor
+from monitor.polls import GroupCommit, PollOutcome
 from monitor.views import queries
 from storage.engine import reading
 
@@ -101,47 +102,63 @@ def add_feed_job(scheduler: BaseScheduler, settings: SchedulerSettings, daemon: 
                       seconds=safety_net, next_run_time=due, replace_existing=True)
 
 
-def poll_feed_job(daemon: str, feed_name: str, catch_up: bool = True) -> None:
+def poll_feed_job(daemon: str, feed_name: str, catch_up: bool = True, sink: GroupCommit | None = None) -> None:
     """Refresh one feed of the running monitor, then move the feed to its next poll. ``catch_up``: the views
-    around the poll (False when the caller catches them up, as the dispatcher does)."""
+    around the poll (False when the caller catches them up, as the dispatcher does). ``sink``: commit the poll's
+    own events with other polls' (the dispatcher's group commit), which logs its line once they are written."""
     host = DAEMONS.get(daemon)
     if host is None or host.monitor.stopping.is_set():
         return
     monitor = host.monitor
     # Every line logged during the poll (ours, httpx's, trafilatura's) carries the feed.
     with host.polling(), structlog.contextvars.bound_contextvars(feed=feed_name):
-        next_at = poll_one(monitor, feed_name, catch_up=catch_up)
+        next_at = poll_one(monitor, feed_name, catch_up=catch_up, sink=sink)
     if not monitor.stopping.is_set():
         host.move_feed(feed_name, next_at)  # False: the feed was removed meanwhile
     host.polled(feed_name)
 
 
-def poll_one(monitor: Monitor, feed_name: str, *, catch_up: bool = True) -> dt.datetime:
-    """Poll one feed and log its line; when it is due next. Never raises (a storage outage: soon again).
-    ``catch_up``: bring the views up to date before and after the poll (monitor.pipeline.Monitor.refresh_feed)."""
+def poll_one(monitor: Monitor, feed_name: str, *, catch_up: bool = True, sink: GroupCommit | None = None
+             ) -> dt.datetime:
+    """Poll one feed and log its line (with ``sink``: once the sink has written its events, ``log_polls``);
+    when it is due next. Never raises (a storage outage: soon again). ``catch_up``: bring the views up to date
+    before and after the poll (monitor.pipeline.Monitor.refresh_feed)."""
     try:
-        outcome = monitor.refresh_feed(monitor.config.feed(feed_name), catch_up=catch_up)
+        outcome = monitor.refresh_feed(monitor.config.feed(feed_name), catch_up=catch_up, sink=sink)
     except Exception:  # a storage outage: logged, and tried again soon; the daemon lives on
         log.exception("poll of %s could not run", feed_name)
         return monitor.clock() + dt.timedelta(seconds=monitor.config.scheduler.min_interval)
-    # One line per poll; a failed one is our failure, so WARNING (a bug inside it was logged at ERROR already).
-    level = logging.WARNING if outcome.status == "failed" else logging.INFO
-    if log.isEnabledFor(level):
-        log.log(level, "polled %s: %s%s, %d new article(s), %d revised, %d mention(s); next at %s", feed_name,
-                outcome.status, f" ({outcome.reason}: {outcome.message})" if outcome.reason else "",
-                outcome.new_articles, outcome.revised, outcome.mentions,
-                outcome.next_poll_at.isoformat(timespec="seconds") if outcome.next_poll_at else "?",
-                extra={"event_position": _poll_position(monitor, feed_name)})
+    if sink is None:
+        log_polls(monitor, [outcome])
     return outcome.next_poll_at or monitor.clock()
 
 
-def _poll_position(monitor: Monitor, feed_name: str) -> int | None:
-    """The position of the poll's own event: the feed stream's newest (one poll of a feed at a time)."""
+def log_polls(monitor: Monitor, outcomes: list[PollOutcome]) -> None:
+    """One line per poll, once its events are in the log; a failed one is our failure, so WARNING (a bug inside
+    it was logged at ERROR already). Each line carries the position of its poll's event."""
+    levels = [logging.WARNING if outcome.status == "failed" else logging.INFO for outcome in outcomes]
+    if not any(log.isEnabledFor(level) for level in levels):
+        return
+    positions = _poll_positions(monitor, [outcome.feed for outcome in outcomes])
+    for outcome, level in zip(outcomes, levels, strict=True):
+        if not log.isEnabledFor(level):
+            continue
+        with structlog.contextvars.bound_contextvars(feed=outcome.feed):  # as every line of the poll itself
+            log.log(level, "polled %s: %s%s, %d new article(s), %d revised, %d mention(s); next at %s",
+                    outcome.feed, outcome.status, f" ({outcome.reason}: {outcome.message})" if outcome.reason else "",
+                    outcome.new_articles, outcome.revised, outcome.mentions,
+                    outcome.next_poll_at.isoformat(timespec="seconds") if outcome.next_poll_at else "?",
+                    extra={"event_position": positions.get(outcome.feed)})
+
+
+def _poll_positions(monitor: Monitor, feed_names: list[str]) -> dict[str, int | None]:
+    """The position of each poll's own event: its feed stream's newest (one poll of a feed at a time), read in
+    one transaction."""
     try:
         with reading(monitor.log.engine) as conn:
-            return queries.stream_head(conn, feed_stream(feed_name))
+            return {name: queries.stream_head(conn, feed_stream(name)) for name in dict.fromkeys(feed_names)}
     except Exception:  # only a log line's field: never fail the poll for it
-        return None
+        return {}
 
 
 def move_feed_job(scheduler: BaseScheduler, name: str, at: dt.datetime) -> bool:

@@ -234,6 +234,8 @@ class Daemon:
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         clean = self.wait_for_polls(self.monitor.config.scheduler.shutdown_grace)
+        if self.dispatcher is not None:
+            self.dispatcher.flush()  # the finished polls' events held for a group
         if clean and self.dispatcher is not None:
             try:  # the last polls into the views (the dispatcher catches up before it submits, not after)
                 self.monitor.projections.catch_up()

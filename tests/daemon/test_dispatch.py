@@ -7,6 +7,7 @@ import datetime as dt
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 
@@ -126,3 +127,40 @@ def test_a_reload_reaches_a_feed_while_it_is_polled(
     assert len(by_feed["moved"]) == 2 and len(by_feed["removed"]) == 1
     assert set(due) == {"moved"}
     assert due["moved"] - by_feed["moved"][-1][0] >= dt.timedelta(minutes=30)
+
+
+def test_the_polls_events_are_committed_in_groups_and_each_poll_reads_the_one_before(
+        site: Site, write_config: Callable[..., Path]) -> None:  # noqa: F811 - the fixture
+    """The dispatcher commits its polls' events in groups, and writes a group before it catches the views up,
+    so that the next poll of a feed still sends the validator its previous poll got."""
+    now = dt.datetime.now(dt.UTC)
+    names = [f"f{i}" for i in range(6)]
+    for name in names:
+        site.route(f"/{name}.xml", hourly_rss(site.base, 2, now, name), ETag=f'"{name}-v1"')
+    path = write_config([{"name": n, "url": f"{site.base}/{n}.xml", "interval": "1s", "fetch_full_text": False}
+                         for n in names],
+                        scheduler={"max_workers": 6, "max_per_host": 6, "min_interval": "1s", "jitter": "0"})
+    with Monitor(load_config(path)) as monitor:
+        appends = []
+        append = monitor.log.append
+
+        def counted(events: Any) -> Any:
+            appends.append(len(events))
+            return append(events)
+
+        monitor.log.append = counted  # type: ignore[method-assign]
+        daemon = Daemon(monitor)
+        try:
+            daemon.start()
+            assert wait_for(lambda: all(len(polls(monitor).get(n, [])) >= 3 for n in names), 60), polls(monitor)
+        finally:
+            assert daemon.stop()
+        by_feed = polls(monitor)
+    total = sum(len(runs) for runs in by_feed.values())
+    # Six feeds due together share their groups: fewer appends than polls (DaemonStarted/Stopped are two more).
+    assert len(appends) - 2 < total
+    asked = {name: [headers.get("If-None-Match") for path, headers in site.requests if path == f"/{name}.xml"]
+             for name in names}
+    for name, validators in asked.items():
+        assert validators[0] is None and len(validators) >= 3
+        assert validators[1:] == [f'"{name}-v1"'] * (len(validators) - 1), (name, validators)
