@@ -192,6 +192,18 @@ class Monitor:
             rows = queries.feed_poll_states(conn)
         return {feed.name: self._known(feed, rows.get(feed.name)) for feed in self.config.feeds}
 
+    def feed_rows(self, names: Iterable[str] | None = None) -> dict[str, dict[str, Any] | None]:
+        """What ``known_feed`` reads of each named feed (every configured one by default), in one read: its row
+        of the feed-state view, None for a feed never polled. ``known_from`` makes the state of one."""
+        wanted = list(names) if names is not None else [feed.name for feed in self.config.feeds]
+        with reading(self.log.engine) as conn:
+            rows = queries.feed_poll_states(conn, wanted)
+        return {name: rows.get(name) for name in wanted}
+
+    def known_from(self, feed: FeedSettings, row: dict[str, Any] | None) -> KnownFeed:
+        """The feed's state from its row (``feed_rows``), as ``known_feed`` makes it."""
+        return self._known(feed, row)
+
     @staticmethod
     def _known(feed: FeedSettings, row: Any) -> KnownFeed:
         if row is None:
@@ -361,7 +373,9 @@ class Monitor:
             closing.append(ev.feed_moved(feed.name, attempt, started_at, {"url": feed.url, **fetched.moved}))
             outcome.moved_to = fetched.moved["to_url"]
         outcome.next_poll_at = decision.next_poll_at
-        self._commit(outcome, pending + closing, sink)
+        # A poll that appended its entries one by one (page fetches: seconds each) appends its own events at once
+        # too, so that they follow its entries in the log without waiting for a group.
+        self._commit(outcome, pending + closing, None if flush_each and outcome.new_articles else sink)
         return outcome
 
     def _entry_batches(self, feed: FeedSettings, unique: dict[str, FeedEntry], outcome: PollOutcome,

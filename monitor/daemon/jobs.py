@@ -22,8 +22,9 @@ import datetime as dt
 import itertools
 import logging
 import threading
+from collections.abc import Mapping
 from contextlib import AbstractContextManager
-from typing import Protocol
+from typing import Any, Protocol
 
 import structlog
 from apscheduler.jobstores.base import JobLookupError
@@ -102,29 +103,34 @@ def add_feed_job(scheduler: BaseScheduler, settings: SchedulerSettings, daemon: 
                       seconds=safety_net, next_run_time=due, replace_existing=True)
 
 
-def poll_feed_job(daemon: str, feed_name: str, catch_up: bool = True, sink: GroupCommit | None = None) -> None:
+def poll_feed_job(daemon: str, feed_name: str, catch_up: bool = True, sink: GroupCommit | None = None,
+                  rows: Mapping[str, dict[str, Any] | None] | None = None) -> None:
     """Refresh one feed of the running monitor, then move the feed to its next poll. ``catch_up``: the views
     around the poll (False when the caller catches them up, as the dispatcher does). ``sink``: commit the poll's
-    own events with other polls' (the dispatcher's group commit), which logs its line once they are written."""
+    own events with other polls' (the dispatcher's group commit), which logs its line once they are written.
+    ``rows``: the feed-state rows the caller keeps (the dispatcher's), for ``poll_one``."""
     host = DAEMONS.get(daemon)
     if host is None or host.monitor.stopping.is_set():
         return
     monitor = host.monitor
     # Every line logged during the poll (ours, httpx's, trafilatura's) carries the feed.
     with host.polling(), structlog.contextvars.bound_contextvars(feed=feed_name):
-        next_at = poll_one(monitor, feed_name, catch_up=catch_up, sink=sink)
+        next_at = poll_one(monitor, feed_name, catch_up=catch_up, sink=sink, rows=rows)
     if not monitor.stopping.is_set():
         host.move_feed(feed_name, next_at)  # False: the feed was removed meanwhile
     host.polled(feed_name)
 
 
-def poll_one(monitor: Monitor, feed_name: str, *, catch_up: bool = True, sink: GroupCommit | None = None
-             ) -> dt.datetime:
+def poll_one(monitor: Monitor, feed_name: str, *, catch_up: bool = True, sink: GroupCommit | None = None,
+             rows: Mapping[str, dict[str, Any] | None] | None = None) -> dt.datetime:
     """Poll one feed and log its line (with ``sink``: once the sink has written its events, ``log_polls``);
     when it is due next. Never raises (a storage outage: soon again). ``catch_up``: bring the views up to date
-    before and after the poll (monitor.pipeline.Monitor.refresh_feed)."""
+    before and after the poll (monitor.pipeline.Monitor.refresh_feed). ``rows``: the feed's state as the caller
+    read it after its previous poll (``Monitor.feed_rows``); a feed it lacks is read from the view."""
     try:
-        outcome = monitor.refresh_feed(monitor.config.feed(feed_name), catch_up=catch_up, sink=sink)
+        feed = monitor.config.feed(feed_name)
+        known = monitor.known_from(feed, rows[feed_name]) if rows is not None and feed_name in rows else None
+        outcome = monitor.refresh_feed(feed, catch_up=catch_up, sink=sink, known=known)
     except Exception:  # a storage outage: logged, and tried again soon; the daemon lives on
         log.exception("poll of %s could not run", feed_name)
         return monitor.clock() + dt.timedelta(seconds=monitor.config.scheduler.min_interval)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,9 +80,17 @@ def feed_poll_state(conn: Connection, feed: str) -> dict[str, Any] | None:
     return dict(row) if row is not None else None
 
 
-def feed_poll_states(conn: Connection) -> dict[str, dict[str, Any]]:
-    """``feed_poll_state`` of every feed in the view, by feed name, in one read."""
-    return {row["feed"]: dict(row) for row in conn.execute(select(*_POLL_STATE_COLUMNS)).mappings()}
+def feed_poll_states(conn: Connection, feeds: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
+    """``feed_poll_state`` of every feed in the view (or of ``feeds``), by feed name, in one read (500 names a
+    statement)."""
+    if feeds is None:
+        return {row["feed"]: dict(row) for row in conn.execute(select(*_POLL_STATE_COLUMNS)).mappings()}
+    names = sorted(set(feeds))
+    out: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(names), 500):
+        query = select(*_POLL_STATE_COLUMNS).where(feed_state.c.feed.in_(names[start:start + 500]))
+        out.update((row["feed"], dict(row)) for row in conn.execute(query).mappings())
+    return out
 
 
 def feed_schedules(conn: Connection) -> dict[str, FeedSchedule]:
