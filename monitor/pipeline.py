@@ -375,7 +375,7 @@ class Monitor:
         outcome.next_poll_at = decision.next_poll_at
         # A poll that appended its entries one by one (page fetches: seconds each) appends its own events at once
         # too, so that they follow its entries in the log without waiting for a group.
-        self._commit(outcome, pending + closing, None if flush_each and outcome.new_articles else sink)
+        self._commit(outcome, pending + closing, sink, at_once=flush_each and outcome.new_articles > 0)
         return outcome
 
     def _entry_batches(self, feed: FeedSettings, unique: dict[str, FeedEntry], outcome: PollOutcome,
@@ -527,8 +527,11 @@ class Monitor:
         })], sink)
         return outcome
 
-    def _commit(self, outcome: PollOutcome, events: list[NewEvent], sink: GroupCommit | None) -> None:
-        if sink is not None:
+    def _commit(self, outcome: PollOutcome, events: list[NewEvent], sink: GroupCommit | None, *,
+                at_once: bool = False) -> None:
+        if sink is not None and at_once:
+            sink.write_now(outcome, events)
+        elif sink is not None:
             sink.add(outcome, events)
         else:
             outcome.count(self.log.append(events).recorded)

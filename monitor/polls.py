@@ -120,6 +120,10 @@ class GroupCommit:
             work, self._pending, self._size = self._pending, [], 0
         self._write(work)
 
+    def write_now(self, outcome: PollOutcome, events: list[NewEvent]) -> None:
+        """One poll's events in a transaction of their own, now (reported to ``on_written`` as a group's)."""
+        self._write([(outcome, events)])
+
     def flush(self) -> None:
         with self._lock:
             work, self._pending, self._size = self._pending, [], 0

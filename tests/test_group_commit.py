@@ -49,6 +49,10 @@ def test_a_group_that_cannot_be_written_waits_for_the_next_flush(tmp_path: Path)
         sink.add(*_poll("a", "1"))  # the same poll again (its key): nothing new to record
         sink.flush()
         assert len(list(log.read(types=["FeedPolled"]))) == 3 and written[-1] == ["a"]
+        sink.add(*_poll("e", "1"))
+        sink.write_now(*_poll("d", "1"))  # a poll that cannot wait for a group: written alone, reported alike
+        assert written[-1] == ["d"] and sink.pending == 1
+        assert [e.data["feed"] for e in log.read(types=["FeedPolled"])][-1] == "d"
     finally:
         log.close()
 
