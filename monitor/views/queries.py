@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, func, not_, or_, select, update
+from sqlalchemy import and_, bindparam, case, func, not_, or_, select, true, update
 from sqlalchemy.engine import Connection, RowMapping
 
 from monitor.language.features import StoryFeatures
@@ -356,6 +356,55 @@ def oldest_unreviewed_tagged_at(conn: Connection, cursor: int) -> dt.datetime | 
                        .where(listed_condition(), unreviewed_condition(cursor)))
 
 
+
+@dataclass(frozen=True)
+class DigestSummary:
+    """What a digest reads besides its mentions and the unreviewed count, from ``digest_summary``'s one statement:
+    each field is what the separate read named beside it returns in the same snapshot."""
+
+    last_position: int  # last_event_position
+    cursor: int  # unreviewed_position
+    pages_failed: int  # the failures of page_failures, summed over feeds and reasons
+    feeds: list[tuple[str | None, int]]  # feed_poll_summary (in no particular order)
+    titles: dict[str, str]  # feed_titles
+    checkpoints: tuple[tuple[str, int, int], ...]  # view_checkpoints(checkpoint_names)
+
+
+def digest_summary(conn: Connection, checkpoint_names: Sequence[str] = ()) -> DigestSummary:
+    """The log's last position, the review cursor, the failed pages, the feeds' health and titles and the
+    checkpoints of the views named, in one statement: a one-row select of scalar subqueries, outer-joined with
+    ``feed_state``. On PostgreSQL each separate read was a round trip (with the driver's and SQLAlchemy's
+    per-statement work), most of a small digest; one statement is also one snapshot under READ COMMITTED. Both
+    backends evaluate the uncorrelated subqueries once, however many feeds.
+
+    The unreviewed count stays a statement of its own (``unreviewed_count``), given the cursor read here: with the
+    cursor a subquery, PostgreSQL cannot estimate ``position > cursor`` and scans the whole mentions view."""
+    cursor = func.coalesce(select(review_cursor.c.position).where(review_cursor.c.name == "default")
+                           .scalar_subquery(), 0)
+    names = sorted(set(checkpoint_names))
+    columns = [
+        func.coalesce(select(func.max(events_table.c.position)).scalar_subquery(), 0).label("last_position"),
+        cursor.label("cursor"),
+        select(func.count()).select_from(articles).where(articles.c.extraction_reason.is_not(None))
+        .scalar_subquery().label("pages_failed"),
+    ]
+    for index, name in enumerate(names):
+        row = checkpoints.c.name == name
+        columns += [select(checkpoints.c.position).where(row).scalar_subquery().label(f"checkpoint_{index}"),
+                    select(checkpoints.c.view_version).where(row).scalar_subquery().label(f"version_{index}")]
+    summary = select(*columns).subquery("summary")
+    query = (select(summary, feed_state.c.feed, feed_state.c.title, feed_state.c.status, feed_state.c.polls)
+             .select_from(summary.outerjoin(feed_state, true())))
+    rows = conn.execute(query).all()
+    first = rows[0]._mapping
+    feeds = [(row.status, row.polls) for row in rows if row.feed is not None]
+    titles = {row.feed: row.title for row in rows if row.feed is not None and row.title}
+    found = tuple((name, first[f"checkpoint_{i}"], first[f"version_{i}"]) for i, name in enumerate(names)
+                  if first[f"checkpoint_{i}"] is not None)
+    return DigestSummary(first["last_position"] or 0, first["cursor"] or 0, first["pages_failed"] or 0, feeds, titles,
+                         found)
+
+
 # -- the event log -------------------------------------------------------------------------------------
 
 def last_event_position(conn: Connection) -> int:
@@ -377,8 +426,9 @@ def stream_head(conn: Connection, stream: str) -> int | None:
                        .order_by(events_table.c.version.desc()).limit(1))
 
 
-__all__ = ["FeedSchedule", "article_feeds", "article_mentions", "article_texts", "articles_by_id_or_entry_key",
-           "articles_with_id", "articles_with_id_prefix", "articles_with_url", "digest_mentions", "feed_overdue",
+__all__ = ["DigestSummary", "FeedSchedule", "article_feeds", "article_mentions", "article_texts",
+           "articles_by_id_or_entry_key", "articles_with_id", "articles_with_id_prefix", "articles_with_url",
+           "digest_mentions", "digest_summary", "feed_overdue",
            "feed_poll_state", "feed_poll_states", "feed_poll_summary", "feed_schedules", "feed_states", "feed_titles",
            "judged_mentions", "known_names", "last_event_position", "last_of", "listed_condition", "mention_positions",
            "mention_review_counts", "mention_state", "mention_tags", "newest_texts", "oldest_unreviewed_tagged_at",
