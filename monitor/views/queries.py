@@ -10,6 +10,7 @@ returns plain values: dicts, tuples, dataclasses or, for the digest's hot query,
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -346,8 +347,15 @@ def digest_mentions(conn: Connection, cursor: int, *, status: str, since: dt.dat
 def unreviewed_count(conn: Connection, cursor: int) -> int:
     """How many mentions (decision "mention") in the whole view nobody has reviewed, given the review
     cursor ``cursor``."""
-    return conn.scalar(select(func.count()).select_from(with_review(mentions))
-                       .where(listed_condition(), unreviewed_condition(cursor))) or 0
+    return conn.scalar(_unreviewed_count_query(), {"cursor": cursor}) or 0
+
+
+@functools.cache
+def _unreviewed_count_query() -> Any:
+    """``unreviewed_count``'s statement, the cursor a parameter, built once (every digest and the daemon's status
+    count: building it cost more than SQLite took to run it)."""
+    return (select(func.count()).select_from(with_review(mentions))
+            .where(listed_condition(), unreviewed_condition(bindparam("cursor"))))
 
 
 def oldest_unreviewed_tagged_at(conn: Connection, cursor: int) -> dt.datetime | None:
@@ -370,6 +378,26 @@ class DigestSummary:
     checkpoints: tuple[tuple[str, int, int], ...]  # view_checkpoints(checkpoint_names)
 
 
+@functools.lru_cache(maxsize=16)
+def _summary_query(names: tuple[str, ...]) -> Any:
+    """``digest_summary``'s statement for the checkpoints ``names`` (sorted), built once: it has no other
+    parameter, and building its dozen subqueries cost as much as running it on SQLite."""
+    columns = [
+        func.coalesce(select(func.max(events_table.c.position)).scalar_subquery(), 0).label("last_position"),
+        func.coalesce(select(review_cursor.c.position).where(review_cursor.c.name == "default").scalar_subquery(),
+                      0).label("cursor"),
+        select(func.count()).select_from(articles).where(articles.c.extraction_reason.is_not(None))
+        .scalar_subquery().label("pages_failed"),
+    ]
+    for index, name in enumerate(names):
+        row = checkpoints.c.name == name
+        columns += [select(checkpoints.c.position).where(row).scalar_subquery().label(f"checkpoint_{index}"),
+                    select(checkpoints.c.view_version).where(row).scalar_subquery().label(f"version_{index}")]
+    summary = select(*columns).subquery("summary")
+    return (select(summary, feed_state.c.feed, feed_state.c.title, feed_state.c.status, feed_state.c.polls)
+            .select_from(summary.outerjoin(feed_state, true())))
+
+
 def digest_summary(conn: Connection, checkpoint_names: Sequence[str] = ()) -> DigestSummary:
     """The log's last position, the review cursor, the failed pages, the feeds' health and titles and the
     checkpoints of the views named, in one statement: a one-row select of scalar subqueries, outer-joined with
@@ -379,22 +407,8 @@ def digest_summary(conn: Connection, checkpoint_names: Sequence[str] = ()) -> Di
 
     The unreviewed count stays a statement of its own (``unreviewed_count``), given the cursor read here: with the
     cursor a subquery, PostgreSQL cannot estimate ``position > cursor`` and scans the whole mentions view."""
-    cursor = func.coalesce(select(review_cursor.c.position).where(review_cursor.c.name == "default")
-                           .scalar_subquery(), 0)
-    names = sorted(set(checkpoint_names))
-    columns = [
-        func.coalesce(select(func.max(events_table.c.position)).scalar_subquery(), 0).label("last_position"),
-        cursor.label("cursor"),
-        select(func.count()).select_from(articles).where(articles.c.extraction_reason.is_not(None))
-        .scalar_subquery().label("pages_failed"),
-    ]
-    for index, name in enumerate(names):
-        row = checkpoints.c.name == name
-        columns += [select(checkpoints.c.position).where(row).scalar_subquery().label(f"checkpoint_{index}"),
-                    select(checkpoints.c.view_version).where(row).scalar_subquery().label(f"version_{index}")]
-    summary = select(*columns).subquery("summary")
-    query = (select(summary, feed_state.c.feed, feed_state.c.title, feed_state.c.status, feed_state.c.polls)
-             .select_from(summary.outerjoin(feed_state, true())))
+    names = tuple(sorted(set(checkpoint_names)))
+    query = _summary_query(names)
     rows = conn.execute(query).all()
     first = rows[0]._mapping
     feeds = [(row.status, row.polls) for row in rows if row.feed is not None]
