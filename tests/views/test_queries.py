@@ -210,6 +210,25 @@ def test_digest_mentions_by_review_status_window_and_filters(seeded: EventLog) -
     assert by_topic == []
 
 
+def test_digest_mentions_reuses_its_statement_with_each_call_s_own_values(seeded: EventLog) -> None:
+    """The statement of one set of filters is built once (the values are bound parameters): calls that differ only
+    in their values each get their own rows."""
+    with reading(seeded.engine) as conn:
+        every = [row["position"] for row in queries.digest_mentions(conn, 0, status="all")]
+        assert len(every) == 3
+        for position in [0, *every]:
+            after = queries.digest_mentions(conn, 0, status="all", after_position=position)
+            unreviewed = queries.digest_mentions(conn, position, status="unreviewed")
+            assert [row["position"] for row in after] == [p for p in every if p > position]
+            assert [row["position"] for row in unreviewed] == [p for p in every if p > position]
+            assert queries.unreviewed_count(conn, position) == len(unreviewed)
+        for limit in (1, 2, 3):
+            newest = queries.digest_mentions(conn, 0, status="all", limit=limit)
+            assert [row["position"] for row in newest] == every[-limit:]
+        for slug in ("first", "second"):
+            by_feed = queries.digest_mentions(conn, 0, status="all", feed=story(slug).feed)
+            assert {row["feed"] for row in by_feed} == {story(slug).feed}
+
 def test_digest_mentions_with_features_carries_the_current_stored_features_in_place_of_their_texts(
         seeded: EventLog) -> None:
     """The digest's one read: each article's current stored features (those ``story_features`` serves), and its
