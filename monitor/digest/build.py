@@ -102,37 +102,40 @@ def build_digest(engine: Engine, since: dt.datetime | None = None, *, filters: F
     otherwise); with them, every mention in the window, unless ``filters`` says which. ``limit`` keeps the
     newest items. ``with_text`` adds each article's extracted text (the review page expands it). ``timeline``
     holds the timeline's events that the items report (``monitor.digest.timeline``)."""
-    from monitor.digest.timeline import digest_events
+    from monitor.digest.timeline import VIEWS_READ, digest_events
 
     windowed = since is not None or after_position is not None or up_to_position is not None
     filters = filters or Filters(status="all" if windowed else "unreviewed")
     now = clock() if clock else dt.datetime.now(dt.UTC)
     with _collector_paused():
         with reading(engine) as conn:
-            end = up_to_position if up_to_position is not None else queries.last_event_position(conn)
-            cursor = queries.unreviewed_position(conn)  # read once: every count below uses the same snapshot of it
+            # The log's end, the review cursor, the feeds and the checkpoints the timeline is kept at, in one
+            # statement: on PostgreSQL every statement is a round trip, and these were seven of a small digest's ten.
+            summary = queries.digest_summary(conn, VIEWS_READ)
+            end = up_to_position if up_to_position is not None else summary.last_position
+            cursor = summary.cursor  # read once: every count below uses the same snapshot of it
             after = cursor if not windowed and filters.status == "unreviewed" else after_position or 0
             rows = queries.digest_mentions(
                 conn, cursor, status=filters.status, since=since, after_position=after_position,
                 up_to_position=up_to_position, topic=filters.topic, feed=filters.feed, min_score=filters.min_score,
                 date_from=filters.date_from, date_to=filters.date_to, limit=limit, with_features=True,
                 with_text=with_text)
-            feeds = queries.feed_poll_summary(conn)
-            pages_failed = sum(sum(reasons.values()) for reasons in queries.page_failures(conn).values())
+            feeds = summary.feeds
             unreviewed = queries.unreviewed_count(conn, cursor)
             # Newest publication first (the tag's time for an item the feed gave no date), the same order on the
             # page, in the API and in every digest; a tie goes to the newer tag.
             rows = sorted(rows, key=lambda r: (r["published_at"] or r["tagged_at"], r["position"]), reverse=True)
-            titles = queries.feed_titles(conn)
+            titles = summary.titles
             items = [_item(row, with_text, titles) for row in rows]
-            events = digest_events(conn, items, topic=filters.topic) if items else []
+            events = digest_events(conn, items, topic=filters.topic, read=summary) if items else []
         # Grouping compares the features stored when each article was tagged (computed here for any other: the
         # query gave their texts).
         stories = _stories(items, [row["text"] or "" for row in rows], _stored_features(rows))
     return Digest(items, since, after, feeds_total=len(feeds),
                   feeds_failing=sum(1 for status, _ in feeds if status in ("failing", "gone")),
                   feeds_polled=sum(1 for _, polls in feeds if polls), stories=stories, up_to_position=end,
-                  unreviewed=unreviewed, generated_at=now, filters=filters, pages_failed=pages_failed, timeline=events)
+                  unreviewed=unreviewed, generated_at=now, filters=filters, pages_failed=summary.pages_failed,
+                  timeline=events)
 
 
 @contextmanager

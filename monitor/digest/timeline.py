@@ -31,7 +31,8 @@ from storage.engine import reading
 STATUSES: tuple[str, ...] = ("held", "upcoming", "all")
 
 
-_READS = ("articles", "mentions", "timeline")
+# The views a merge reads, whose checkpoints it is kept at (``queries.digest_summary`` reads them for a digest).
+VIEWS_READ = ("articles", "mentions", "timeline")
 # Per engine (forgotten with it), per topic: the checkpoints read at, and the events.
 _MERGED: weakref.WeakKeyDictionary[Engine, dict[str | None, tuple[Any, list[dict[str, Any]]]]] = (
     weakref.WeakKeyDictionary())
@@ -63,25 +64,32 @@ def timeline_events(conn: Connection, *, topic: str | None = None) -> list[dict[
     return events
 
 
-def _kept(conn: Connection, topic: str | None) -> tuple[dict[str, str], Any, list[dict[str, Any]] | None]:
-    """The feeds' titles, the state a merge is kept at, and the events kept for ``topic`` at that state (or None)."""
+def _kept(conn: Connection, topic: str | None, read: queries.DigestSummary | None = None,
+          ) -> tuple[dict[str, str], Any, list[dict[str, Any]] | None]:
+    """The feeds' titles, the state a merge is kept at, and the events kept for ``topic`` at that state (or None).
+    ``read``: the titles and checkpoints already read in this snapshot (``queries.digest_summary``, VIEWS_READ)."""
     # The outlets are the feeds' titles (feed_state): kept events are reused while those stay the same too.
-    titles = queries.feed_titles(conn)
-    state = (queries.view_checkpoints(conn, _READS), tuple(sorted(titles.items())))
+    if read is not None:
+        titles, checkpoints = read.titles, read.checkpoints
+    else:
+        titles, checkpoints = queries.feed_titles(conn), queries.view_checkpoints(conn, VIEWS_READ)
+    state = (checkpoints, tuple(sorted(titles.items())))
     with _MERGED_LOCK:
         kept = _MERGED.get(conn.engine, {}).get(topic)
     return titles, state, kept[1] if kept is not None and kept[0] == state else None
 
 
-def digest_events(conn: Connection, items: Iterable[dict[str, Any]], *,
-                  topic: str | None = None) -> list[dict[str, Any]]:
+def digest_events(conn: Connection, items: Iterable[dict[str, Any]], *, topic: str | None = None,
+                  read: queries.DigestSummary | None = None) -> list[dict[str, Any]]:
     """``touched(timeline_events(conn, topic=topic), items)``, the same events in the same order: from a kept merge,
-    else from the events the timeline view recorded for the items' sightings, read and rendered alone."""
+    else from the events the timeline view recorded for the items' sightings, read and rendered alone. ``read``: the
+    caller's ``queries.digest_summary(conn, VIEWS_READ)`` of this snapshot, whose titles and checkpoints spare their
+    own reads (two round trips on PostgreSQL)."""
     items = list(items)
     shown = {(item["article_id"], item["topic"]) for item in items if topic is None or item["topic"] == topic}
     if not shown:
         return []
-    titles, state, kept = _kept(conn, topic)
+    titles, state, kept = _kept(conn, topic, read)
     if kept is not None:
         return touched(kept, items)
     with _MERGED_LOCK:

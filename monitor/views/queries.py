@@ -10,12 +10,13 @@ returns plain values: dicts, tuples, dataclasses or, for the digest's hot query,
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, func, not_, or_, select, update
+from sqlalchemy import Integer, and_, bindparam, case, func, not_, or_, select, true, update
 from sqlalchemy.engine import Connection, RowMapping
 
 from monitor.language.features import StoryFeatures
@@ -310,7 +311,24 @@ def digest_mentions(conn: Connection, cursor: int, *, status: str, since: dt.dat
     ``story_words`` and ``story_signature``, both None where there are none, in the same read: a second query
     for them took a third of a 1,000-item digest. ``with_text=False`` then leaves ``text`` None where the
     features stand in for it (grouping reads the text only to compute missing features)."""
-    unreviewed = unreviewed_condition(cursor)
+    values: dict[str, Any] = {"cursor": cursor, "since": since, "after_position": after_position,
+                              "up_to_position": up_to_position, "topic": topic or None, "feed": feed or None,
+                              "min_score": min_score, "day_from": _day_start(date_from) if date_from else None,
+                              "day_to": _day_start(date_to + dt.timedelta(days=1)) if date_to else None,
+                              "limit": limit}
+    given = frozenset(name for name, value in values.items() if value is not None)
+    status = status if status in ("unreviewed", "reviewed") else "all"
+    query = _digest_mentions_query(status, given, with_features, with_text)
+    params = {name: values[name] for name in given}
+    return list(reversed(conn.execute(query, params).mappings().all()))
+
+
+@functools.lru_cache(maxsize=128)
+def _digest_mentions_query(status: str, given: frozenset[str], with_features: bool, with_text: bool) -> Any:
+    """``digest_mentions``'s statement for one set of filters (``given``: the parameters that have a value), every
+    value a bound parameter, built once: building it took a tenth of a small digest on SQLite. The SQL is what a
+    statement built afresh compiles to (SQLAlchemy binds literal values as parameters anyway)."""
+    unreviewed = unreviewed_condition(bindparam("cursor"))
     stored = story_features_table
     joined = mentions.join(articles, articles.c.article_id == mentions.c.article_id)
     text: Any = articles.c.text
@@ -324,44 +342,106 @@ def digest_mentions(conn: Connection, cursor: int, *, status: str, since: dt.dat
                text, not_(unreviewed).label("reviewed"), *extra]
     query = select(*columns).select_from(with_review(joined)).where(listed_condition())
     conditions: list[Any] = []
-    if since is not None:
-        conditions.append(mentions.c.tagged_at >= since)
-    if after_position is not None:
-        conditions.append(mentions.c.position > after_position)
-    if up_to_position is not None:
-        conditions.append(mentions.c.position <= up_to_position)
+    if "since" in given:
+        conditions.append(mentions.c.tagged_at >= bindparam("since"))
+    if "after_position" in given:
+        conditions.append(mentions.c.position > bindparam("after_position"))
+    if "up_to_position" in given:
+        conditions.append(mentions.c.position <= bindparam("up_to_position"))
     if status == "unreviewed":
         conditions.append(unreviewed)
     elif status == "reviewed":
         conditions.append(not_(unreviewed))
-    if topic:
-        conditions.append(mentions.c.topic == topic)
-    if feed:
-        conditions.append(articles.c.feed == feed)
-    if min_score is not None:
-        conditions.append(mentions.c.score >= min_score)
+    if "topic" in given:
+        conditions.append(mentions.c.topic == bindparam("topic"))
+    if "feed" in given:
+        conditions.append(articles.c.feed == bindparam("feed"))
+    if "min_score" in given:
+        conditions.append(mentions.c.score >= bindparam("min_score"))
     published = func.coalesce(articles.c.published_at, mentions.c.tagged_at)
-    if date_from:
-        conditions.append(published >= _day_start(date_from))
-    if date_to:
-        conditions.append(published < _day_start(date_to + dt.timedelta(days=1)))
+    if "day_from" in given:
+        conditions.append(published >= bindparam("day_from"))
+    if "day_to" in given:
+        conditions.append(published < bindparam("day_to"))
     query = query.where(*conditions).order_by(mentions.c.position.desc())
-    if limit is not None:
-        query = query.limit(limit)
-    return list(reversed(conn.execute(query).mappings().all()))
+    if "limit" in given:
+        query = query.limit(bindparam("limit", type_=Integer))
+    return query
 
 
 def unreviewed_count(conn: Connection, cursor: int) -> int:
     """How many mentions (decision "mention") in the whole view nobody has reviewed, given the review
     cursor ``cursor``."""
-    return conn.scalar(select(func.count()).select_from(with_review(mentions))
-                       .where(listed_condition(), unreviewed_condition(cursor))) or 0
+    return conn.scalar(_unreviewed_count_query(), {"cursor": cursor}) or 0
+
+
+@functools.cache
+def _unreviewed_count_query() -> Any:
+    """``unreviewed_count``'s statement, the cursor a parameter, built once (every digest and the daemon's status
+    count: building it cost more than SQLite took to run it)."""
+    return (select(func.count()).select_from(with_review(mentions))
+            .where(listed_condition(), unreviewed_condition(bindparam("cursor"))))
 
 
 def oldest_unreviewed_tagged_at(conn: Connection, cursor: int) -> dt.datetime | None:
     """When the oldest mention nobody has reviewed was tagged (None when there is none)."""
     return conn.scalar(select(func.min(mentions.c.tagged_at)).select_from(with_review(mentions))
                        .where(listed_condition(), unreviewed_condition(cursor)))
+
+
+
+@dataclass(frozen=True)
+class DigestSummary:
+    """What a digest reads besides its mentions and the unreviewed count, from ``digest_summary``'s one statement:
+    each field is what the separate read named beside it returns in the same snapshot."""
+
+    last_position: int  # last_event_position
+    cursor: int  # unreviewed_position
+    pages_failed: int  # the failures of page_failures, summed over feeds and reasons
+    feeds: list[tuple[str | None, int]]  # feed_poll_summary (in no particular order)
+    titles: dict[str, str]  # feed_titles
+    checkpoints: tuple[tuple[str, int, int], ...]  # view_checkpoints(checkpoint_names)
+
+
+@functools.lru_cache(maxsize=16)
+def _summary_query(names: tuple[str, ...]) -> Any:
+    """``digest_summary``'s statement for the checkpoints ``names`` (sorted), built once: it has no other
+    parameter, and building its dozen subqueries cost as much as running it on SQLite."""
+    columns = [
+        func.coalesce(select(func.max(events_table.c.position)).scalar_subquery(), 0).label("last_position"),
+        func.coalesce(select(review_cursor.c.position).where(review_cursor.c.name == "default").scalar_subquery(),
+                      0).label("cursor"),
+        select(func.count()).select_from(articles).where(articles.c.extraction_reason.is_not(None))
+        .scalar_subquery().label("pages_failed"),
+    ]
+    for index, name in enumerate(names):
+        row = checkpoints.c.name == name
+        columns += [select(checkpoints.c.position).where(row).scalar_subquery().label(f"checkpoint_{index}"),
+                    select(checkpoints.c.view_version).where(row).scalar_subquery().label(f"version_{index}")]
+    summary = select(*columns).subquery("summary")
+    return (select(summary, feed_state.c.feed, feed_state.c.title, feed_state.c.status, feed_state.c.polls)
+            .select_from(summary.outerjoin(feed_state, true())))
+
+
+def digest_summary(conn: Connection, checkpoint_names: Sequence[str] = ()) -> DigestSummary:
+    """The log's last position, the review cursor, the failed pages, the feeds' health and titles and the
+    checkpoints of the views named, in one statement: a one-row select of scalar subqueries, outer-joined with
+    ``feed_state``. On PostgreSQL each separate read was a round trip (with the driver's and SQLAlchemy's
+    per-statement work), most of a small digest; one statement is also one snapshot under READ COMMITTED. Both
+    backends evaluate the uncorrelated subqueries once, however many feeds.
+
+    The unreviewed count stays a statement of its own (``unreviewed_count``), given the cursor read here: with the
+    cursor a subquery, PostgreSQL cannot estimate ``position > cursor`` and scans the whole mentions view."""
+    names = tuple(sorted(set(checkpoint_names)))
+    query = _summary_query(names)
+    rows = conn.execute(query).all()
+    first = rows[0]._mapping
+    feeds = [(row.status, row.polls) for row in rows if row.feed is not None]
+    titles = {row.feed: row.title for row in rows if row.feed is not None and row.title}
+    found = tuple((name, first[f"checkpoint_{i}"], first[f"version_{i}"]) for i, name in enumerate(names)
+                  if first[f"checkpoint_{i}"] is not None)
+    return DigestSummary(first["last_position"] or 0, first["cursor"] or 0, first["pages_failed"] or 0, feeds, titles,
+                         found)
 
 
 # -- the event log -------------------------------------------------------------------------------------
@@ -385,8 +465,9 @@ def stream_head(conn: Connection, stream: str) -> int | None:
                        .order_by(events_table.c.version.desc()).limit(1))
 
 
-__all__ = ["FeedSchedule", "article_feeds", "article_mentions", "article_texts", "articles_by_id_or_entry_key",
-           "articles_with_id", "articles_with_id_prefix", "articles_with_url", "digest_mentions", "feed_overdue",
+__all__ = ["DigestSummary", "FeedSchedule", "article_feeds", "article_mentions", "article_texts",
+           "articles_by_id_or_entry_key", "articles_with_id", "articles_with_id_prefix", "articles_with_url",
+           "digest_mentions", "digest_summary", "feed_overdue",
            "feed_poll_state", "feed_poll_states", "feed_poll_summary", "feed_schedules", "feed_states", "feed_titles",
            "judged_mentions", "known_names", "last_event_position", "last_of", "listed_condition", "mention_positions",
            "mention_review_counts", "mention_state", "mention_tags", "newest_texts", "oldest_unreviewed_tagged_at",

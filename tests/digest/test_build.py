@@ -18,8 +18,9 @@ def test_the_cyclic_collector_is_paused_while_a_digest_is_read_and_left_as_it_wa
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, enabled: bool) -> None:
     log = EventLog.open(f"sqlite:///{tmp_path / 'log.sqlite3'}", migrate=True, upcasters=ev.UPCASTERS)
     seen: list[bool] = []
-    read = queries.feed_titles
-    monkeypatch.setattr(queries, "feed_titles", lambda conn: (seen.append(gc.isenabled()), read(conn))[1])
+    read = queries.digest_summary
+    monkeypatch.setattr(queries, "digest_summary", lambda conn, *names: (seen.append(gc.isenabled()),
+                                                                          read(conn, *names))[1])
     was = gc.isenabled()
     try:
         gc.enable() if enabled else gc.disable()

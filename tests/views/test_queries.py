@@ -9,13 +9,14 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import update
+from sqlalchemy.engine import Connection
 
 from monitor.events import catalogue as ev
 from monitor.events.keys import entry_key
 from monitor.language.features import StoryFeatures
 from monitor.views import queries
 from monitor.views.log import open_log, projections
-from monitor.views.tables import story_features
+from monitor.views.tables import articles, feed_state, story_features
 from storage.engine import reading
 from storage.eventlog import EventLog
 from tests.builders import config_for
@@ -209,6 +210,25 @@ def test_digest_mentions_by_review_status_window_and_filters(seeded: EventLog) -
     assert by_topic == []
 
 
+def test_digest_mentions_reuses_its_statement_with_each_call_s_own_values(seeded: EventLog) -> None:
+    """The statement of one set of filters is built once (the values are bound parameters): calls that differ only
+    in their values each get their own rows."""
+    with reading(seeded.engine) as conn:
+        every = [row["position"] for row in queries.digest_mentions(conn, 0, status="all")]
+        assert len(every) == 3
+        for position in [0, *every]:
+            after = queries.digest_mentions(conn, 0, status="all", after_position=position)
+            unreviewed = queries.digest_mentions(conn, position, status="unreviewed")
+            assert [row["position"] for row in after] == [p for p in every if p > position]
+            assert [row["position"] for row in unreviewed] == [p for p in every if p > position]
+            assert queries.unreviewed_count(conn, position) == len(unreviewed)
+        for limit in (1, 2, 3):
+            newest = queries.digest_mentions(conn, 0, status="all", limit=limit)
+            assert [row["position"] for row in newest] == every[-limit:]
+        for slug in ("first", "second"):
+            by_feed = queries.digest_mentions(conn, 0, status="all", feed=story(slug).feed)
+            assert {row["feed"] for row in by_feed} == {story(slug).feed}
+
 def test_digest_mentions_with_features_carries_the_current_stored_features_in_place_of_their_texts(
         seeded: EventLog) -> None:
     """The digest's one read: each article's current stored features (those ``story_features`` serves), and its
@@ -237,6 +257,50 @@ def test_unreviewed_count_follows_the_cursor(seeded: EventLog) -> None:
         assert queries.unreviewed_count(conn, 0) == 3
         assert queries.unreviewed_count(conn, queries.last_event_position(conn)) == 0
 
+
+
+def separate_reads(conn: Connection, names: tuple[str, ...]) -> tuple:
+    """What ``digest_summary`` stands for, read the way the digest read it before: one statement each."""
+    cursor = queries.unreviewed_position(conn)
+    return (queries.last_event_position(conn), cursor,
+            sum(sum(reasons.values()) for reasons in queries.page_failures(conn).values()),
+            sorted(queries.feed_poll_summary(conn), key=repr), queries.feed_titles(conn),
+            queries.view_checkpoints(conn, names))
+
+
+def combined_read(conn: Connection, names: tuple[str, ...]) -> tuple:
+    summary = queries.digest_summary(conn, names)
+    return (summary.last_position, summary.cursor, summary.pages_failed, sorted(summary.feeds, key=repr),
+            summary.titles, summary.checkpoints)
+
+
+def test_digest_summary_reads_what_the_separate_reads_do(event_log: EventLog) -> None:
+    names = ("timeline", "articles", "no-such-view", "mentions")
+    with reading(event_log.engine) as conn:  # an empty log: no feeds, no cursor, no failures
+        assert combined_read(conn, names) == separate_reads(conn, names) == (0, 0, 0, [], {}, ())
+        assert queries.digest_summary(conn).checkpoints == ()
+    add(event_log, STORIES)
+    event_log.append([ev.feed_polled("feed-a", "a-1", T0, {
+        "feed": "feed-a", "url": "https://a.example/feed", "status": "ok", "http_status": 200, "interval": 900.0,
+        "schedule": "adaptive"})])
+    for n in range(2):
+        event_log.append([ev.feed_failed("feed-b", f"b-{n}", T0, {
+            "feed": "feed-b", "url": "https://b.example/feed", "reason": "timeout", "message": "timed out"})])
+    review(event_log, up_to=event_log.last_position() - 1)
+    projections(event_log).catch_up()
+    with event_log.engine.begin() as conn:  # a titled feed, an untitled one; failed pages in two feeds
+        conn.execute(update(feed_state).where(feed_state.c.feed == "feed-a").values(title="Feed A: World"))
+        conn.execute(update(feed_state).where(feed_state.c.feed == "feed-b").values(title=""))
+        for item, reason in ((story("first"), "http_404"), (story("second"), "timeout"), (story("third"), "http_404")):
+            conn.execute(update(articles).where(articles.c.article_id == item.article_id)
+                         .values(extraction_reason=reason))
+    with reading(event_log.engine) as conn:
+        separate, combined = separate_reads(conn, names), combined_read(conn, names)
+    assert combined == separate
+    position, cursor, pages, feeds, titles, checkpoints = combined
+    assert position == event_log.last_position() and 0 < cursor < position and pages == 3
+    assert feeds == [("failing", 2), ("ok", 1)] and titles == {"feed-a": "Feed A: World"}
+    assert [name for name, _, _ in checkpoints] == ["articles", "mentions", "timeline"]
 
 # -- feed_state and the log ----------------------------------------------------------------------------
 
