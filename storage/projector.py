@@ -410,18 +410,33 @@ class _Upsert:
     def parameters(self, rows: list[Row]) -> list[Any]:
         """Each row's parameters, converted as SQLAlchemy converts them. A column a row lacks is NULL, as
         SQLAlchemy leaves a column out of an INSERT when the parameters lack it, while a None given goes through
-        the column's processor (a JSON column's None is JSON ``null``, as SQLAlchemy binds it)."""
-        names, processors = self.names, self.processors
+        the column's processor (a JSON column's None is JSON ``null``, as SQLAlchemy binds it). A row with every
+        column (most are: ``blank`` gives them all, and a row read back has them) is read in one C call."""
+        names, processors, every = self.names, self.processors, self.getter
         out = []
         for row in rows:
-            get = row.get
-            values = [get(name) for name in names]
-            for index, name, process in processors:
-                value = values[index]
-                if value is not None or name in row:
-                    values[index] = process(value)
+            try:
+                values = list(every(row))
+            except KeyError:  # a row without some column: those are NULL, unprocessed
+                get = row.get
+                values = [get(name) for name in names]
+                for index, name, process in processors:
+                    value = values[index]
+                    if value is not None or name in row:
+                        values[index] = process(value)
+            else:
+                for index, _name, process in processors:
+                    values[index] = process(values[index])
             out.append(values if self.positional else dict(zip(names, values, strict=True)))
         return out
+
+    @functools.cached_property
+    def getter(self) -> Callable[[Row], tuple[Any, ...]]:
+        """The row's values of every column, in the parameters' order (a tuple however many the columns)."""
+        if len(self.names) == 1:
+            only = self.names[0]
+            return lambda row: (row[only],)
+        return itemgetter(*self.names)
 
 
 def _upsert(table: Table, dialect: Dialect) -> _Upsert:

@@ -236,3 +236,44 @@ def test_the_bulk_rebuild_stores_what_the_live_catch_up_and_sqlalchemy_store(eve
     reference.rebuild()
     with event_log.engine.connect() as conn:
         assert stored(conn) == live
+
+
+def test_the_upsert_converts_full_and_partial_rows_as_sqlalchemy_does(event_log: EventLog) -> None:
+    """A row with every column goes through the fast path (one C call for its values), a row lacking some
+    through the slow one; both must store what SQLAlchemy stores: a column the row lacks is NULL, a JSON None
+    given is JSON null, a timestamp is stored as SQLAlchemy stores its UTC time."""
+    from sqlalchemy import JSON, Column, Integer, MetaData, String, Table
+
+    from storage.engine import UTCDateTime
+
+    metadata = MetaData()
+    table = Table("upsert_probe", metadata, Column("key", String, primary_key=True),
+                  Column("count", Integer, nullable=False, default=0), Column("when", UTCDateTime),
+                  Column("data", JSON), Column("note", String))
+    metadata.create_all(event_log.engine)
+    later = T0.astimezone(dt.timezone(dt.timedelta(hours=5, minutes=30)))
+    rows = [{"key": "full", "count": 3, "when": later, "data": {"a": [1, "b"]}, "note": "x"},
+            {"key": "full-nulls", "count": 0, "when": None, "data": None, "note": None},
+            {"key": "partial", "count": 1, "when": T0},  # no data, no note: both NULL, not JSON null
+            {"key": "partial-json", "count": 2, "data": None}]
+    view = View("upsert_probe", 1, table, lambda e: (), {})
+    results = []
+    for store in ("ours", "sqlalchemy"):
+        with event_log.engine.begin() as conn:
+            conn.execute(table.delete())
+            if store == "ours":
+                Projector(event_log.engine, {})._store(conn, view, [dict(row) for row in rows])
+            else:  # a row at a time: SQLAlchemy's executemany wants the same columns in every row
+                for row in rows:
+                    SQLAlchemyStore._store(None, conn, view, [dict(row)])  # type: ignore[arg-type]
+        with event_log.engine.connect() as conn:
+            query = (f"SELECT * FROM {table.name} ORDER BY key" if conn.dialect.name == "sqlite"
+                     else f"SELECT CAST(t AS text) FROM {table.name} AS t ORDER BY key")
+            results.append([tuple(row) for row in conn.exec_driver_sql(query)])
+    ours, reference = results
+    assert ours == reference
+    assert len(ours) == 4
+    with event_log.engine.connect() as conn:
+        nulls = dict(conn.exec_driver_sql(
+            f"SELECT key, data IS NULL FROM {table.name} ORDER BY key").all())
+    assert nulls == {"full": False, "full-nulls": False, "partial": True, "partial-json": False}
