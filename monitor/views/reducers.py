@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 
 from monitor.events.keys import entry_key
 from monitor.language.features import STORY_TEXT_CHARS, text_features
-from monitor.views import queries
+from monitor.views import places, queries
 from monitor.views.sightings import settle
 from monitor.views.tables import (
     articles,
@@ -287,5 +287,5 @@ VIEWS: dict[str, View] = {
     }, row_keys=_reviewed_keys),
     "timeline": View("timeline", 3, timeline, lambda e: (e.data["article_id"], e.data["topic"]), {
         "MentionTagged": _timeline_tagged, "MentionRetracted": _timeline_tagged,
-    }, details=Details(timeline_sightings, _timeline_sightings, settle)),
+    }, details=Details(timeline_sightings, _timeline_sightings, settle), prepare=places.prefetch),
 }

@@ -44,3 +44,38 @@ def test_the_gazetteer_read_in_a_child_is_the_one_read_here() -> None:
     here = {name: Place(*table[number]) for name, number in names.items()}
     assert _gazetteer() == here  # the child's, handed back compact
     assert here["Moscow"] == Place("Russia", "Moscow") and here["Kremlin"] == here["Moscow"]
+
+
+def test_a_prefetch_reads_the_gazetteer_once_in_the_background(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``prefetch`` starts the read in a thread and returns; a caller that comes meanwhile waits for that read
+    instead of reading again, and a second prefetch starts nothing."""
+    import threading
+
+    from monitor.views import places
+
+    release, reads = threading.Event(), []
+    real = {"Moscow": Place("Russia", "Moscow")}
+
+    def slow_read() -> dict[str, Place]:
+        reads.append(threading.current_thread().name)
+        assert release.wait(10)
+        return real
+
+    monkeypatch.setattr(places, "_read", None)
+    monkeypatch.setattr(places, "_read_gazetteer", slow_read)
+    places.prefetch()
+    for _ in range(1000):
+        if reads:
+            break
+        threading.Event().wait(0.01)
+    assert reads == ["gazetteer"]  # read in the background thread, and prefetch returned before it ended
+    results: list[dict[str, Place]] = []
+    callers = [threading.Thread(target=lambda: results.append(places._gazetteer())) for _ in range(3)]
+    for caller in callers:
+        caller.start()
+    places.prefetch()  # being read: nothing more starts
+    release.set()
+    for caller in callers:
+        caller.join(10)
+    assert reads == ["gazetteer"] and len(results) == 3 and all(r is real for r in results)
+    assert find_place("They met in Moscow on Monday.") == Place("Russia", "Moscow")

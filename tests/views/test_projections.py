@@ -137,3 +137,32 @@ def test_rebuild_one_view_leaves_the_others(event_log: EventLog) -> None:
 def test_an_unknown_view_is_a_clear_error(event_log: EventLog) -> None:
     with pytest.raises(StorageError, match="unknown projection 'nope' \\(known: feed_state, articles"):
         Projections(event_log.engine).rebuild(["nope"])
+
+
+def test_a_view_behind_is_prepared_before_any_view_is_applied(event_log: EventLog) -> None:
+    """``View.prepare`` (the timeline's: start reading the gazetteer) is called once per catch-up that finds the
+    view behind, before the views ahead of it are applied, so that a slow load overlaps them; a view with
+    nothing to apply is not prepared."""
+    from dataclasses import replace
+
+    from storage.projector import Projector
+
+    calls: list[dict[str, int]] = []
+    projector: Projector
+
+    def prepare() -> None:
+        calls.append(projector.positions())
+
+    views = {name: VIEWS[name] for name in ("feed_state", "articles")}
+    views["mentions"] = replace(VIEWS["mentions"], prepare=prepare)
+    projector = Projector(event_log.engine, views, upcasters=ev.UPCASTERS)
+    fill(event_log, 4)
+    projector.catch_up()
+    assert calls == [{"feed_state": 0, "articles": 0, "mentions": 0}]  # before feed_state and articles applied
+    assert projector.positions()["mentions"] > 0
+    event_log.append([ev.feed_polled("feed-9", "attempt-x", T0, {"url": "https://news.example/9.xml",
+                                                                  "http_status": 200, "status": "ok"})])
+    projector.catch_up()  # feed_state is behind, mentions is not
+    assert len(calls) == 1
+    projector.rebuild(["mentions"])
+    assert len(calls) == 2 and calls[1]["mentions"] == 0
