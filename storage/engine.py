@@ -122,9 +122,17 @@ def make_engine(url: str, *, lock_timeout: float = 30.0) -> Engine:
 
 
 @contextmanager
-def reading(engine: Engine) -> Iterator[Connection]:
-    """A connection for reads only: on SQLite its transaction is deferred, so it never takes the write lock."""
+def reading(engine: Engine, *, statements_apart: bool = False) -> Iterator[Connection]:
+    """A connection for reads only: on SQLite its transaction is deferred, so it never takes the write lock.
+
+    ``statements_apart``: on PostgreSQL, each statement is a transaction of its own (the driver's autocommit).
+    Under READ COMMITTED every statement takes its own snapshot anyway, so the reads see what they would see in
+    one transaction, without its BEGIN and ROLLBACK: two of a small digest's round trips. Not for a server-side
+    cursor, which needs a transaction. On SQLite, whose transaction is one snapshot for all its reads, it changes
+    nothing."""
     with engine.connect() as conn:
+        if statements_apart and conn.dialect.name == "postgresql":
+            conn.execution_options(isolation_level="AUTOCOMMIT")
         conn.execution_options(**{_READ_ONLY: True})
         yield conn
 

@@ -108,7 +108,7 @@ def build_digest(engine: Engine, since: dt.datetime | None = None, *, filters: F
     filters = filters or Filters(status="all" if windowed else "unreviewed")
     now = clock() if clock else dt.datetime.now(dt.UTC)
     with _collector_paused():
-        with reading(engine) as conn:
+        with reading(engine, statements_apart=True) as conn:
             # The log's end, the review cursor, the feeds and the checkpoints the timeline is kept at, in one
             # statement: on PostgreSQL every statement is a round trip, and these were seven of a small digest's ten.
             summary = queries.digest_summary(conn, VIEWS_READ)
