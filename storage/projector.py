@@ -9,7 +9,8 @@ driver's cursor, each type's in index order, their payloads decoded once; the ch
 bulk upsert per batch (``INSERT ... ON CONFLICT DO UPDATE`` through the driver's ``executemany``, compiled once).
 
 ``rebuild`` empties a view and replays the log into it. Because the reducers depend on nothing but the
-events, in position order, the rebuilt state equals the live state.
+events, in position order, the rebuilt state equals the live state. A replay from empty keeps the rows it wrote in
+memory, and writes each batch in a thread while it reads and folds the next (``Projector._replay``).
 
 Each view has a version, stored beside its checkpoint (``storage.tables.checkpoints``). When a reducer's
 meaning changes, its version is raised, and the view rebuilds itself at its next catch-up: no stale read
@@ -24,6 +25,7 @@ import datetime as dt
 import functools
 import gc
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from operator import itemgetter
@@ -122,6 +124,10 @@ REBUILD_BATCH = 10_000
 MEMO_ROWS = 200_000  # rows a replay keeps in memory per view; past that it reads them back as catch_up does
 
 
+class _Moved(Exception):
+    """A replayed batch found the view's checkpoint moved by someone else: its write was not made."""
+
+
 class _Memo:
     """The rows one replay wrote to a view, kept from batch to batch so that each batch need not read back
     what the previous one stored. Trusted only while the view's checkpoint is where this replay left it (no
@@ -192,9 +198,8 @@ class Projector:
                 view.prepare()
         for view in behind:
             with translating(f"cannot update the {view.name} view", self.engine):
-                memo = _Memo() if remember else None
-                while (count := self._apply_batch(view, batch_size or self.batch_size, memo)) > 0:
-                    applied += count
+                size = batch_size or self.batch_size
+                applied += self._replay(view, size) if remember else self._batches(view, size, None)
         return applied
 
     def _behind(self, views: list[View]) -> list[View]:
@@ -292,67 +297,151 @@ class Projector:
             position = self._lock_checkpoint(conn, view)
             if memo is not None:
                 memo.start(position)
-            types = sorted(view.reducers)
-            end = self._batch_end(conn, types, position, batch_size)
-            if end is None:
-                # Fewer than a batch: up to the log's head as one statement sees it. Each type is read by a
-                # statement of its own, and on PostgreSQL (READ COMMITTED) each statement sees the appends
-                # committed before it: unbounded, a later type's read could see positions past an earlier
-                # type's, and the checkpoint would pass events of that earlier type that committed in between.
-                # Appends commit in position order (the append lock), so every later statement sees all of
-                # the events up to a head read once.
-                end = conn.scalar(select(func.max(events_table.c.position)).where(
-                    events_table.c.position > position))
-                if end is None:
-                    return 0
-            # Each type's events in the order of the (type, position) index, merged here: asked for all the types
-            # at once, SQLite sorted the batch's rows, payloads and all, in a temporary b-tree (a third of the read).
-            rows = []
-            for event_type in types:
-                query = (select(*read_columns(conn.dialect.name))
-                         .where(events_table.c.type == event_type, events_table.c.position > position)
-                         .where(events_table.c.position <= end).order_by(events_table.c.position))
-                for chunk in driver_batches(conn, query, batch_size):
-                    rows += chunk
-            if not rows:
+            batch = self._read_batch(conn, view, position, batch_size)
+            if not batch:
                 return 0
-            rows.sort(key=_first)
-            batch = list(map(row_decoder(conn.dialect.name, self.upcasters), rows))
-            try:
-                keyed = ([(key, event) for event in batch for key in view.row_keys(event)] if view.row_keys
-                         else [(view.row_key(event), event) for event in batch])
-            except (KeyError, TypeError) as exc:
-                raise StorageError(f"cannot update the {view.name} view: an event lacks {exc} in its payload "
-                                   "(a corrupt or foreign event)") from exc
+            keyed = self._keyed(view, batch)
             keys = {key for key, _ in keyed}
             if memo is not None:
                 state = memo.known(keys)
                 state.update(self._load(conn, view, keys - state.keys()) if not memo.complete else {})
             else:
                 state = self._load(conn, view, keys)
-            changed: set[tuple[Any, ...]] = set()
-            for key, event in keyed:
-                try:
-                    reducer = view.reducers[event.type]
-                    new = reducer(state.get(key), event, key) if view.row_keys else reducer(state.get(key), event)
-                except (KeyError, TypeError, ValueError) as exc:
-                    raise StorageError(f"cannot update the {view.name} view: event {event.position} ({event.type}) "
-                                       f"has a payload it cannot read: {type(exc).__name__}: {exc}") from exc
-                if new is not None:
-                    state[key] = new
-                    changed.add(key)
-            if changed:
-                rows_changed = [state[key] for key in changed]
-                if view.enrich is not None:
-                    view.enrich(conn, rows_changed)
-                self._store(conn, view, rows_changed)
-                if view.details is not None:
-                    self._store_details(conn, view, view.details, rows_changed)
-            conn.execute(update(checkpoints).where(checkpoints.c.name == view.name)
-                         .values(position=batch[-1].position))
+            changed = self._fold(view, keyed, state)
+            rows_changed = [state[key] for key in changed]
+            if view.enrich is not None and rows_changed:
+                view.enrich(conn, rows_changed)
+            self._write(conn, view, rows_changed, batch[-1].position)
         if memo is not None:  # committed: what the table now holds
             memo.written(batch[-1].position, {key: state[key] for key in changed})
         return len(batch)
+
+    def _replay(self, view: View, batch_size: int) -> int:
+        """Apply every event not yet applied to ``view``, remembering the rows written (see _Memo), and, while the
+        view is replayed from empty, each batch's write (its upsert, details, checkpoint and commit, in a
+        transaction of its own, on a connection of its own) in a thread while the next batch is read, decoded and
+        folded here: SQLite's and PostgreSQL's drivers release the GIL while the database works, so the two
+        overlap. A batch is written only if the checkpoint is still where the previous one left it; when another
+        process moved it, the replay goes on a batch at a time as a catch-up does. Returns the events applied."""
+        memo = _Memo()
+        with reading(self.engine) as conn:
+            memo.start(self._checkpoint(conn, view))
+            conn.rollback()
+        if not memo.complete:  # not from empty: a batch must read the rows the table holds
+            return self._batches(view, batch_size, memo)
+        applied = 0
+        pending: Future[int] | None = None
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"replay-{view.name}") as writer:
+            try:
+                with reading(self.engine) as conn:
+                    position = memo.position or 0
+                    while True:
+                        batch = self._read_batch(conn, view, position, batch_size)
+                        if not batch:
+                            break
+                        state = memo.rows  # complete: a key it lacks is a key the table lacks
+                        rows = [state[key] for key in self._fold(view, self._keyed(view, batch), state)]
+                        if view.enrich is not None and rows:
+                            view.enrich(conn, rows)
+                        conn.rollback()  # each batch's reads in a transaction of their own
+                        if pending is not None:
+                            applied += pending.result()
+                        # Copies: the next batch's reducers may change these rows while this batch is written.
+                        pending = writer.submit(self._write_after, view, position, [dict(row) for row in rows],
+                                                batch[-1].position, len(batch))
+                        position = batch[-1].position
+                        if len(state) > MEMO_ROWS:  # too many to keep: on as catch_up goes, reading rows back
+                            applied += pending.result()
+                            pending = None
+                            return applied + self._batches(view, batch_size, _Memo())
+                if pending is not None:
+                    applied += pending.result()
+            except _Moved:  # another process applies this view too: on a batch at a time
+                return applied + self._batches(view, batch_size, _Memo())
+        return applied
+
+    def _batches(self, view: View, batch_size: int, memo: _Memo | None) -> int:
+        applied = 0
+        while (count := self._apply_batch(view, batch_size, memo)) > 0:
+            applied += count
+        return applied
+
+    def _write_after(self, view: View, position: int, rows: list[Row], end: int, count: int) -> int:
+        """A replayed batch's write, in a transaction of its own: only if the view's checkpoint is still at
+        ``position`` (where the previous batch left it), else _Moved. Returns ``count``."""
+        with self.engine.begin() as conn:
+            if self._lock_checkpoint(conn, view) != position:
+                raise _Moved
+            self._write(conn, view, rows, end)
+        return count
+
+    def _write(self, conn: Connection, view: View, rows: list[Row], end: int) -> None:
+        """A batch's changed rows and their details stored, and the view's checkpoint moved to ``end``."""
+        if rows:
+            self._store(conn, view, rows)
+            if view.details is not None:
+                self._store_details(conn, view, view.details, rows)
+        conn.execute(update(checkpoints).where(checkpoints.c.name == view.name).values(position=end))
+
+    def _read_batch(self, conn: Connection, view: View, position: int, batch_size: int) -> list[RecordedEvent]:
+        """The next batch of the view's events after ``position``, decoded, in position order (empty: none)."""
+        types = sorted(view.reducers)
+        end = self._batch_end(conn, types, position, batch_size)
+        if end is None:
+            # Fewer than a batch: up to the log's head as one statement sees it. Each type is read by a
+            # statement of its own, and on PostgreSQL (READ COMMITTED) each statement sees the appends
+            # committed before it: unbounded, a later type's read could see positions past an earlier
+            # type's, and the checkpoint would pass events of that earlier type that committed in between.
+            # Appends commit in position order (the append lock), so every later statement sees all of
+            # the events up to a head read once.
+            end = conn.scalar(select(func.max(events_table.c.position)).where(
+                events_table.c.position > position))
+            if end is None:
+                return []
+        # Each type's events in the order of the (type, position) index, merged here: asked for all the types
+        # at once, SQLite sorted the batch's rows, payloads and all, in a temporary b-tree (a third of the read).
+        rows = []
+        for event_type in types:
+            query = (select(*read_columns(conn.dialect.name))
+                     .where(events_table.c.type == event_type, events_table.c.position > position)
+                     .where(events_table.c.position <= end).order_by(events_table.c.position))
+            for chunk in driver_batches(conn, query, batch_size):
+                rows += chunk
+        rows.sort(key=_first)
+        return list(map(row_decoder(conn.dialect.name, self.upcasters), rows))
+
+    @staticmethod
+    def _keyed(view: View, batch: list[RecordedEvent]) -> list[tuple[tuple[Any, ...], RecordedEvent]]:
+        try:
+            return ([(key, event) for event in batch for key in view.row_keys(event)] if view.row_keys
+                    else [(view.row_key(event), event) for event in batch])
+        except (KeyError, TypeError) as exc:
+            raise StorageError(f"cannot update the {view.name} view: an event lacks {exc} in its payload "
+                               "(a corrupt or foreign event)") from exc
+
+    @staticmethod
+    def _fold(view: View, keyed: list[tuple[tuple[Any, ...], RecordedEvent]],
+              state: dict[tuple[Any, ...], Row]) -> list[tuple[Any, ...]]:
+        """Each event folded into its row of ``state`` (in place), in order; the keys of the rows changed."""
+        changed: dict[tuple[Any, ...], None] = {}
+        for key, event in keyed:
+            try:
+                reducer = view.reducers[event.type]
+                new = reducer(state.get(key), event, key) if view.row_keys else reducer(state.get(key), event)
+            except (KeyError, TypeError, ValueError) as exc:
+                raise StorageError(f"cannot update the {view.name} view: event {event.position} ({event.type}) "
+                                   f"has a payload it cannot read: {type(exc).__name__}: {exc}") from exc
+            if new is not None:
+                state[key] = new
+                changed[key] = None
+        return list(changed)
+
+    @staticmethod
+    def _checkpoint(conn: Connection, view: View) -> int:
+        """The view's checkpoint as it stands (0 for none, or for a view of another version), unlocked."""
+        row = conn.execute(select(checkpoints.c.position, checkpoints.c.view_version)
+                           .where(checkpoints.c.name == view.name)).first()
+        return row[0] if row is not None and row[1] == view.version else 0
 
     @staticmethod
     def _batch_end(conn: Connection, types: list[str], position: int, batch_size: int) -> int | None:

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
@@ -173,7 +174,7 @@ class RandomLog:
         if roll < .9:
             return [ev.config_changed(f"c{self.n}", 0, at, {"source": "file"})]
         if roll < .95:
-            return [ev.daemon_started(f"d{self.n}", at, {})]
+            return [ev.daemon_started(f"d{self.n}", at, {"version": "0.test", "config_version": f"c{self.n}"})]
         return [ev.digest_issued(at.isoformat(), at, {"scheduled_for": at.isoformat(), "after_position": 0,
                                                        "up_to_position": log.last_position(), "mentions": 0,
                                                        "stories": 0})]
@@ -277,3 +278,85 @@ def test_the_upsert_converts_full_and_partial_rows_as_sqlalchemy_does(event_log:
         nulls = dict(conn.exec_driver_sql(
             f"SELECT key, data IS NULL FROM {table.name} ORDER BY key").all())
     assert nulls == {"full": False, "full-nulls": False, "partial": True, "partial-json": False}
+
+
+class MovedMidway(Projector):
+    """A replay during which another process applies a batch of each view (a second projector, a plain
+    catch-up) just before this one's third write: that write must be refused, and the replay go on from there."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.writes: dict[str, int] = {}
+        self.refused: list[str] = []
+        self.applied_by_other = 0
+
+    def _write_after(self, view: View, position: int, rows: list[Row], end: int, count: int) -> int:
+        self.writes[view.name] = self.writes.get(view.name, 0) + 1
+        if self.writes[view.name] == 3:
+            other = Projector(self.engine, {view.name: view}, upcasters=self.upcasters, batch_size=7)
+            self.applied_by_other += other._apply_batch(view, 7)
+        try:
+            return super()._write_after(view, position, rows, end, count)
+        except Exception as exc:
+            self.refused.append(f"{view.name}: {type(exc).__name__}")
+            raise
+
+
+def test_a_replay_that_another_process_overtakes_ends_as_the_live_state(event_log: EventLog,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rebuild writes each batch in a thread while it reads the next, each write only where the previous left
+    the checkpoint: a batch applied meanwhile by someone else stops the overlap, and the replay goes on a batch at
+    a time. In small batches (many writes in flight one after another), and with its memory of rows overflowing
+    (it then reads rows back), the rebuilt views still equal the live ones, byte for byte."""
+    import storage.projector as engine_module
+
+    fill_live(event_log, seed=23, rounds=60)
+    with event_log.engine.connect() as conn:
+        live = stored(conn)
+    monkeypatch.setattr(engine_module, "REBUILD_BATCH", 9)
+    overtaken = MovedMidway(event_log.engine, VIEWS, upcasters=ev.UPCASTERS, batch_size=9)
+    applied = overtaken.rebuild()
+    with event_log.engine.connect() as conn:
+        assert stored(conn) == live
+    busy = [name for name, writes in overtaken.writes.items() if writes >= 3]
+    assert {"articles", "feed_state", "mentions"} <= set(busy)
+    assert sorted(overtaken.refused) == sorted(f"{name}: _Moved" for name in busy)
+    applications = sum(1 for event in event_log.read() for view in VIEWS.values() if event.type in view.reducers)
+    assert overtaken.applied_by_other > 0 and applied + overtaken.applied_by_other == applications
+
+    monkeypatch.setattr(engine_module, "MEMO_ROWS", 5)
+    assert Projector(event_log.engine, VIEWS, upcasters=ev.UPCASTERS, batch_size=9).rebuild() == applications
+    with event_log.engine.connect() as conn:
+        assert stored(conn) == live
+
+
+def test_a_replayed_batch_that_fails_to_write_stops_the_rebuild_at_the_last_written(
+        event_log: EventLog, monkeypatch: pytest.MonkeyPatch) -> None:
+    import storage.projector as engine_module
+    from monitor.errors import StorageError
+
+    projections = fill_live(event_log, seed=29, rounds=40)
+    with event_log.engine.connect() as conn:
+        live = stored(conn)
+    monkeypatch.setattr(engine_module, "REBUILD_BATCH", 9)
+
+    class FailingThird(Projector):
+        stores = 0
+
+        def _store(self, conn: Connection, view: View, rows: list[Row]) -> None:
+            if view.name == "articles":
+                FailingThird.stores += 1
+                if FailingThird.stores == 3:
+                    raise StorageError("the disk is full")
+            super()._store(conn, view, rows)
+
+    failing = FailingThird(event_log.engine, VIEWS, upcasters=ev.UPCASTERS, batch_size=9)
+    with pytest.raises(StorageError, match="disk is full"):
+        failing.rebuild(["articles"])
+    with event_log.engine.connect() as conn:
+        position = conn.scalar(select(checkpoints.c.position).where(checkpoints.c.name == "articles"))
+    articles_events = sorted(e.position for e in event_log.read() if e.type in VIEWS["articles"].reducers)
+    assert position == articles_events[17]  # two batches of 9 written, the third not
+    projections.catch_up()
+    with event_log.engine.connect() as conn:
+        assert stored(conn) == live
