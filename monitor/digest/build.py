@@ -119,9 +119,10 @@ def build_digest(engine: Engine, since: dt.datetime | None = None, *, filters: F
                 conn, cursor, status=filters.status, since=since, after_position=after_position,
                 up_to_position=up_to_position, topic=filters.topic, feed=filters.feed, min_score=filters.min_score,
                 date_from=filters.date_from, date_to=filters.date_to, limit=limit, with_features=True,
-                with_text=with_text)
+                with_text=with_text, with_unreviewed_count=True)
             feeds = summary.feeds
-            unreviewed = queries.unreviewed_count(conn, cursor)
+            # Every row carries the count; with none listed, it takes a statement of its own.
+            unreviewed = rows[0]["unreviewed_count"] if rows else queries.unreviewed_count(conn, cursor)
             # Newest publication first (the tag's time for an item the feed gave no date), the same order on the
             # page, in the API and in every digest; a tie goes to the newer tag.
             rows = sorted(rows, key=lambda r: (r["published_at"] or r["tagged_at"], r["position"]), reverse=True)

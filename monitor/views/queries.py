@@ -296,7 +296,7 @@ def digest_mentions(conn: Connection, cursor: int, *, status: str, since: dt.dat
                     topic: str | None = None, feed: str | None = None, min_score: float | None = None,
                     date_from: dt.date | None = None, date_to: dt.date | None = None,
                     limit: int | None = None, with_features: bool = False,
-                    with_text: bool = True) -> list[RowMapping]:
+                    with_text: bool = True, with_unreviewed_count: bool = False) -> list[RowMapping]:
     """The mentions (decision "mention", less those rejected, plus those accepted: ``listed_condition``) of a
     digest window joined with their articles, oldest first: every mentions column, the article's url, title,
     feed, published_at and text, and ``reviewed``.
@@ -310,7 +310,11 @@ def digest_mentions(conn: Connection, cursor: int, *, status: str, since: dt.dat
     ``with_features`` adds each article's current stored story features (what ``story_features`` returns) as
     ``story_words`` and ``story_signature``, both None where there are none, in the same read: a second query
     for them took a third of a 1,000-item digest. ``with_text=False`` then leaves ``text`` None where the
-    features stand in for it (grouping reads the text only to compute missing features)."""
+    features stand in for it (grouping reads the text only to compute missing features).
+
+    ``with_unreviewed_count`` adds ``unreviewed_count`` to every row: what ``unreviewed_count(conn, cursor)``
+    gives, whatever the filters, in the same statement (an uncorrelated subquery, run once), so that a digest
+    that lists anything needs no round trip of its own for it."""
     values: dict[str, Any] = {"cursor": cursor, "since": since, "after_position": after_position,
                               "up_to_position": up_to_position, "topic": topic or None, "feed": feed or None,
                               "min_score": min_score, "day_from": _day_start(date_from) if date_from else None,
@@ -318,13 +322,14 @@ def digest_mentions(conn: Connection, cursor: int, *, status: str, since: dt.dat
                               "limit": limit}
     given = frozenset(name for name, value in values.items() if value is not None)
     status = status if status in ("unreviewed", "reviewed") else "all"
-    query = _digest_mentions_query(status, given, with_features, with_text)
+    query = _digest_mentions_query(status, given, with_features, with_text, with_unreviewed_count)
     params = {name: values[name] for name in given}
     return list(reversed(conn.execute(query, params).mappings().all()))
 
 
 @functools.lru_cache(maxsize=128)
-def _digest_mentions_query(status: str, given: frozenset[str], with_features: bool, with_text: bool) -> Any:
+def _digest_mentions_query(status: str, given: frozenset[str], with_features: bool, with_text: bool,
+                           with_unreviewed_count: bool = False) -> Any:
     """``digest_mentions``'s statement for one set of filters (``given``: the parameters that have a value), every
     value a bound parameter, built once: building it took a tenth of a small digest on SQLite. The SQL is what a
     statement built afresh compiles to (SQLAlchemy binds literal values as parameters anyway)."""
@@ -338,6 +343,8 @@ def _digest_mentions_query(status: str, given: frozenset[str], with_features: bo
         extra = [stored.c.words.label("story_words"), stored.c.signature.label("story_signature")]
         if not with_text:
             text = case((stored.c.article_id.is_(None), articles.c.text), else_=None).label("text")
+    if with_unreviewed_count:
+        extra.append(_unreviewed_count_query().scalar_subquery().label("unreviewed_count"))
     columns = [mentions, articles.c.url, articles.c.title, articles.c.feed, articles.c.published_at,
                text, not_(unreviewed).label("reviewed"), *extra]
     query = select(*columns).select_from(with_review(joined)).where(listed_condition())
@@ -430,8 +437,9 @@ def digest_summary(conn: Connection, checkpoint_names: Sequence[str] = ()) -> Di
     per-statement work), most of a small digest; one statement is also one snapshot under READ COMMITTED. Both
     backends evaluate the uncorrelated subqueries once, however many feeds.
 
-    The unreviewed count stays a statement of its own (``unreviewed_count``), given the cursor read here: with the
-    cursor a subquery, PostgreSQL cannot estimate ``position > cursor`` and scans the whole mentions view."""
+    The unreviewed count is not read here but with the digest's mentions (``digest_mentions(with_unreviewed_count=
+    True)``), given the cursor read here: with the cursor a subquery, PostgreSQL cannot estimate ``position >
+    cursor`` and scans the whole mentions view."""
     names = tuple(sorted(set(checkpoint_names)))
     query = _summary_query(names)
     rows = conn.execute(query).all()

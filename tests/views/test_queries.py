@@ -210,6 +210,24 @@ def test_digest_mentions_by_review_status_window_and_filters(seeded: EventLog) -
     assert by_topic == []
 
 
+def test_digest_mentions_carries_the_unreviewed_count_whatever_its_filters(seeded: EventLog) -> None:
+    """``with_unreviewed_count``: every row holds what ``unreviewed_count`` gives for the whole view, however
+    the rows are filtered, and the rows are those of the same call without it."""
+    second = story("second")
+    with reading(seeded.engine) as conn:
+        position = queries.mention_positions(conn, [second.article_id])[(second.article_id, TOPIC)]
+    review(seeded, [(second.article_id, TOPIC, position)])
+    with reading(seeded.engine) as conn:
+        cursor = queries.unreviewed_position(conn)
+        count = queries.unreviewed_count(conn, cursor)
+        assert count == 2  # first and third; second is reviewed
+        for filters in ({"status": "unreviewed"}, {"status": "reviewed"}, {"status": "all", "feed": "feed-b"},
+                        {"status": "all", "min_score": 0.8}, {"status": "all", "limit": 1}):
+            plain = queries.digest_mentions(conn, cursor, **filters)
+            counted = queries.digest_mentions(conn, cursor, with_unreviewed_count=True, **filters)
+            assert plain and [dict(row) | {"unreviewed_count": count} for row in plain] == [dict(r) for r in counted]
+
+
 def test_digest_mentions_reuses_its_statement_with_each_call_s_own_values(seeded: EventLog) -> None:
     """The statement of one set of filters is built once (the values are bound parameters): calls that differ only
     in their values each get their own rows."""
