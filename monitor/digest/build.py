@@ -145,13 +145,22 @@ def _collector_paused() -> Iterator[None]:
     item (evidence, dates, features) that all stay alive until it is returned, and that growth set off full
     collections over the whole heap, several per large digest, finding no cycles (profile: 35-80 ms of a
     1,000-item digest). Reference counting frees everything as usual; the collector resumes afterwards (and stays
-    paused if something else had paused it; concurrent digests can only resume it early)."""
+    paused if something else had paused it; concurrent digests can only resume it early).
+
+    Before it resumes, what the digest left alive goes straight to the oldest generation (``gc.freeze`` then
+    ``gc.unfreeze``, each a list splice): resumed with them young, the collector's next pass walked every one
+    of them (7-10 ms of a 1,000-item digest, alternating runs on both backends). Any cycle among them is still
+    found, at the next full pass. Not while something else keeps objects frozen (a server that froze its heap
+    before forking): unfreezing would undo that."""
     enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
         if enabled:
+            if not gc.get_freeze_count():
+                gc.freeze()
+                gc.unfreeze()
             gc.enable()
 
 

@@ -30,3 +30,28 @@ def test_the_cyclic_collector_is_paused_while_a_digest_is_read_and_left_as_it_wa
         gc.enable() if was else gc.disable()
         log.close()
     assert seen == [False] and digest.items == []
+
+
+@pytest.mark.parametrize("frozen", [False, True], ids=["nothing-frozen", "heap-frozen"])
+def test_what_a_digest_leaves_alive_goes_to_the_oldest_generation(tmp_path: Path, frozen: bool) -> None:
+    """Resumed, the collector does not walk the digest's objects as young ones: they are in the oldest
+    generation, and nothing stays frozen. Objects something else froze (a pre-fork server) stay frozen, and then
+    nothing is moved."""
+    log = EventLog.open(f"sqlite:///{tmp_path / 'log.sqlite3'}", migrate=True, upcasters=ev.UPCASTERS)
+    was = gc.isenabled()
+    keep = [object()]  # a container made before the digest, frozen in the second case
+    try:
+        gc.enable()
+        if frozen:
+            gc.freeze()
+        digest = build_digest(log.engine)
+        oldest = {id(obj) for obj in gc.get_objects(generation=2)}
+        assert gc.isenabled()
+        assert (gc.get_freeze_count() > 1000) is frozen  # theirs still frozen; none of ours left frozen
+        assert (id(digest.items) in oldest) is not frozen
+        assert frozen or gc.get_count()[0] < 50  # nothing young left to walk
+    finally:
+        gc.unfreeze()
+        gc.enable() if was else gc.disable()
+        log.close()
+    assert keep
