@@ -331,6 +331,7 @@ class Projector:
             return self._batches(view, batch_size, memo)
         applied = 0
         pending: Future[int] | None = None
+        in_flight: list[tuple[Any, ...]] = []  # the keys of the rows the write in flight holds
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"replay-{view.name}") as writer:
             try:
                 with reading(self.engine) as conn:
@@ -340,15 +341,19 @@ class Projector:
                         if not batch:
                             break
                         state = memo.rows  # complete: a key it lacks is a key the table lacks
-                        rows = [state[key] for key in self._fold(view, self._keyed(view, batch), state)]
+                        keyed = self._keyed(view, batch)
+                        # A reducer may change its row in place: the rows being written are folded as copies.
+                        for key in {key for key, _ in keyed}.intersection(in_flight):
+                            state[key] = dict(state[key])
+                        in_flight = self._fold(view, keyed, state)
+                        rows = [state[key] for key in in_flight]
                         if view.enrich is not None and rows:
                             view.enrich(conn, rows)
                         conn.rollback()  # each batch's reads in a transaction of their own
                         if pending is not None:
                             applied += pending.result()
-                        # Copies: the next batch's reducers may change these rows while this batch is written.
-                        pending = writer.submit(self._write_after, view, position, [dict(row) for row in rows],
-                                                batch[-1].position, len(batch))
+                        pending = writer.submit(self._write_after, view, position, rows, batch[-1].position,
+                                                len(batch))
                         position = batch[-1].position
                         if len(state) > MEMO_ROWS:  # too many to keep: on as catch_up goes, reading rows back
                             applied += pending.result()

@@ -360,3 +360,37 @@ def test_a_replayed_batch_that_fails_to_write_stops_the_rebuild_at_the_last_writ
     projections.catch_up()
     with event_log.engine.connect() as conn:
         assert stored(conn) == live
+
+
+def test_a_batch_being_written_keeps_its_rows_while_the_next_is_folded(event_log: EventLog,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """feed_state's reducers change a feed's row in place (its poll counter), and every batch of a replay touches
+    the same few feeds: while a batch is written, the next one is folded from copies, so each write stores its
+    rows as they stood at its own last event, not with later polls counted in."""
+    import threading
+
+    import storage.projector as engine_module
+
+    fill_live(event_log, seed=31, rounds=50)
+    polls = [(e.position, e.data["feed"]) for e in event_log.read() if e.type in ("FeedPolled", "FeedFailed")]
+    monkeypatch.setattr(engine_module, "REBUILD_BATCH", 6)
+    checked: list[tuple[str, int]] = []
+    folded = threading.Event()
+
+    class SlowWriter(Projector):
+        def _fold(self, view: View, keyed: Any, state: Any) -> Any:  # type: ignore[override]
+            changed = super()._fold(view, keyed, state)
+            folded.set()
+            return changed
+
+        def _write_after(self, view: View, position: int, rows: list[Row], end: int, count: int) -> int:
+            folded.clear()
+            folded.wait(0.5)  # the next batch is folded meanwhile (or there is none)
+            for row in rows:
+                expected = sum(1 for at, feed in polls if feed == row["feed"] and at <= end)
+                checked.append((row["feed"], row["polls"] - expected))
+            return super()._write_after(view, position, rows, end, count)
+
+    SlowWriter(event_log.engine, {"feed_state": VIEWS["feed_state"]}, upcasters=ev.UPCASTERS,
+               batch_size=6).rebuild()
+    assert len(checked) > 10 and all(difference == 0 for _, difference in checked), checked
