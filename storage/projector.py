@@ -78,8 +78,9 @@ class View:
     # state. Views are caught up in the order they are given, each to the end, so the views it reads are ahead.
     enrich: Callable[[Connection, list[Row]], None] | None = None
     details: Details | None = None
-    # Called when a catch-up finds the view behind, before any view of that catch-up is applied: a slow one-off
-    # load its reducers need (a gazetteer) can start then, and overlap the views applied ahead of it.
+    # Called when a replay (``rebuild``) finds the view behind, before any view of that replay is applied: a slow
+    # one-off load its reducers need (a gazetteer) can start then, and overlap the views applied ahead of it.
+    # A daemon's catch-ups (a poll's events) leave the load to the reducer that first needs it.
     prepare: Callable[[], None] | None = None
 
     @property
@@ -193,7 +194,7 @@ class Projector:
         views = [self._view(name) for name in names or self.views]
         with translating("cannot read the views' checkpoints", self.engine):
             behind = self._behind(views)
-        for view in behind:
+        for view in behind if remember else ():
             if view.prepare is not None:
                 view.prepare()
         for view in behind:
