@@ -268,6 +268,7 @@ class Reloader:
             log.exception("watching %s failed; its changes are still seen within %gs", self.path, STAT_INTERVAL)
 
     def _work(self) -> None:
+        self._since_start()
         while not self._stop.is_set():
             try:
                 source = self._requests.get(timeout=STAT_INTERVAL)
@@ -284,6 +285,21 @@ class Reloader:
                 self.reload(source)
             except Exception:  # a storage outage or a bug: the running config stays
                 log.exception("config reload failed; still running version %s", self.version)
+
+    def _since_start(self) -> None:
+        """A save made while this process started (after its config was read, before this reloader first looked
+        at the file: a worker's first catch-up of the views takes seconds) is applied now. Without this, the
+        reloader took the saved bytes for those loaded, and the process ran its old config until the next save."""
+        try:
+            version: str | None = config_version(self.load())
+        except ConfigError:
+            version = None  # invalid now: the reload below rejects it, and records why
+        except Exception:  # a bug or an outage: watching goes on as before
+            log.exception("could not compare %s with the config in force", self.path)
+            return
+        if version != self.version:
+            self._last_hash = None
+            self._requests.put("file")
 
     def _settled(self) -> bool:
         """Whether the file stayed the same for a debounce period (not caught in the middle of a write)."""

@@ -346,3 +346,31 @@ def test_extract_settings_wait_for_a_restart(running: tuple[Path, Monitor, Reloa
     [_, changed] = list(monitor.log.read(types=["ConfigChanged"]))
     assert changed.data["diff"]["restart_required"] == ["extract.timeout"]
     assert monitor.config.extract.timeout == before != 3.0
+
+
+def test_a_save_made_while_the_process_started_is_applied(running: tuple[Path, Monitor, Reloader],
+                                                          httpserver: HTTPServer) -> None:
+    """The config is read at start and the reloader looks at the file later (a worker catches its views up in
+    between). A save in that gap must not pass for the config already loaded: the reloader applies it once it
+    starts, without waiting for another save."""
+    config, monitor, reloader = running
+    reloader.stop()  # the fixture's reloader looked at the file before the save; this one looks after it
+    save(config, edit(config, lambda document: document["feeds"].__delitem__(1)))
+    late = Reloader(monitor, lambda: load_config(config), schedule=reloader.schedule)
+    assert late.record_start()  # as start_reloader does: the config in force, the old one
+    late.start()
+    try:
+        assert wait_for(lambda: [f.name for f in monitor.config.feeds] == ["first"], 10), monitor.config.feeds
+        [changed] = [e for e in monitor.log.read(types=["ConfigChanged"]) if e.data["source"] == "file"]
+        assert changed.data["summary"] == [f"feed removed: second ({httpserver.url_for('/second.xml')})"]
+    finally:
+        late.stop()
+
+
+def test_a_reloader_that_starts_on_the_loaded_file_changes_nothing(running: tuple[Path, Monitor, Reloader]) -> None:
+    _config, monitor, reloader = running
+    before = list(monitor.config.feeds)
+    reloader.start()
+    time.sleep(1.5)  # past the start-up comparison and one look at the file
+    assert monitor.config.feeds == before
+    assert [e.data["source"] for e in monitor.log.read(types=["ConfigChanged", "ConfigRejected"])] == []
