@@ -184,12 +184,18 @@ def test_digest_mentions_oldest_first_the_limit_keeps_the_newest(seeded: EventLo
     assert not any(row["reviewed"] for row in every)
 
 
+def review_second(log: EventLog) -> int:
+    """Review the second story's tag one by one; its position."""
+    second = story("second")
+    with reading(log.engine) as conn:
+        position = queries.mention_positions(conn, [second.article_id])[(second.article_id, TOPIC)]
+    review(log, [(second.article_id, TOPIC, position)])
+    return position
+
+
 def test_digest_mentions_by_review_status_window_and_filters(seeded: EventLog) -> None:
     retract(seeded, story("third"))
-    second = story("second")
-    with reading(seeded.engine) as conn:
-        position = queries.mention_positions(conn, [second.article_id])[(second.article_id, TOPIC)]
-    review(seeded, [(second.article_id, TOPIC, position)])
+    position = review_second(seeded)
     with reading(seeded.engine) as conn:
         cursor = queries.unreviewed_position(conn)
         unreviewed = queries.digest_mentions(conn, cursor, status="unreviewed")
@@ -213,10 +219,7 @@ def test_digest_mentions_by_review_status_window_and_filters(seeded: EventLog) -
 def test_digest_mentions_carries_the_unreviewed_count_whatever_its_filters(seeded: EventLog) -> None:
     """``with_unreviewed_count``: every row holds what ``unreviewed_count`` gives for the whole view, however
     the rows are filtered, and the rows are those of the same call without it."""
-    second = story("second")
-    with reading(seeded.engine) as conn:
-        position = queries.mention_positions(conn, [second.article_id])[(second.article_id, TOPIC)]
-    review(seeded, [(second.article_id, TOPIC, position)])
+    review_second(seeded)
     with reading(seeded.engine) as conn:
         cursor = queries.unreviewed_position(conn)
         count = queries.unreviewed_count(conn, cursor)
